@@ -1,0 +1,317 @@
+"""Pure-Python twin of the compiled core ``src/_fastpath.pyx``.
+
+Both modules expose the same names, signatures and behaviour; the test suite
+runs every test against both.  Nothing here does I/O: these are the
+per-message and per-recipient hot paths of the adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any
+
+Room = Hashable
+
+_NUMERIC_CHARS = frozenset("0123456789.-+eE")
+
+
+class RoomIndex:
+    """The rooms of one namespace, with the reverse indexes the adapter needs.
+
+    ``rooms`` keeps python-socketio's layout, ``rooms[room] = {sid: eio_sid}``,
+    where room ``None`` holds every socket of the namespace and each socket has
+    a room named after its sid.  ``sid_rooms`` maps a sid to the *other* rooms
+    it is in, so a disconnect never scans every room.
+    """
+
+    __slots__ = ("rooms", "sid_rooms", "eio_to_sid")
+
+    def __init__(self) -> None:
+        self.rooms: dict[Any, dict[str, str]] = {None: {}}
+        self.sid_rooms: dict[str, set[Any]] = {}
+        self.eio_to_sid: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self.rooms[None])
+
+    def connect(self, sid: str, eio_sid: str) -> bool:
+        """Add a socket; return False if ``eio_sid`` is already in the namespace."""
+        if eio_sid in self.eio_to_sid or sid in self.rooms[None]:
+            return False
+        self.rooms[None][sid] = eio_sid
+        self.eio_to_sid[eio_sid] = sid
+        self.rooms[sid] = {sid: eio_sid}
+        return True
+
+    def join(self, sid: str, room: Any) -> bool:
+        """Put a connected socket in a room; return True if it was not in it.
+
+        Raises ``KeyError`` for an unknown sid and ``ValueError`` when the room
+        is another socket's own room.
+        """
+        eio_sid = self.rooms[None][sid]
+        if room is None:
+            return False
+        members = self.rooms.get(room)
+        if room != sid and room in self.rooms[None]:
+            raise ValueError("cannot enter a sid room")
+        if members is None:
+            self.rooms[room] = {sid: eio_sid}
+        elif sid in members:
+            return False
+        else:
+            members[sid] = eio_sid
+        if room != sid:
+            joined = self.sid_rooms.get(sid)
+            if joined is None:
+                self.sid_rooms[sid] = {room}
+            else:
+                joined.add(room)
+        return True
+
+    def leave(self, sid: str, room: Any) -> bool:
+        """Take a socket out of a room; return True if it was in it."""
+        if room is None:
+            return False
+        members = self.rooms.get(room)
+        if members is None or sid not in members:
+            return False
+        del members[sid]
+        if not members:
+            del self.rooms[room]
+        if room != sid:
+            joined = self.sid_rooms[sid]
+            joined.discard(room)
+            if not joined:
+                del self.sid_rooms[sid]
+        return True
+
+    def disconnect(self, sid: str) -> list[Any]:
+        """Remove a socket from the namespace; return the rooms it left."""
+        eio_sid = self.rooms[None].pop(sid, None)
+        if eio_sid is None:
+            return []
+        self.eio_to_sid.pop(eio_sid, None)
+        left: list[Any] = []
+        own = self.rooms.get(sid)
+        if own is not None and sid in own:
+            del own[sid]
+            if not own:
+                del self.rooms[sid]
+            left.append(sid)
+        for room in self.sid_rooms.pop(sid, ()):
+            members = self.rooms[room]
+            del members[sid]
+            if not members:
+                del self.rooms[room]
+            left.append(room)
+        return left
+
+    def close_room(self, room: Any) -> list[str]:
+        """Empty a room; return the sids that were in it."""
+        if room is None:
+            raise ValueError("cannot close the namespace room")
+        if room in self.rooms[None]:
+            raise ValueError("cannot close a sid room")
+        members = self.rooms.pop(room, None)
+        if members is None:
+            return []
+        for sid in members:
+            joined = self.sid_rooms[sid]
+            joined.discard(room)
+            if not joined:
+                del self.sid_rooms[sid]
+        return list(members)
+
+    def has_room(self, room: Any) -> bool:
+        """Return True if a socket of this namespace is in ``room``."""
+        return room is not None and room in self.rooms
+
+    def has_channel_room(self, name: str) -> bool:
+        """Room check for a name read from a channel, numeric form included.
+
+        ``socket.io#/#123#`` names the room ``"123"`` or the number ``123``.
+        """
+        if name in self.rooms:
+            return True
+        if not name or not _NUMERIC_CHARS.issuperset(name):
+            return False
+        try:
+            number = float(name)
+        except ValueError:
+            return False
+        return number in self.rooms
+
+    def rooms_of(self, sid: str) -> list[Any]:
+        """Return the rooms a socket is in, its own room first."""
+        rooms: list[Any] = []
+        own = self.rooms.get(sid)
+        if own is not None and sid in own:
+            rooms.append(sid)
+        joined = self.sid_rooms.get(sid)
+        if joined:
+            rooms.extend(joined)
+        return rooms
+
+    def select(
+        self, rooms: Iterable[Any] | None, except_rooms: Iterable[Any] | None
+    ) -> dict[str, str]:
+        """Return ``{sid: eio_sid}`` of the recipients of a broadcast.
+
+        The union of ``rooms`` (every socket when empty or None), minus every
+        socket in any of ``except_rooms``; each socket appears once.
+        """
+        all_rooms = self.rooms
+        selected: dict[str, str]
+        if rooms:
+            selected = {}
+            for room in rooms:
+                members = all_rooms.get(room)
+                if members:
+                    selected.update(members)
+        else:
+            selected = all_rooms[None].copy()
+        if except_rooms and selected:
+            for room in except_rooms:
+                members = all_rooms.get(room)
+                if members:
+                    for sid in members:
+                        selected.pop(sid, None)
+        return selected
+
+
+class ChannelRouter:
+    """Map a broadcast channel name to the namespace that should decode it.
+
+    Channels are ``<key>#<nsp>#`` and ``<key>#<nsp>#<room>#``.  ``route``
+    returns ``(nsp, index)`` when a message must be decoded and ``None`` when
+    it can be dropped unread: another key, an unknown namespace, a malformed
+    name, or a room no local socket is in.  ``dropped`` counts the drops.
+    """
+
+    __slots__ = ("prefix", "namespaces", "dropped")
+
+    def __init__(self, key: str) -> None:
+        self.prefix: bytes = (key + "#").encode()
+        self.namespaces: dict[bytes, tuple[str, RoomIndex]] = {}
+        self.dropped: int = 0
+
+    def add(self, nsp: str, index: RoomIndex) -> None:
+        """Route the namespace ``nsp`` to ``index``."""
+        self.namespaces[nsp.encode()] = (nsp, index)
+
+    def remove(self, nsp: str) -> None:
+        """Stop routing the namespace ``nsp``."""
+        self.namespaces.pop(nsp.encode(), None)
+
+    def route(self, channel: bytes) -> tuple[str, RoomIndex] | None:
+        """Return ``(nsp, index)`` if the message on ``channel`` is for us."""
+        prefix = self.prefix
+        start = len(prefix)
+        if not channel.startswith(prefix):
+            self.dropped += 1
+            return None
+        end = channel.find(b"#", start)
+        entry = self.namespaces.get(channel[start:end]) if end > 0 else None
+        if entry is None:
+            self.dropped += 1
+            return None
+        size = len(channel)
+        if end + 2 >= size:
+            # "<key>#<nsp>#" (or an empty room, which Node treats the same)
+            if end + 1 == size or channel[end + 1] == 0x23:
+                return entry
+            self.dropped += 1
+            return None
+        if channel[size - 1] != 0x23:
+            self.dropped += 1
+            return None
+        try:
+            room = channel[end + 1 : size - 1].decode()
+        except UnicodeDecodeError:
+            self.dropped += 1
+            return None
+        if entry[1].has_channel_room(room):
+            return entry
+        self.dropped += 1
+        return None
+
+
+def _deconstruct(data: Any, attachments: list[bytes]) -> Any:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        attachments.append(bytes(data))
+        return {"_placeholder": True, "num": len(attachments) - 1}
+    if isinstance(data, list | tuple):
+        return [_deconstruct(item, attachments) for item in data]
+    if isinstance(data, dict):
+        return {key: _deconstruct(value, attachments) for key, value in data.items()}
+    return data
+
+
+def _has_binary(data: Any) -> bool:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return True
+    if isinstance(data, list | tuple):
+        return any(_has_binary(item) for item in data)
+    if isinstance(data, dict):
+        return any(_has_binary(value) for value in data.values())
+    return False
+
+
+def encode_event(
+    namespace: str, data: list[Any], dumps: Callable[..., str], ack_id: int | None = None
+) -> list[str | bytes]:
+    """Encode a Socket.IO EVENT packet in the default (text) format.
+
+    Returns the text part followed by one ``bytes`` part per binary
+    attachment, e.g. ``['2/chat,["news",1]']`` or
+    ``['51-["bin",{"_placeholder":true,"num":0}]', b"..."]``.
+    ``dumps`` is the JSON module's ``dumps``.
+    """
+    header = "2"
+    attachments: list[bytes] = []
+    if _has_binary(data):
+        data = _deconstruct(data, attachments)
+        header = f"5{len(attachments)}-"
+    if namespace and namespace != "/":
+        header += namespace + ","
+    if ack_id is not None:
+        header += str(ack_id)
+    parts: list[str | bytes] = [header + dumps(data, separators=(",", ":"))]
+    parts.extend(attachments)
+    return parts
+
+
+def deliver(
+    sockets: dict[str, Any],
+    eio_sids: Iterable[str],
+    packets: list[Any],
+    polling_packets: Callable[[], list[Any]] | None,
+    volatile: bool,
+) -> int:
+    """Queue ``packets`` on each recipient's Engine.IO socket, without tasks.
+
+    ``sockets`` is the Engine.IO server's ``sockets`` dict.  Sockets that are
+    unknown or closed are skipped.  Websocket sockets share ``packets``; when
+    ``polling_packets`` is given (binary messages), sockets still on
+    long-polling get fresh packets from it, because Engine.IO caches a
+    packet's first encoding and polling needs base64.  With ``volatile``,
+    sockets that still have packets waiting are skipped.  Returns the number
+    of sockets the packets were queued on.
+    """
+    delivered = 0
+    for eio_sid in eio_sids:
+        socket = sockets.get(eio_sid)
+        if socket is None or socket.closed:
+            continue
+        queue = socket.queue
+        if volatile and queue.qsize():
+            continue
+        if polling_packets is not None and not socket.upgraded:
+            for pkt in polling_packets():
+                queue.put_nowait(pkt)
+        else:
+            for pkt in packets:
+                queue.put_nowait(pkt)
+        delivered += 1
+    return delivered

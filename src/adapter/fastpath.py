@@ -1,0 +1,45 @@
+"""Choose the compiled core or its pure-Python twin, once, at import time.
+
+``SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS=1`` forces the pure-Python twin.  When
+the compiled module is missing for any other reason a single
+``RuntimeWarning`` says so.  The rest of the package imports the hot paths
+from here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from typing import TYPE_CHECKING
+
+NO_EXTENSIONS = bool(os.environ.get("SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS")) or (
+    sys.implementation.name != "cpython"
+)
+
+if TYPE_CHECKING or NO_EXTENSIONS:
+    from ._fastpath_py import ChannelRouter, RoomIndex, deliver, encode_event
+
+    FASTPATH = False
+else:
+    try:
+        from ._fastpath import (  # type: ignore[import-not-found]
+            ChannelRouter,
+            RoomIndex,
+            deliver,
+            encode_event,
+        )
+
+        FASTPATH = True
+    except ImportError as exc:  # pragma: no cover - depends on the build
+        warnings.warn(
+            f"socketio_redis_adapter: compiled fast path unavailable ({exc}); "
+            "using the pure-Python implementation",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        from ._fastpath_py import ChannelRouter, RoomIndex, deliver, encode_event
+
+        FASTPATH = False
+
+__all__ = ("FASTPATH", "ChannelRouter", "RoomIndex", "deliver", "encode_event")
