@@ -1,0 +1,550 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Compiled core of the adapter, built as ``socketio_redis_adapter._fastpath``.
+
+This is the twin of ``socketio_redis_adapter._fastpath_py``: both modules
+expose the same names, signatures and behaviour, and the test suite runs every
+test against both.  Nothing here does I/O: these are the per-message and
+per-recipient hot paths of the adapter.
+"""
+
+import json as _json
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_Contains, PyDict_DelItem, PyDict_Next, PyDict_Size
+from cpython.object cimport PyObject
+from cpython.tuple cimport PyTuple_GET_SIZE
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.string cimport memchr, memcmp
+
+cdef extern from "Python.h":
+    int Py_EnterRecursiveCall(const char *where) except -1
+    void Py_LeaveRecursiveCall()
+
+# Same set as the twin's; only used by the generic (non-str) path.
+_NUMERIC_CHARS = frozenset("0123456789.-+eE")
+
+# Namespace tables up to this size are scanned with memcmp instead of slicing
+# the channel name to look it up.
+cdef enum:
+    _SCAN_LIMIT = 8
+
+cdef tuple _SEPARATORS = (",", ":")
+cdef dict _DUMPS_KWARGS = {"separators": _SEPARATORS}
+cdef object _JSON_DUMPS = _json.dumps
+cdef object _JSON_ENCODER = _json.JSONEncoder
+# ``json.dumps(obj, separators=(",", ":"))`` is documented as
+# ``JSONEncoder(separators=(",", ":")).encode(obj)``; the encoder keeps no
+# state between calls, so one instance serves every call made with the
+# standard ``dumps`` (``engineio.json.dumps`` is the same function).
+cdef object _COMPACT_ENCODE = _JSON_ENCODER(separators=_SEPARATORS).encode
+
+
+cdef inline bint _is_numeric_char(Py_UCS4 ch) noexcept:
+    return (u"0" <= ch <= u"9") or ch in u".-+eE"
+
+
+cdef inline dict _everyone(dict rooms):
+    """``rooms[None]``, checked to be a dict."""
+    return rooms[None]
+
+
+cdef class RoomIndex:
+    """The rooms of one namespace, with the reverse indexes the adapter needs.
+
+    ``rooms`` keeps python-socketio's layout, ``rooms[room] = {sid: eio_sid}``,
+    where room ``None`` holds every socket of the namespace and each socket has
+    a room named after its sid.  ``sid_rooms`` maps a sid to the *other* rooms
+    it is in, so a disconnect never scans every room.
+    """
+
+    cdef public dict rooms
+    cdef public dict sid_rooms
+    cdef public dict eio_to_sid
+
+    def __init__(self):
+        self.rooms = {None: {}}
+        self.sid_rooms = {}
+        self.eio_to_sid = {}
+
+    def __len__(self):
+        return len(_everyone(self.rooms))
+
+    def connect(self, sid, eio_sid):
+        """Add a socket; return False if ``eio_sid`` is already in the namespace."""
+        cdef dict rooms = self.rooms
+        cdef dict everyone
+        cdef dict eio_to_sid = self.eio_to_sid
+        cdef dict members
+        if eio_sid in eio_to_sid:
+            return False
+        everyone = _everyone(rooms)
+        if sid in everyone:
+            return False
+        everyone[sid] = eio_sid
+        eio_to_sid[eio_sid] = sid
+        members = rooms.get(sid)
+        if members is None:
+            rooms[sid] = {sid: eio_sid}
+        else:
+            # a room already named like the new sid: share it, as
+            # python-socketio's enter_room does
+            members[sid] = eio_sid
+        return True
+
+    def join(self, sid, room):
+        """Put a connected socket in a room; return True if it was not in it.
+
+        Raises ``KeyError`` for an unknown sid and ``ValueError`` when the room
+        is another socket's own room.
+        """
+        cdef dict rooms = self.rooms
+        cdef dict everyone = _everyone(rooms)
+        cdef dict members
+        cdef set joined
+        cdef dict sid_rooms
+        eio_sid = everyone[sid]
+        if room is None:
+            return False
+        members = rooms.get(room)
+        cdef bint own = not (room != sid)
+        if not own and room in everyone:
+            raise ValueError("cannot enter a sid room")
+        if members is None:
+            rooms[room] = {sid: eio_sid}
+        elif sid in members:
+            return False
+        else:
+            members[sid] = eio_sid
+        if not own:
+            sid_rooms = self.sid_rooms
+            joined = sid_rooms.get(sid)
+            if joined is None:
+                sid_rooms[sid] = {room}
+            else:
+                joined.add(room)
+        return True
+
+    def leave(self, sid, room):
+        """Take a socket out of a room; return True if it was in it."""
+        cdef dict rooms = self.rooms
+        cdef dict members
+        cdef set joined
+        cdef dict sid_rooms
+        if room is None:
+            return False
+        members = rooms.get(room)
+        if members is None or sid not in members:
+            return False
+        del members[sid]
+        if not members:
+            del rooms[room]
+        if room != sid:
+            sid_rooms = self.sid_rooms
+            joined = sid_rooms[sid]
+            joined.discard(room)
+            if not joined:
+                del sid_rooms[sid]
+        return True
+
+    def disconnect(self, sid):
+        """Remove a socket from the namespace; return the rooms it left."""
+        cdef dict rooms = self.rooms
+        cdef dict members
+        cdef dict own
+        cdef list left
+        eio_sid = _everyone(rooms).pop(sid, None)
+        if eio_sid is None:
+            return []
+        self.eio_to_sid.pop(eio_sid, None)
+        left = []
+        own = rooms.get(sid)
+        if own is not None and sid in own:
+            del own[sid]
+            if not own:
+                del rooms[sid]
+            left.append(sid)
+        joined = self.sid_rooms.pop(sid, None)
+        if joined is not None:
+            for room in joined:
+                members = rooms[room]
+                del members[sid]
+                if not members:
+                    del rooms[room]
+                left.append(room)
+        return left
+
+    def close_room(self, room):
+        """Empty a room; return the sids that were in it."""
+        cdef dict rooms = self.rooms
+        cdef dict sid_rooms
+        cdef dict members
+        cdef set joined
+        if room is None:
+            raise ValueError("cannot close the namespace room")
+        if room in _everyone(rooms):
+            raise ValueError("cannot close a sid room")
+        members = rooms.pop(room, None)
+        if members is None:
+            return []
+        sid_rooms = self.sid_rooms
+        for sid in members:
+            joined = sid_rooms[sid]
+            joined.discard(room)
+            if not joined:
+                del sid_rooms[sid]
+        return list(members)
+
+    def has_room(self, room):
+        """Return True if a socket of this namespace is in ``room``."""
+        return room is not None and room in self.rooms
+
+    def has_channel_room(self, name):
+        """Room check for a name read from a channel, numeric form included.
+
+        ``socket.io#/#123#`` names the room ``"123"`` or the number ``123``.
+        """
+        if type(name) is str:
+            return self._has_channel_room(<str>name)
+        # generic path, for names that are not exactly ``str``
+        if name in self.rooms:
+            return True
+        if not name or not _NUMERIC_CHARS.issuperset(name):
+            return False
+        try:
+            number = float(name)
+        except ValueError:
+            return False
+        return number in self.rooms
+
+    cdef bint _has_channel_room(self, str name) except -1:
+        cdef dict rooms = self.rooms
+        cdef Py_UCS4 ch
+        if name in rooms:
+            return True
+        if not name:
+            return False
+        for ch in name:
+            if not _is_numeric_char(ch):
+                return False
+        try:
+            number = float(name)
+        except ValueError:
+            return False
+        return number in rooms
+
+    def rooms_of(self, sid):
+        """Return the rooms a socket is in, its own room first."""
+        cdef list result = []
+        cdef dict own = self.rooms.get(sid)
+        if own is not None and sid in own:
+            result.append(sid)
+        joined = self.sid_rooms.get(sid)
+        if joined:
+            result.extend(joined)
+        return result
+
+    def select(self, rooms, except_rooms):
+        """Return ``{sid: eio_sid}`` of the recipients of a broadcast.
+
+        The union of ``rooms`` (every socket when empty or None), minus every
+        socket in any of ``except_rooms``; each socket appears once.
+        """
+        cdef dict all_rooms = self.rooms
+        cdef dict selected
+        if rooms:
+            selected = {}
+            if type(rooms) is list or type(rooms) is tuple:
+                for room in rooms:
+                    _add_members(selected, all_rooms.get(room))
+            else:
+                for room in rooms:
+                    _add_members(selected, all_rooms.get(room))
+        else:
+            selected = _everyone(all_rooms).copy()
+        if except_rooms and selected:
+            if type(except_rooms) is list or type(except_rooms) is tuple:
+                for room in except_rooms:
+                    _remove_members(selected, all_rooms.get(room))
+            else:
+                for room in except_rooms:
+                    _remove_members(selected, all_rooms.get(room))
+        return selected
+
+
+cdef inline int _add_members(dict selected, object members) except -1:
+    if members is None:
+        return 0
+    if type(members) is dict:
+        if PyDict_Size(members):
+            selected.update(<dict>members)
+    elif members:
+        selected.update(members)
+    return 0
+
+
+cdef int _remove_members(dict selected, object members) except -1:
+    cdef Py_ssize_t pos = 0
+    cdef PyObject *key
+    cdef PyObject *value
+    cdef list doomed
+    if members is None:
+        return 0
+    if type(members) is not dict:
+        if members:
+            for sid in members:
+                selected.pop(sid, None)
+        return 0
+    if PyDict_Size(members) <= PyDict_Size(selected):
+        while PyDict_Next(members, &pos, &key, &value):
+            if PyDict_Contains(selected, <object>key):
+                PyDict_DelItem(selected, <object>key)
+    else:
+        # walk the smaller dict; collect first, selected cannot change mid-walk
+        doomed = []
+        while PyDict_Next(selected, &pos, &key, &value):
+            if PyDict_Contains(members, <object>key):
+                doomed.append(<object>key)
+        for sid in doomed:
+            PyDict_DelItem(selected, sid)
+    return 0
+
+
+cdef class ChannelRouter:
+    """Map a broadcast channel name to the namespace that should decode it.
+
+    Channels are ``<key>#<nsp>#`` and ``<key>#<nsp>#<room>#``.  ``route``
+    returns ``(nsp, index)`` when a message must be decoded and ``None`` when
+    it can be dropped unread: another key, an unknown namespace, a malformed
+    name, or a room no local socket is in.  ``dropped`` counts the drops.
+    """
+
+    cdef public bytes prefix
+    cdef public dict namespaces
+    cdef public Py_ssize_t dropped
+
+    def __init__(self, key):
+        self.prefix = (key + "#").encode()
+        self.namespaces = {}
+        self.dropped = 0
+
+    def add(self, nsp, index):
+        """Route the namespace ``nsp`` to ``index``."""
+        self.namespaces[nsp.encode()] = (nsp, index)
+
+    def remove(self, nsp):
+        """Stop routing the namespace ``nsp``."""
+        self.namespaces.pop(nsp.encode(), None)
+
+    cdef object _lookup(self, bytes channel, Py_ssize_t start, Py_ssize_t end):
+        """``namespaces.get(channel[start:end])``, without slicing when small."""
+        cdef dict namespaces = self.namespaces
+        cdef Py_ssize_t pos = 0
+        cdef Py_ssize_t size = end - start
+        cdef PyObject *key
+        cdef PyObject *value
+        cdef const char *name
+        if namespaces is None:
+            raise TypeError("ChannelRouter.namespaces is None")
+        if PyDict_Size(namespaces) <= _SCAN_LIMIT:
+            name = PyBytes_AS_STRING(channel) + start
+            while PyDict_Next(namespaces, &pos, &key, &value):
+                if not PyBytes_CheckExact(<object>key):
+                    break
+                if (PyBytes_GET_SIZE(<object>key) == size
+                        and memcmp(PyBytes_AS_STRING(<object>key), name, size) == 0):
+                    return <object>value
+            else:
+                return None
+        return namespaces.get(channel[start:end])
+
+    def route(self, channel):
+        """Return ``(nsp, index)`` if the message on ``channel`` is for us."""
+        cdef bytes data
+        cdef bytes prefix = self.prefix
+        cdef const char *buf
+        cdef const char *hit
+        cdef Py_ssize_t size, start, end
+        if PyBytes_CheckExact(channel):
+            data = <bytes>channel
+        elif isinstance(channel, (bytes, bytearray, memoryview)):
+            data = bytes(channel)
+        else:
+            raise TypeError(
+                f"channel must be bytes, not {type(channel).__name__}"
+            )
+        if prefix is None:
+            raise TypeError("ChannelRouter.prefix is None")
+        buf = PyBytes_AS_STRING(data)
+        size = PyBytes_GET_SIZE(data)
+        start = PyBytes_GET_SIZE(prefix)
+        if size < start or memcmp(buf, PyBytes_AS_STRING(prefix), start) != 0:
+            self.dropped += 1
+            return None
+        hit = <const char *>memchr(buf + start, c'#', size - start)
+        if hit == NULL or hit == buf:
+            self.dropped += 1
+            return None
+        end = hit - buf
+        entry = self._lookup(data, start, end)
+        if entry is None:
+            self.dropped += 1
+            return None
+        if end + 2 >= size:
+            # "<key>#<nsp>#" (or an empty room, which Node treats the same)
+            if end + 1 == size or buf[end + 1] == c'#':
+                return entry
+            self.dropped += 1
+            return None
+        if buf[size - 1] != c'#':
+            self.dropped += 1
+            return None
+        try:
+            room = PyUnicode_DecodeUTF8(buf + end + 1, size - end - 2, NULL)
+        except UnicodeDecodeError:
+            self.dropped += 1
+            return None
+        if type(entry) is tuple and PyTuple_GET_SIZE(entry) == 2:
+            index = (<tuple>entry)[1]
+        else:
+            index = entry[1]
+        if type(index) is RoomIndex:
+            found = (<RoomIndex>index)._has_channel_room(<str>room)
+        else:
+            found = index.has_channel_room(room)
+        if found:
+            return entry
+        self.dropped += 1
+        return None
+
+
+cdef bint _has_binary(object data) except -1:
+    cdef bint found = False
+    cdef Py_ssize_t pos = 0
+    cdef PyObject *key
+    cdef PyObject *value
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return True
+    if isinstance(data, (list, tuple)):
+        Py_EnterRecursiveCall(" while looking for binary data")
+        try:
+            for item in data:
+                if _has_binary(item):
+                    found = True
+                    break
+        finally:
+            Py_LeaveRecursiveCall()
+        return found
+    if isinstance(data, dict):
+        Py_EnterRecursiveCall(" while looking for binary data")
+        try:
+            if type(data) is dict:
+                while PyDict_Next(data, &pos, &key, &value):
+                    if _has_binary(<object>value):
+                        found = True
+                        break
+            else:
+                for item in data.values():
+                    if _has_binary(item):
+                        found = True
+                        break
+        finally:
+            Py_LeaveRecursiveCall()
+        return found
+    return False
+
+
+cdef object _deconstruct(object data, list attachments):
+    cdef list out
+    cdef dict mapping
+    if PyBytes_CheckExact(data):
+        attachments.append(data)
+        return {"_placeholder": True, "num": len(attachments) - 1}
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        attachments.append(bytes(data))
+        return {"_placeholder": True, "num": len(attachments) - 1}
+    if isinstance(data, (list, tuple)):
+        Py_EnterRecursiveCall(" while extracting binary data")
+        try:
+            out = []
+            for item in data:
+                out.append(_deconstruct(item, attachments))
+        finally:
+            Py_LeaveRecursiveCall()
+        return out
+    if isinstance(data, dict):
+        Py_EnterRecursiveCall(" while extracting binary data")
+        try:
+            mapping = {}
+            if type(data) is dict:
+                for key, value in (<dict>data).items():
+                    mapping[key] = _deconstruct(value, attachments)
+            else:
+                for key, value in data.items():
+                    mapping[key] = _deconstruct(value, attachments)
+        finally:
+            Py_LeaveRecursiveCall()
+        return mapping
+    return data
+
+
+def encode_event(namespace, data, dumps, ack_id=None):
+    """Encode a Socket.IO EVENT packet in the default (text) format.
+
+    Returns the text part followed by one ``bytes`` part per binary
+    attachment, e.g. ``['2/chat,["news",1]']`` or
+    ``['51-["bin",{"_placeholder":true,"num":0}]', b"..."]``.
+    ``dumps`` is the JSON module's ``dumps``.
+    """
+    cdef list attachments = []
+    cdef list parts
+    header = "2"
+    if _has_binary(data):
+        data = _deconstruct(data, attachments)
+        header = f"5{len(attachments)}-"
+    if namespace and namespace != "/":
+        header += namespace + ","
+    if ack_id is not None:
+        header += str(ack_id)
+    if dumps is _JSON_DUMPS and _json.JSONEncoder is _JSON_ENCODER:
+        body = _COMPACT_ENCODE(data)
+    else:
+        body = dumps(data, **_DUMPS_KWARGS)
+    parts = [header + body]
+    if attachments:
+        parts.extend(attachments)
+    return parts
+
+
+def deliver(sockets, eio_sids, packets, polling_packets, bint volatile):
+    """Queue ``packets`` on each recipient's Engine.IO socket, without tasks.
+
+    ``sockets`` is the Engine.IO server's ``sockets`` dict.  Sockets that are
+    unknown or closed are skipped.  Websocket sockets share ``packets``; when
+    ``polling_packets`` is given (binary messages), sockets still on
+    long-polling get fresh packets from it, because Engine.IO caches a
+    packet's first encoding and polling needs base64.  With ``volatile``,
+    sockets that still have packets waiting are skipped.  Returns the number
+    of sockets the packets were queued on.
+    """
+    cdef Py_ssize_t delivered = 0
+    cdef bint exact = type(sockets) is dict
+    cdef bint has_polling = polling_packets is not None
+    for eio_sid in eio_sids:
+        if exact:
+            socket = (<dict>sockets).get(eio_sid)
+        else:
+            socket = sockets.get(eio_sid)
+        if socket is None or socket.closed:
+            continue
+        queue = socket.queue
+        if volatile and queue.qsize():
+            continue
+        put = queue.put_nowait
+        if has_polling and not socket.upgraded:
+            for pkt in polling_packets():
+                put(pkt)
+        else:
+            for pkt in packets:
+                put(pkt)
+        delivered += 1
+    return delivered
