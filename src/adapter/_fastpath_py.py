@@ -40,7 +40,13 @@ class RoomIndex:
             return False
         self.rooms[None][sid] = eio_sid
         self.eio_to_sid[eio_sid] = sid
-        self.rooms[sid] = {sid: eio_sid}
+        members = self.rooms.get(sid)
+        if members is None:
+            self.rooms[sid] = {sid: eio_sid}
+        else:
+            # a room already named like the new sid: share it, as
+            # python-socketio's enter_room does
+            members[sid] = eio_sid
         return True
 
     def join(self, sid: str, room: Any) -> bool:
