@@ -1,0 +1,729 @@
+"""``AsyncRedisAdapter``: a python-socketio client manager on Node's Redis protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import socketio
+from engineio import packet as eio_packet
+from socketio import packet as sio_packet
+
+from . import codec
+from .codec import Channels, MalformedMessage, RequestType
+from .connection import PubSubConnection, RedisPubSub
+from .fastpath import ChannelRouter, RoomIndex, deliver, encode_event
+
+_UID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def new_uid(size: int = 6) -> str:
+    """Return an id like Node's ``uid2(6)`` (server uids and request ids)."""
+    return "".join(_UID_ALPHABET[byte % 64] for byte in os.urandom(size))
+
+
+def _as_rooms(value: Any) -> list[Any]:
+    """Normalize ``to``/``room``/``except`` arguments to a list of rooms."""
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        return [value]
+    return list(value)
+
+
+def _as_args(data: Any) -> list[Any]:
+    """python-socketio's rule: a tuple is several arguments, None is none."""
+    if isinstance(data, tuple):
+        return list(data)
+    if data is None:
+        return []
+    return [data]
+
+
+class _AckRequest:
+    """A broadcast-with-ack this server sent, waiting for type 8/9 responses."""
+
+    __slots__ = ("callback", "single", "timer")
+
+    def __init__(self, callback: Callable[..., Any], single: bool) -> None:
+        self.callback = callback
+        self.single = single
+        self.timer: asyncio.TimerHandle | None = None
+
+
+class AsyncRedisAdapter(socketio.AsyncManager):  # type: ignore[misc]
+    """Client manager that joins python-socketio servers through Redis.
+
+    It speaks exactly the protocol of Node's ``@socket.io/redis-adapter`` 8.3,
+    so Python and Node.js servers on one Redis serve one set of rooms.
+
+    :param url: the Redis URL (``redis://``, ``rediss://`` or ``unix://``), or
+                a ready ``redis.asyncio.Redis`` client.
+    :param key: the channel prefix, Node's ``key`` option.
+    :param requests_timeout: seconds to wait for other servers to answer a
+                             request (Node's ``requestsTimeout``).
+    :param publish_on_specific_response_channel: send responses to the
+                                                 requester's own channel.
+    :param parser: ``"msgpack"`` (default, as Node) or ``"json"``, or an object
+                   with ``encode(value) -> bytes`` and ``decode(bytes)``.
+    :param connection: a ready connection layer object (see
+                       :class:`socketio_redis_adapter.connection.PubSubConnection`)
+                       instead of ``url``.
+    :param callback_timeout: seconds after which an unanswered callback of
+                             an emit to a socket on another server is dropped.
+    :param redis_options: extra keyword arguments for the Redis clients made
+                          from ``url``.
+    :param logger: a ``logging.Logger``; the server's logger by default.
+
+    Example::
+
+        mgr = AsyncRedisAdapter("redis://127.0.0.1:6379/0")
+        sio = socketio.AsyncServer(client_manager=mgr)
+    """
+
+    name = "socketio-redis-adapter"
+
+    def __init__(
+        self,
+        url: Any = "redis://127.0.0.1:6379/0",
+        *,
+        key: str = "socket.io",
+        requests_timeout: float = 5.0,
+        publish_on_specific_response_channel: bool = False,
+        parser: str | codec.Parser = "msgpack",
+        connection: PubSubConnection | None = None,
+        callback_timeout: float = 60.0,
+        redis_options: dict[str, Any] | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(key, str) or not key:
+            raise ValueError("key must be a non-empty string")
+        if requests_timeout <= 0:
+            raise ValueError("requests_timeout must be positive")
+        self.key = key
+        self.requests_timeout = float(requests_timeout)
+        self.publish_on_specific_response_channel = publish_on_specific_response_channel
+        self.callback_timeout = float(callback_timeout)
+        self.parser = codec.get_parser(parser)
+        self.uid = new_uid()
+        self.host_id = self.uid  # read by python-socketio's Admin UI
+        self.channels = Channels(key)
+        self.logger = logger
+        if connection is None:
+            if isinstance(url, str):
+                connection = RedisPubSub.from_url(url, **(redis_options or {}))
+            elif hasattr(url, "publish") and hasattr(url, "pubsub"):
+                connection = RedisPubSub(url)
+            else:
+                raise TypeError("url must be a Redis URL or a redis.asyncio.Redis client")
+        self.connection = connection
+        self.connection.on_message = self._on_message
+        #: counters: ``received``, ``published``, ``malformed``, ``delivered``
+        self.stats = {"received": 0, "published": 0, "malformed": 0, "delivered": 0}
+        self._router = ChannelRouter(key)
+        self._indexes: dict[str, RoomIndex] = {}
+        self._by_request_channel: dict[bytes, str] = {}
+        self._subscriptions: dict[str, asyncio.Future[None]] = {}
+        self._ack_requests: dict[str, _AckRequest] = {}
+        self._own_prefix = (
+            b"\x93\xa6" + self.uid.encode() if isinstance(self.parser, codec.MsgpackParser)
+            else None
+        )
+        self._text_packets = True
+        self._dumps: Callable[..., str] = functools.partial(
+            json.dumps, default=codec.json_default
+        )
+        self._started = False
+        self._closed = False
+
+    # -- life cycle ----------------------------------------------------
+
+    def set_server(self, server: Any) -> None:
+        super().set_server(server)
+        self._text_packets = server.packet_class is sio_packet.Packet
+        json_module = server.packet_class.json
+        if json_module is json:
+            self._dumps = functools.partial(json.dumps, default=codec.json_default)
+        else:
+            self._dumps = json_module.dumps
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop yet: initialize() starts us with the first client
+        self._start()
+
+    def initialize(self) -> None:
+        """Called by the server with its first client (python-socketio API)."""
+        super().initialize()
+        self._start()
+
+    async def start(self) -> None:
+        """Subscribe now for every known namespace; wait until Redis confirms.
+
+        Servers start the adapter by themselves with their first client; call
+        this to join the cluster before that (for example at application
+        start-up) or to wait until this server receives broadcasts.
+        """
+        self._start()
+        await asyncio.gather(*self._subscriptions.values())
+
+    def _start(self) -> None:
+        if self._started or self._closed:
+            return
+        self._started = True
+        namespaces = ["/"]
+        if self.server is not None:
+            namespaces += list(getattr(self.server, "handlers", {}))
+            namespaces += list(getattr(self.server, "namespace_handlers", {}))
+            if isinstance(getattr(self.server, "namespaces", None), list):
+                namespaces += self.server.namespaces
+        for nsp in dict.fromkeys(namespaces):
+            if nsp != "*":
+                self._namespace(nsp)
+        for nsp in self._indexes:
+            self._subscribe(nsp)
+
+    async def close(self) -> None:
+        """Unsubscribe from every channel and close the Redis connections."""
+        if self._closed:
+            return
+        self._closed = True
+        for request in self._ack_requests.values():
+            if request.timer is not None:
+                request.timer.cancel()
+        self._ack_requests.clear()
+        for future in self._subscriptions.values():
+            future.cancel()
+        await self.connection.close()
+
+    def _namespace(self, nsp: str) -> RoomIndex:
+        index = self._indexes.get(nsp)
+        if index is None:
+            index = RoomIndex()
+            self._indexes[nsp] = index
+            self.rooms[nsp] = index.rooms
+            self._router.add(nsp, index)
+            self._by_request_channel[self.channels.request(nsp)] = nsp
+            self._by_request_channel[self.channels.response(nsp)] = nsp
+            self._by_request_channel[self.channels.specific_response(nsp, self.uid)] = nsp
+            if self._started:
+                self._subscribe(nsp)
+        return index
+
+    def _subscribe(self, nsp: str) -> None:
+        if nsp in self._subscriptions or self._closed:
+            return
+        self._subscriptions[nsp] = asyncio.ensure_future(self._subscribe_namespace(nsp))
+
+    async def _subscribe_namespace(self, nsp: str) -> None:
+        """Subscribe like a Node server: one pattern and three channels."""
+        channels = self.channels
+        try:
+            await self.connection.psubscribe(channels.broadcast_pattern(nsp))
+            await self.connection.subscribe(
+                channels.request(nsp),
+                channels.response(nsp),
+                channels.specific_response(nsp, self.uid),
+            )
+        except Exception as exc:
+            self._get_logger().error(
+                "could not subscribe namespace %s yet (%r); the connection keeps retrying",
+                nsp,
+                exc,
+            )
+
+    # -- python-socketio's manager API: local state ---------------------
+
+    def get_namespaces(self) -> list[str]:
+        return list(self._indexes)
+
+    def get_participants(self, namespace: str, room: Any) -> Iterable[tuple[str, str]]:
+        index = self._indexes.get(namespace)
+        if index is None:
+            return
+        rooms = _as_rooms(room) if room is not None else None
+        if rooms is not None and not rooms:
+            return
+        yield from index.select(rooms, None).items()
+
+    async def pre_connect(self, eio_sid: str, namespace: str) -> str | None:
+        """Register a client in a namespace (pending until ``connect``).
+
+        Note: this method is a coroutine.
+        """
+        sid: str = self.server.eio.generate_id()
+        try:
+            self.basic_enter_room(sid, namespace, None, eio_sid=eio_sid)
+        except ValueError:
+            return None  # already connected to this namespace
+        self.pending_connect.setdefault(namespace, []).append(sid)
+        return sid
+
+    def is_pre_connected(self, sid: str, namespace: str) -> bool:
+        return sid in self.pending_connect.get(namespace, ()) and self._has_sid(namespace, sid)
+
+    def is_connected(self, sid: str, namespace: str) -> bool:
+        if sid in self.pending_connect.get(namespace, ()) or sid in self.pending_disconnect.get(
+            namespace, ()
+        ):
+            return False
+        return self._has_sid(namespace, sid)
+
+    def _has_sid(self, namespace: str, sid: str) -> bool:
+        index = self._indexes.get(namespace)
+        return index is not None and sid in index.rooms[None]
+
+    def sid_from_eio_sid(self, eio_sid: str, namespace: str) -> str | None:
+        index = self._indexes.get(namespace)
+        return index.eio_to_sid.get(eio_sid) if index is not None else None
+
+    def eio_sid_from_sid(self, sid: str, namespace: str) -> str | None:
+        index = self._indexes.get(namespace)
+        return index.rooms[None].get(sid) if index is not None else None
+
+    def pre_disconnect(self, sid: str, namespace: str) -> str | None:
+        self.pending_disconnect.setdefault(namespace, []).append(sid)
+        return self.eio_sid_from_sid(sid, namespace)
+
+    def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
+        index = self._indexes.get(namespace)
+        if index is None:
+            return
+        if "basic_leave_room" in self.__dict__:
+            # instrumented (Admin UI): report every room left
+            for room in index.rooms_of(sid):
+                self.basic_leave_room(sid, namespace, room)
+        index.disconnect(sid)
+        self.callbacks.pop(sid, None)
+        for pending in (self.pending_connect, self.pending_disconnect):
+            sids = pending.get(namespace)
+            if sids and sid in sids:
+                sids.remove(sid)
+                if not sids:
+                    del pending[namespace]
+
+    def is_sid_room(self, namespace: str, room: Any) -> bool:
+        return self._has_sid(namespace, room) if isinstance(room, str) else False
+
+    def basic_enter_room(
+        self, sid: str, namespace: str, room: Any, eio_sid: str | None = None
+    ) -> None:
+        if room is None:
+            if eio_sid is None:
+                raise ValueError("eio_sid is required to connect a socket")
+            if not self._namespace(namespace).connect(sid, eio_sid):
+                raise ValueError("the client is already connected to this namespace")
+            return
+        index = self._indexes.get(namespace)
+        if index is None or sid not in index.rooms[None]:
+            raise ValueError("sid is not connected to requested namespace")
+        index.join(sid, room)
+
+    def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
+        index = self._indexes.get(namespace)
+        if index is not None:
+            index.leave(sid, room)
+
+    def basic_close_room(self, room: Any, namespace: str) -> None:
+        index = self._indexes.get(namespace)
+        if index is None or room not in index.rooms:
+            return
+        if "basic_leave_room" in self.__dict__:
+            for sid in list(index.rooms[room]):
+                self.basic_leave_room(sid, namespace, room)
+        else:
+            index.close_room(room)
+
+    def get_rooms(self, sid: str, namespace: str) -> list[Any]:
+        index = self._indexes.get(namespace)
+        return index.rooms_of(sid) if index is not None else []
+
+    # -- python-socketio's manager API: cluster-wide operations ---------
+
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str | None = None,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Callable[..., Any] | None = None,
+        to: Any = None,
+        ignore_queue: bool = False,
+        *,
+        except_rooms: Any = None,
+        volatile: bool = False,
+        compress: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Emit an event to clients on every server of the cluster.
+
+        :param to: a room (a sid is a room) or a list of rooms; all the
+                   clients of the namespace when omitted (``room`` is an
+                   alias).
+        :param skip_sid: a sid or list of sids that must not receive it.
+        :param except_rooms: a room or list of rooms whose clients must not
+                             receive it (Node's ``except``).
+        :param callback: with a single-sid ``to``, called with the client's
+                         acknowledgement, on whichever server it is.
+        :param ignore_queue: emit to this server's clients only (Node's
+                             ``local``).
+        :param volatile: drop the event for clients that are not ready to
+                         receive it.
+        :param compress: carried in the message flags, as Node does.
+
+        Raises ``TypeError`` when the data cannot be serialized.
+
+        Note: this method is a coroutine.
+        """
+        namespace = namespace or "/"
+        rooms = _as_rooms(to or room)
+        except_list = _as_rooms(except_rooms) + [
+            sid for sid in _as_rooms(skip_sid) if sid is not None
+        ]
+        payload = [event, *_as_args(data)]
+        if callback is not None:
+            await self._emit_with_callback(namespace, payload, rooms, except_list, callback)
+            return
+        flags: dict[str, Any] = {}
+        if volatile:
+            flags["volatile"] = True
+        if compress is not None:
+            flags["compress"] = bool(compress)
+        message = None
+        if not ignore_queue:
+            message = self.parser.encode(
+                codec.broadcast_value(self.uid, namespace, payload, rooms, except_list, flags)
+            )
+        index = self._indexes.get(namespace)
+        if index is not None and len(index):
+            self._deliver(index, namespace, payload, rooms, except_list, volatile)
+        if message is not None:
+            channel = (
+                self.channels.room(namespace, rooms[0])
+                if len(rooms) == 1
+                else self.channels.broadcast(namespace)
+            )
+            await self.connection.publish(channel, message)
+            self.stats["published"] += 1
+
+    async def can_disconnect(self, sid: str, namespace: str) -> bool:
+        if self.is_connected(sid, namespace):
+            return True
+        await self._publish_request(
+            namespace,
+            {"uid": self.uid, "type": RequestType.REMOTE_DISCONNECT,
+             "opts": {"rooms": [sid], "except": []}, "close": False},
+        )
+        return False
+
+    async def disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
+        if kwargs.get("ignore_queue") or self._has_sid(namespace, sid):
+            self.basic_disconnect(sid, namespace)
+            return
+        await self.can_disconnect(sid, namespace)
+
+    async def enter_room(
+        self, sid: str, namespace: str, room: Any, eio_sid: str | None = None
+    ) -> None:
+        if eio_sid is not None or self._has_sid(namespace, sid):
+            self.basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+            return
+        await self._publish_request(
+            namespace,
+            {"uid": self.uid, "type": RequestType.REMOTE_JOIN,
+             "opts": {"rooms": [sid], "except": []}, "rooms": [room]},
+        )
+
+    async def leave_room(self, sid: str, namespace: str, room: Any) -> None:
+        if self._has_sid(namespace, sid):
+            self.basic_leave_room(sid, namespace, room)
+            return
+        await self._publish_request(
+            namespace,
+            {"uid": self.uid, "type": RequestType.REMOTE_LEAVE,
+             "opts": {"rooms": [sid], "except": []}, "rooms": [room]},
+        )
+
+    async def close_room(self, room: Any, namespace: str) -> None:
+        self.basic_close_room(room, namespace)
+        await self._publish_request(
+            namespace,
+            {"uid": self.uid, "type": RequestType.REMOTE_LEAVE,
+             "opts": {"rooms": [room], "except": []}, "rooms": [room]},
+        )
+
+    # -- local fan-out -------------------------------------------------
+
+    def _encode_parts(self, namespace: str, payload: list[Any], ack_id: int | None = None
+                      ) -> list[Any]:
+        if self._text_packets:
+            return encode_event(namespace, payload, self._dumps, ack_id)
+        encoded = self.server.packet_class(
+            sio_packet.EVENT, namespace=namespace, data=payload, id=ack_id
+        ).encode()
+        return encoded if isinstance(encoded, list) else [encoded]
+
+    def _send_parts(self, eio_sids: Iterable[str], parts: list[Any], volatile: bool) -> int:
+        make = eio_packet.Packet
+        packets = [make(eio_packet.MESSAGE, part) for part in parts]
+        binary = len(parts) > 1 or isinstance(parts[0], bytes)
+        polling = (lambda: [make(eio_packet.MESSAGE, part) for part in parts]) if binary else None
+        return int(deliver(self.server.eio.sockets, eio_sids, packets, polling, volatile))
+
+    def _deliver(
+        self,
+        index: RoomIndex,
+        namespace: str,
+        payload: list[Any],
+        rooms: list[Any],
+        except_rooms: list[Any],
+        volatile: bool,
+    ) -> int:
+        recipients = index.select(rooms, except_rooms)
+        if not recipients:
+            return 0
+        parts = self._encode_parts(namespace, payload)
+        delivered = self._send_parts(recipients.values(), parts, volatile)
+        self.stats["delivered"] += delivered
+        return delivered
+
+    def _deliver_with_acks(
+        self,
+        index: RoomIndex,
+        namespace: str,
+        payload: list[Any],
+        rooms: list[Any],
+        except_rooms: list[Any],
+        on_ack: Callable[..., Any],
+    ) -> int:
+        """Send each recipient its own packet id; return the client count."""
+        count = 0
+        for sid, eio_sid in index.select(rooms, except_rooms).items():
+            ack_id = self._generate_ack_id(sid, on_ack)
+            parts = self._encode_parts(namespace, payload, ack_id)
+            count += self._send_parts((eio_sid,), parts, False)
+        return count
+
+    async def _emit_with_callback(
+        self,
+        namespace: str,
+        payload: list[Any],
+        rooms: list[Any],
+        except_rooms: list[Any],
+        callback: Callable[..., Any],
+    ) -> None:
+        index = self._indexes.get(namespace)
+        if len(rooms) == 1 and index is not None and self._has_sid(namespace, rooms[0]):
+            self._deliver_with_acks(index, namespace, payload, rooms, except_rooms, callback)
+            return
+        if len(rooms) != 1:
+            raise ValueError("callbacks are only supported when emitting to a single sid")
+        request_id = new_uid()
+        request = _AckRequest(callback, single=True)
+        self._ack_requests[request_id] = request
+        request.timer = asyncio.get_running_loop().call_later(
+            self.callback_timeout, self._ack_requests.pop, request_id, None
+        )
+        message = self.parser.encode(
+            {
+                "uid": self.uid,
+                "requestId": request_id,
+                "type": RequestType.BROADCAST,
+                "packet": {"type": 2, "data": payload, "nsp": namespace},
+                "opts": {
+                    "rooms": rooms,
+                    "except": except_rooms,
+                    "flags": {
+                        "timeout": int(self.callback_timeout * 1000),
+                        "expectSingleResponse": True,
+                    },
+                },
+            }
+        )
+        try:
+            await self.connection.publish(self.channels.request(namespace), message)
+        except BaseException:
+            self._drop_ack_request(request_id)
+            raise
+
+    def _drop_ack_request(self, request_id: str) -> None:
+        request = self._ack_requests.pop(request_id, None)
+        if request is not None and request.timer is not None:
+            request.timer.cancel()
+
+    # -- Redis messages ------------------------------------------------
+
+    def _on_message(self, pattern: bytes | None, channel: bytes, data: bytes) -> None:
+        """Handle one message from Redis (called by the connection's reader)."""
+        if pattern is not None:
+            self._on_broadcast(channel, data)
+            return
+        nsp = self._by_request_channel.get(channel)
+        if nsp is None:
+            return
+        self.stats["received"] += 1
+        try:
+            message = codec.decode_request(self.parser, data)
+            if channel == self.channels.request(nsp):
+                self._on_request(nsp, message)
+            else:
+                self._on_response(message)
+        except MalformedMessage as exc:
+            self._malformed(channel, exc)
+
+    def _on_broadcast(self, channel: bytes, data: bytes) -> None:
+        own = self._own_prefix
+        if own is not None and data.startswith(own):
+            return  # our own broadcast, recognised without decoding
+        entry = self._router.route(channel)
+        if entry is None:
+            return
+        self.stats["received"] += 1
+        nsp, index = entry
+        try:
+            message = codec.decode_broadcast(self.parser, data)
+        except MalformedMessage as exc:
+            self._malformed(channel, exc)
+            return
+        if message.uid == self.uid or message.nsp != nsp:
+            return
+        self._deliver(
+            index,
+            nsp,
+            message.data,
+            message.rooms,
+            message.except_rooms,
+            bool(message.flags.get("volatile")),
+        )
+
+    def _malformed(self, channel: bytes, exc: Exception) -> None:
+        self.stats["malformed"] += 1
+        self._get_logger().warning(
+            "ignoring malformed message on %s: %s", channel.decode(errors="replace"), exc
+        )
+
+    def _on_request(self, nsp: str, request: dict[str, Any]) -> None:
+        kind = request.get("type")
+        if kind in (RequestType.REMOTE_JOIN, RequestType.REMOTE_LEAVE,
+                    RequestType.REMOTE_DISCONNECT):
+            self._on_socket_request(nsp, kind, request)
+        elif kind == RequestType.BROADCAST:
+            self._on_broadcast_request(nsp, request)
+        else:
+            self._get_logger().debug("ignoring request of type %r", kind)
+
+    def _on_socket_request(self, nsp: str, kind: int, request: dict[str, Any]) -> None:
+        if request.get("uid") == self.uid:
+            return  # applied locally when it was sent
+        index = self._indexes.get(nsp)
+        if index is None:
+            return
+        if "sid" in request:  # the legacy by-sid form
+            sid = request["sid"]
+            if not isinstance(sid, str) or sid not in index.rooms[None]:
+                return
+            targets = [sid]
+            rooms = [request.get("room")]
+        else:
+            opts = request.get("opts") or {}
+            if not isinstance(opts, dict):
+                raise MalformedMessage("opts is not a map")
+            targets = list(
+                index.select(
+                    codec.parse_rooms(opts.get("rooms"), "rooms"),
+                    codec.parse_rooms(opts.get("except"), "except"),
+                )
+            )
+            rooms = codec.parse_rooms(request.get("rooms"), "rooms") if kind != 4 else []
+        if kind == RequestType.REMOTE_JOIN:
+            for sid in targets:
+                for room in rooms:
+                    self._join_quietly(sid, nsp, room)
+        elif kind == RequestType.REMOTE_LEAVE:
+            for sid in targets:
+                for room in rooms:
+                    self.basic_leave_room(sid, nsp, room)
+        else:
+            for sid in targets:
+                self._schedule(self.server.disconnect(sid, namespace=nsp, ignore_queue=True))
+        if "sid" in request and "requestId" in request:
+            self._schedule(self._respond(nsp, request, {"requestId": request["requestId"]}))
+
+    def _join_quietly(self, sid: str, nsp: str, room: Any) -> None:
+        try:
+            self.basic_enter_room(sid, nsp, room)
+        except ValueError as exc:
+            self._get_logger().debug("cannot join %s to %r: %s", sid, room, exc)
+
+    def _on_broadcast_request(self, nsp: str, request: dict[str, Any]) -> None:
+        request_id = request.get("requestId")
+        if not isinstance(request_id, str) or request_id in self._ack_requests:
+            return
+        message = codec.parse_broadcast(
+            [request.get("uid"), request.get("packet"), request.get("opts")]
+        )
+        index = self._indexes.get(nsp)
+        if index is None:
+            count = 0
+        else:
+            def on_ack(*args: Any) -> None:
+                self._schedule(self._respond(
+                    nsp, request,
+                    {"type": RequestType.BROADCAST_ACK, "requestId": request_id,
+                     "packet": args[0] if args else None},
+                    use_parser=True,
+                ))
+
+            count = self._deliver_with_acks(
+                index, nsp, message.data, message.rooms, message.except_rooms, on_ack
+            )
+        self._schedule(self._respond(
+            nsp, request,
+            {"type": RequestType.BROADCAST_CLIENT_COUNT, "requestId": request_id,
+             "clientCount": count},
+        ))
+
+    def _on_response(self, response: dict[str, Any]) -> None:
+        request_id = response.get("requestId")
+        request = self._ack_requests.get(request_id) if isinstance(request_id, str) else None
+        if request is None:
+            return
+        if response.get("type") == RequestType.BROADCAST_ACK:
+            if request.single:
+                self._drop_ack_request(request_id)  # type: ignore[arg-type]
+            result = request.callback(response.get("packet"))
+            if inspect.isawaitable(result):
+                self._schedule(result)
+
+    # -- publishing requests and responses -----------------------------
+
+    async def _publish_request(self, nsp: str, request: dict[str, Any]) -> None:
+        await self.connection.publish(self.channels.request(nsp), codec.json_dumps(request))
+
+    async def _respond(
+        self, nsp: str, request: dict[str, Any], response: dict[str, Any],
+        use_parser: bool = False,
+    ) -> None:
+        uid = request.get("uid")
+        if self.publish_on_specific_response_channel and isinstance(uid, str):
+            channel = self.channels.specific_response(nsp, uid)
+        else:
+            channel = self.channels.response(nsp)
+        data = self.parser.encode(response) if use_parser else codec.json_dumps(response)
+        await self.connection.publish(channel, data)
+
+    def _schedule(self, awaitable: Any) -> None:
+        task = asyncio.ensure_future(awaitable)
+        task.add_done_callback(self._log_task_error)
+
+    def _log_task_error(self, task: asyncio.Future[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._get_logger().error("adapter task failed: %r", task.exception())

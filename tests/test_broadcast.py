@@ -1,0 +1,112 @@
+"""Broadcasts across three python-socketio servers with real clients."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tests.support.redis_server import RedisServer
+from tests.support.sio_cluster import Client, PyServer, settle
+
+
+class Cluster:
+    def __init__(self, servers: list[PyServer], clients: list[Client]) -> None:
+        self.servers = servers
+        self.clients = clients
+
+
+@pytest.fixture
+async def cluster(redis_server: RedisServer) -> AsyncIterator[Cluster]:
+    """Three servers on one key; client i is on server i, in room ``room<i+1>``.
+
+    Client 0 is also in room 123 (a number); client 2 is in room3 and "room1"
+    is joined by clients 0 and 1.
+    """
+    key = f"test-{uuid.uuid4().hex[:8]}"
+    servers = [await PyServer.start(redis_server.url, key=key) for _ in range(3)]
+    rooms: list[list[Any]] = [["room1", 123], ["room1", "room2"], ["room3"]]
+    clients = []
+    try:
+        for server, client_rooms in zip(servers, rooms):
+            clients.append(
+                await Client.connect(server.url, rooms=client_rooms, namespaces=["/", "/custom"])
+            )
+        yield Cluster(servers, clients)
+    finally:
+        for client in clients:
+            await client.close()
+        for server in servers:
+            await server.stop()
+
+
+async def test_broadcast_to_all_with_binary(cluster: Cluster) -> None:
+    await cluster.servers[0].sio.emit("test", (1, "2", b"\x03\x04"))
+    for client in cluster.clients:
+        assert await client.wait_for("test") == [[1, "2", b"\x03\x04"]]
+
+
+async def test_broadcast_to_namespace(cluster: Cluster) -> None:
+    await cluster.servers[1].sio.emit("hi", {"a": 1}, namespace="/custom")
+    for client in cluster.clients:
+        assert await client.wait_for("hi", namespace="/custom") == [[{"a": 1}]]
+        assert client.named("hi") == []
+
+
+async def test_broadcast_to_room(cluster: Cluster) -> None:
+    await cluster.servers[2].sio.emit("r", "x", to="room1")
+    assert await cluster.clients[0].wait_for("r") == [["x"]]
+    assert await cluster.clients[1].wait_for("r") == [["x"]]
+    await settle()
+    assert cluster.clients[2].named("r") == []
+
+
+async def test_broadcast_to_numeric_room(cluster: Cluster) -> None:
+    await cluster.servers[1].sio.emit("n", 5, to=123)
+    assert await cluster.clients[0].wait_for("n") == [[5]]
+    await settle()
+    assert cluster.clients[1].named("n") == [] and cluster.clients[2].named("n") == []
+
+
+async def test_broadcast_to_several_rooms_once_each_except_room(cluster: Cluster) -> None:
+    await cluster.servers[0].adapter.emit(
+        "once", None, "/", to=["room1", "room2", "room3"], except_rooms=["room3"]
+    )
+    await cluster.clients[0].wait_for("once")
+    await cluster.clients[1].wait_for("once")
+    await settle()
+    assert cluster.clients[0].named("once") == [[]]
+    assert cluster.clients[1].named("once") == [[]]
+    assert cluster.clients[2].named("once") == []
+
+
+async def test_broadcast_except_room(cluster: Cluster) -> None:
+    await cluster.servers[1].adapter.emit("ex", 1, "/", except_rooms="room1")
+    assert await cluster.clients[2].wait_for("ex") == [[1]]
+    await settle()
+    assert cluster.clients[0].named("ex") == [] and cluster.clients[1].named("ex") == []
+
+
+async def test_broadcast_skip_sid_on_another_server(cluster: Cluster) -> None:
+    await cluster.servers[0].sio.emit("sk", 1, skip_sid=cluster.clients[1].sid())
+    await cluster.clients[0].wait_for("sk")
+    await cluster.clients[2].wait_for("sk")
+    await settle()
+    assert cluster.clients[1].named("sk") == []
+
+
+async def test_broadcast_to_single_socket_on_another_server(cluster: Cluster) -> None:
+    target = cluster.clients[2].sid()
+    await cluster.servers[0].sio.emit("single", "s", to=target)
+    assert await cluster.clients[2].wait_for("single") == [["s"]]
+    await settle()
+    assert cluster.clients[0].named("single") == [] and cluster.clients[1].named("single") == []
+
+
+async def test_local_only_broadcast(cluster: Cluster) -> None:
+    await cluster.servers[1].adapter.emit("loc", 1, "/", ignore_queue=True)
+    assert await cluster.clients[1].wait_for("loc") == [[1]]
+    await settle()
+    assert cluster.clients[0].named("loc") == [] and cluster.clients[2].named("loc") == []
