@@ -17,8 +17,15 @@ from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.string cimport memchr, memcmp
 
 cdef extern from "Python.h":
-    int Py_EnterRecursiveCall(const char *where) except -1
+    # returns non-zero (1 on CPython 3.11) with RecursionError set
+    int Py_EnterRecursiveCall(const char *where)
     void Py_LeaveRecursiveCall()
+
+
+cdef inline int _enter_recursive_call(const char *where) except -1:
+    if Py_EnterRecursiveCall(where):
+        return -1
+    return 0
 
 # Same set as the twin's; only used by the generic (non-str) path.
 _NUMERIC_CHARS = frozenset("0123456789.-+eE")
@@ -366,12 +373,10 @@ cdef class ChannelRouter:
         cdef Py_ssize_t size, start, end
         if PyBytes_CheckExact(channel):
             data = <bytes>channel
-        elif isinstance(channel, (bytes, bytearray, memoryview)):
+        elif isinstance(channel, bytes):
             data = bytes(channel)
         else:
-            raise TypeError(
-                f"channel must be bytes, not {type(channel).__name__}"
-            )
+            raise TypeError(f"channel must be bytes, not {type(channel).__name__}")
         if prefix is None:
             raise TypeError("ChannelRouter.prefix is None")
         buf = PyBytes_AS_STRING(data)
@@ -425,7 +430,7 @@ cdef bint _has_binary(object data) except -1:
     if isinstance(data, (bytes, bytearray, memoryview)):
         return True
     if isinstance(data, (list, tuple)):
-        Py_EnterRecursiveCall(" while looking for binary data")
+        _enter_recursive_call(" while looking for binary data")
         try:
             for item in data:
                 if _has_binary(item):
@@ -435,7 +440,7 @@ cdef bint _has_binary(object data) except -1:
             Py_LeaveRecursiveCall()
         return found
     if isinstance(data, dict):
-        Py_EnterRecursiveCall(" while looking for binary data")
+        _enter_recursive_call(" while looking for binary data")
         try:
             if type(data) is dict:
                 while PyDict_Next(data, &pos, &key, &value):
@@ -463,7 +468,7 @@ cdef object _deconstruct(object data, list attachments):
         attachments.append(bytes(data))
         return {"_placeholder": True, "num": len(attachments) - 1}
     if isinstance(data, (list, tuple)):
-        Py_EnterRecursiveCall(" while extracting binary data")
+        _enter_recursive_call(" while extracting binary data")
         try:
             out = []
             for item in data:
@@ -472,7 +477,7 @@ cdef object _deconstruct(object data, list attachments):
             Py_LeaveRecursiveCall()
         return out
     if isinstance(data, dict):
-        Py_EnterRecursiveCall(" while extracting binary data")
+        _enter_recursive_call(" while extracting binary data")
         try:
             mapping = {}
             if type(data) is dict:

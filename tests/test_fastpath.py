@@ -1,0 +1,995 @@
+"""One suite for the fast path, run against both implementations.
+
+``py`` is the pure-Python twin ``socketio_redis_adapter._fastpath_py`` and
+``c`` the compiled ``socketio_redis_adapter._fastpath``.  When the compiled
+module is missing, the ``c`` tests fail, unless
+``SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS`` is set: then they are not generated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import json
+import math
+import os
+import random
+from types import ModuleType
+from typing import Any
+
+import pytest
+import socketio.packet
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+from socketio_redis_adapter import _fastpath_py
+
+NO_EXTENSIONS = bool(os.environ.get("SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS"))
+
+try:
+    _compiled: ModuleType | None = importlib.import_module("socketio_redis_adapter._fastpath")
+    _compiled_error: str = ""
+except ImportError as exc:
+    _compiled = None
+    _compiled_error = f"{type(exc).__name__}: {exc}"
+
+_IMPLS = [pytest.param(_fastpath_py, id="py")]
+if _compiled is not None or not NO_EXTENSIONS:
+    _IMPLS.append(pytest.param(_compiled, id="c"))
+
+NOT_BUILT = (
+    "the compiled extension socketio_redis_adapter._fastpath was not built "
+    "({}); build it with `pip install -e . --no-build-isolation` (needs Cython "
+    "and a C compiler) or set SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS=1 to test "
+    "the pure-Python twin only"
+)
+
+# a fixture that only hands out a module may be shared by hypothesis examples
+HYPOTHESIS = settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+
+
+class _NotBuilt(ModuleType):
+    """Stands in for the missing extension: any use fails the test itself."""
+
+    def __getattr__(self, name: str) -> Any:
+        pytest.fail(NOT_BUILT.format(_compiled_error), pytrace=False)
+
+
+@pytest.fixture(params=_IMPLS)
+def impl(request: pytest.FixtureRequest) -> ModuleType:
+    if request.param is None:
+        # fail in the test's call phase (a FAILED test, not a setup ERROR)
+        return _NotBuilt("socketio_redis_adapter._fastpath")
+    return request.param
+
+
+def make_index(impl: ModuleType, layout: dict[str, list[Any]]) -> Any:
+    """A RoomIndex with sids ``s…`` (eio ``e…``) in the given rooms."""
+    index = impl.RoomIndex()
+    for sid, rooms in layout.items():
+        assert index.connect(sid, "e" + sid)
+        for room in rooms:
+            assert index.join(sid, room)
+    return index
+
+
+def check_consistent(index: Any) -> None:
+    """The three indexes agree with each other."""
+    everyone = index.rooms[None]
+    assert index.eio_to_sid == {eio: sid for sid, eio in everyone.items()}
+    expected: dict[str, set[Any]] = {}
+    for room, members in index.rooms.items():
+        assert members or room is None, f"empty room {room!r} kept"
+        for sid, eio in members.items():
+            assert everyone[sid] == eio
+            if room is not None and room != sid:
+                expected.setdefault(sid, set()).add(room)
+    assert index.sid_rooms == expected
+
+
+# ---------------------------------------------------------------- RoomIndex
+
+
+def test_module_exports(impl: ModuleType) -> None:
+    for name in ("RoomIndex", "ChannelRouter", "encode_event", "deliver"):
+        assert callable(getattr(impl, name))
+    # the compiled docstrings may start with an embedded signature
+    for name in ("RoomIndex", "ChannelRouter", "encode_event", "deliver"):
+        doc = inspect.cleandoc(getattr(_fastpath_py, name).__doc__)
+        assert inspect.cleandoc(getattr(impl, name).__doc__).endswith(doc)
+    for cls, method in [("RoomIndex", "join"), ("RoomIndex", "select"), ("ChannelRouter", "route")]:
+        doc = inspect.cleandoc(getattr(getattr(_fastpath_py, cls), method).__doc__)
+        assert inspect.cleandoc(getattr(getattr(impl, cls), method).__doc__).endswith(doc)
+
+
+def test_new_index_is_empty(impl: ModuleType) -> None:
+    index = impl.RoomIndex()
+    assert index.rooms == {None: {}}
+    assert index.sid_rooms == {}
+    assert index.eio_to_sid == {}
+    assert len(index) == 0
+    assert index.select(None, None) == {}
+
+
+def test_connect(impl: ModuleType) -> None:
+    index = impl.RoomIndex()
+    assert index.connect("a", "ea") is True
+    assert index.connect("b", "eb") is True
+    assert index.rooms == {None: {"a": "ea", "b": "eb"}, "a": {"a": "ea"}, "b": {"b": "eb"}}
+    assert index.eio_to_sid == {"ea": "a", "eb": "b"}
+    assert index.sid_rooms == {}
+    assert len(index) == 2
+    check_consistent(index)
+
+
+def test_connect_duplicate(impl: ModuleType) -> None:
+    index = impl.RoomIndex()
+    assert index.connect("a", "ea")
+    assert index.connect("a2", "ea") is False  # same Engine.IO session
+    assert index.connect("a", "eother") is False  # same sid
+    assert index.rooms == {None: {"a": "ea"}, "a": {"a": "ea"}}
+    assert index.eio_to_sid == {"ea": "a"}
+
+
+def test_connect_into_room_named_like_the_sid(impl: ModuleType) -> None:
+    index = make_index(impl, {"a": ["b"]})
+    assert index.connect("b", "eb")
+    assert index.rooms["b"] == {"a": "ea", "b": "eb"}
+    check_consistent(index)
+    assert index.disconnect("a") == ["a", "b"]
+    assert index.rooms == {None: {"b": "eb"}, "b": {"b": "eb"}}
+    check_consistent(index)
+
+
+def test_join(impl: ModuleType) -> None:
+    index = make_index(impl, {"a": [], "b": []})
+    assert index.join("a", "room") is True
+    assert index.join("a", "room") is False
+    assert index.join("b", "room") is True
+    assert index.rooms["room"] == {"a": "ea", "b": "eb"}
+    assert index.sid_rooms == {"a": {"room"}, "b": {"room"}}
+    assert index.join("a", 7) is True
+    assert index.sid_rooms["a"] == {"room", 7}
+    check_consistent(index)
+
+
+def test_join_unknown_sid(impl: ModuleType) -> None:
+    index = make_index(impl, {"a": []})
+    with pytest.raises(KeyError):
+        index.join("ghost", "room")
+    with pytest.raises(KeyError):
+        index.join("ghost", None)
+    assert "room" not in index.rooms
+
+
+def test_join_other_sid_room(impl: ModuleType) -> None:
+    index = make_index(impl, {"a": [], "b": []})
+    with pytest.raises(ValueError, match="sid room"):
+        index.join("a", "b")
+    assert index.rooms["b"] == {"b": "eb"}
+    assert index.sid_rooms == {}
+
+
+def test_join_own_room_and_none(impl: ModuleType) -> None:
+    index = make_index(impl, {"a": []})
+    assert index.join("a", "a") is False
+    assert index.join("a", None) is False
+    assert index.sid_rooms == {}
+    assert index.leave("a", "a") is True
+    assert "a" not in index.rooms
+    assert index.join("a", "a") is True
+    assert index.rooms["a"] == {"a": "ea"}
+    assert index.sid_rooms == {}
+    check_consistent(index)
+
+
+def test_join_unhashable_room(impl: ModuleType) -> None:
+    index = make_index(impl, {"a": []})
+    with pytest.raises(TypeError):
+        index.join("a", ["not", "hashable"])
+
+
+def test_leave(impl: ModuleType) -> None:
+    index = make_index(impl, {"a": ["r1", "r2"], "b": ["r1"]})
+    assert index.leave("a", "r1") is True
+    assert index.leave("a", "r1") is False
+    assert index.rooms["r1"] == {"b": "eb"}
+    assert index.sid_rooms == {"a": {"r2"}, "b": {"r1"}}
+    assert index.leave("a", "r2") is True
+    assert "r2" not in index.rooms  # empty room deleted
+    assert "a" not in index.sid_rooms  # nothing left to remember
+    assert index.leave("a", "nowhere") is False
+    assert index.leave("ghost", "r1") is False
+    assert index.leave("a", None) is False
+    check_consistent(index)
+
+
+def test_leave_own_room(impl: ModuleType) -> None:
+    index = make_index(impl, {"a": ["r"]})
+    assert index.leave("a", "a") is True
+    assert "a" not in index.rooms
+    assert index.sid_rooms == {"a": {"r"}}
+    assert index.rooms_of("a") == ["r"]
+    assert index.select(["a"], None) == {}
+    assert index.select(None, None) == {"a": "ea"}
+    check_consistent(index)
+
+
+def test_disconnect(impl: ModuleType) -> None:
+    index = make_index(impl, {"a": ["r1", "r2"], "b": ["r1"]})
+    left = index.disconnect("a")
+    assert left[0] == "a"
+    assert sorted(left[1:]) == ["r1", "r2"]
+    assert index.rooms == {None: {"b": "eb"}, "b": {"b": "eb"}, "r1": {"b": "eb"}}
+    assert index.sid_rooms == {"b": {"r1"}}
+    assert index.eio_to_sid == {"eb": "b"}
+    assert index.disconnect("a") == []
+    assert index.disconnect("ghost") == []
+    assert index.disconnect("b") == ["b", "r1"]
+    assert index.rooms == {None: {}}
+    assert index.sid_rooms == {} and index.eio_to_sid == {}
+    # the Engine.IO session may come back under a new sid
+    assert index.connect("a2", "ea")
+
+
+def test_disconnect_after_leaving_own_room(impl: ModuleType) -> None:
+    index = make_index(impl, {"a": ["r"]})
+    index.leave("a", "a")
+    assert index.disconnect("a") == ["r"]
+    assert index.rooms == {None: {}}
+
+
+def test_close_room(impl: ModuleType) -> None:
+    index = make_index(impl, {"a": ["r", "x"], "b": ["r"], "c": []})
+    assert sorted(index.close_room("r")) == ["a", "b"]
+    assert "r" not in index.rooms
+    assert index.sid_rooms == {"a": {"x"}}
+    assert index.close_room("r") == []
+    assert index.close_room("x") == ["a"]
+    assert index.sid_rooms == {}
+    check_consistent(index)
+
+
+def test_close_room_refusals(impl: ModuleType) -> None:
+    index = make_index(impl, {"a": ["r"]})
+    with pytest.raises(ValueError, match="sid room"):
+        index.close_room("a")
+    with pytest.raises(ValueError, match="namespace room"):
+        index.close_room(None)
+    assert index.rooms["a"] == {"a": "ea"}
+    assert index.rooms[None] == {"a": "ea"}
+
+
+def test_has_room(impl: ModuleType) -> None:
+    index = make_index(impl, {"a": ["r", 5]})
+    assert index.has_room("r") is True
+    assert index.has_room("a") is True
+    assert index.has_room(5) is True
+    assert index.has_room(5.0) is True
+    assert index.has_room("5") is False
+    assert index.has_room("nope") is False
+    assert index.has_room(None) is False
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("123", True),  # int room 123
+        ("room", True),
+        ("1.5", True),  # float room
+        ("007", True),  # string room "007"
+        ("42", True),  # string room "42"
+        ("1e2", True),  # float("1e2") == 100
+        ("+123", True),
+        ("124", False),
+        ("abc", False),
+        ("", False),
+        ("nan", False),
+        ("inf", False),
+        ("-inf", False),
+        ("1_0", False),
+        (" 1", False),
+        ("1 ", False),
+        ("10", False),
+        ("1.2.3", False),
+        ("e", False),
+        ("-", False),
+        ("١٢٣", False),  # Arabic-Indic digits: float() accepts them, Node does not
+    ],
+)
+def test_has_channel_room(impl: ModuleType, name: str, expected: bool) -> None:
+    index = make_index(impl, {"a": [123, 1.5, "007", "42", "room", 100]})
+    assert index.has_channel_room(name) is expected
+
+
+def test_has_channel_room_string_rooms(impl: ModuleType) -> None:
+    index = make_index(impl, {"a": ["123"]})
+    assert index.has_channel_room("123") is True
+    assert index.has_channel_room("123.0") is False  # float 123.0 is not room "123"
+    index = make_index(impl, {"a": [float("inf"), 10]})
+    assert index.has_channel_room("inf") is False
+    assert index.has_channel_room("1e999") is True  # overflows to inf, like the twin
+    assert index.has_channel_room("1_0") is False
+    assert index.has_channel_room("10") is True
+
+
+def test_rooms_of(impl: ModuleType) -> None:
+    index = make_index(impl, {"a": ["r1", "r2", 3], "b": []})
+    rooms = index.rooms_of("a")
+    assert rooms[0] == "a" and sorted(map(str, rooms[1:])) == ["3", "r1", "r2"]
+    assert index.rooms_of("b") == ["b"]
+    assert index.rooms_of("ghost") == []
+
+
+def select_layout(impl: ModuleType) -> Any:
+    return make_index(
+        impl,
+        {"a": ["r1", "r2"], "b": ["r1"], "c": ["r2", "r3"], "d": [], "e": ["r3"]},
+    )
+
+
+def test_select_all(impl: ModuleType) -> None:
+    index = select_layout(impl)
+    everyone = {sid: "e" + sid for sid in "abcde"}
+    assert index.select(None, None) == everyone
+    assert index.select([], None) == everyone
+    assert index.select((), ()) == everyone
+    selected = index.select(None, None)
+    selected.clear()  # a copy, not the index's own dict
+    assert len(index.rooms[None]) == 5
+
+
+def test_select_rooms_union(impl: ModuleType) -> None:
+    index = select_layout(impl)
+    assert index.select(["r1"], None) == {"a": "ea", "b": "eb"}
+    selected = index.select(["r1", "r2", "r1"], None)
+    assert selected == {"a": "ea", "b": "eb", "c": "ec"}
+    assert list(selected).count("a") == 1
+    assert index.select(("r3", "d"), []) == {"c": "ec", "e": "ee", "d": "ed"}
+    assert index.select(iter(["r2"]), None) == {"a": "ea", "c": "ec"}
+    assert index.select({"r1", "r3"}, None) == {
+        "a": "ea",
+        "b": "eb",
+        "c": "ec",
+        "e": "ee",
+    }
+    selected = index.select(["r1"], None)
+    selected["z"] = "ez"
+    assert "z" not in index.rooms["r1"]
+
+
+def test_select_except(impl: ModuleType) -> None:
+    index = select_layout(impl)
+    assert index.select(None, ["r1"]) == {"c": "ec", "d": "ed", "e": "ee"}
+    assert index.select(None, ["r1", "r3"]) == {"d": "ed"}
+    assert index.select(["r2", "r3"], ["r1"]) == {"c": "ec", "e": "ee"}
+    assert index.select(["r2"], ["a"]) == {"c": "ec"}  # except one socket
+    assert index.select(None, ("a", "b")) == {"c": "ec", "d": "ed", "e": "ee"}
+    assert index.select(None, iter(["r3"])) == {"a": "ea", "b": "eb", "d": "ed"}
+    # the except room bigger than the selection
+    assert index.select(["d"], [None]) == {}
+    assert index.select(["r1"], ["r2", "r3", "d"]) == {"b": "eb"}
+
+
+def test_select_missing_and_empty(impl: ModuleType) -> None:
+    index = select_layout(impl)
+    assert index.select(["nope"], None) == {}
+    assert index.select(["nope", "r3"], ["gone"]) == {"c": "ec", "e": "ee"}
+    assert index.select(None, ["nope"]) == index.select(None, None)
+    assert index.select(["r1"], ["r1"]) == {}
+    empty = impl.RoomIndex()
+    assert empty.select(None, ["r1"]) == {}
+    assert empty.select(["r1"], None) == {}
+
+
+def test_select_with_none_room_means_everyone(impl: ModuleType) -> None:
+    index = select_layout(impl)
+    assert index.select([None], ["r3"]) == {"a": "ea", "b": "eb", "d": "ed"}
+
+
+def test_select_large(impl: ModuleType) -> None:
+    layout = {f"s{i}": [f"r{i % 10}", i % 7] for i in range(2000)}
+    index = make_index(impl, layout)
+    everyone = index.rooms[None]
+    got = index.select(["r1", "r2", 3], ["r2", 0])
+    want = {
+        sid: eio
+        for sid, eio in everyone.items()
+        if (sid in index.rooms["r1"] or sid in index.rooms["r2"] or sid in index.rooms[3])
+        and sid not in index.rooms["r2"]
+        and sid not in index.rooms[0]
+    }
+    assert got == want
+    check_consistent(index)
+
+
+# ------------------------------------------------------------ ChannelRouter
+
+
+def router_with(impl: ModuleType) -> tuple[Any, Any, Any]:
+    index = make_index(impl, {"a": ["news", 123, 1.5, "ünï"]})
+    chat = make_index(impl, {"b": ["lobby"]})
+    router = impl.ChannelRouter("socket.io")
+    router.add("/", index)
+    router.add("/custom", chat)
+    return router, index, chat
+
+
+def test_router_attributes(impl: ModuleType) -> None:
+    router, index, chat = router_with(impl)
+    assert router.prefix == b"socket.io#"
+    assert router.namespaces == {b"/": ("/", index), b"/custom": ("/custom", chat)}
+    assert router.dropped == 0
+    router.dropped = 41
+    assert router.dropped == 41
+    router.remove("/custom")
+    router.remove("/never-added")
+    assert list(router.namespaces) == [b"/"]
+
+
+def test_route_main_channel(impl: ModuleType) -> None:
+    router, index, chat = router_with(impl)
+    assert router.route(b"socket.io#/#") == ("/", index)
+    assert router.route(b"socket.io#/custom#") == ("/custom", chat)
+    assert router.route(b"socket.io#/##") == ("/", index)  # empty room: main channel
+    assert router.dropped == 0
+
+
+def test_route_rooms(impl: ModuleType) -> None:
+    router, index, chat = router_with(impl)
+    assert router.route(b"socket.io#/#news#") == ("/", index)
+    assert router.route(b"socket.io#/#a#") == ("/", index)  # a sid room
+    assert router.route(b"socket.io#/#123#") == ("/", index)  # numeric room
+    assert router.route(b"socket.io#/#1.5#") == ("/", index)
+    assert router.route("socket.io#/#ünï#".encode()) == ("/", index)
+    assert router.route(b"socket.io#/custom#lobby#") == ("/custom", chat)
+    assert router.dropped == 0
+    assert router.route(b"socket.io#/#lobby#") is None  # other namespace's room
+    assert router.route(b"socket.io#/custom#news#") is None
+    assert router.route(b"socket.io#/#124#") is None
+    assert router.route(b"socket.io#/#x#") is None
+    assert router.dropped == 4
+
+
+def test_route_drops(impl: ModuleType) -> None:
+    router, _, _ = router_with(impl)
+    dropped = [
+        b"socket.io#/unknown#",  # unknown namespace
+        b"socket.io#/unknown#news#",
+        b"other#/#",  # another key
+        b"socket.iox#/#",
+        b"socket.io",  # shorter than the prefix
+        b"",
+        b"socket.io#/",  # no '#' after the namespace
+        b"socket.io#/#news",  # no trailing '#'
+        b"socket.io#/#n",
+        b"socket.io#/#\xff\xfe#",  # not UTF-8
+        b"socket.io#/#\xed\xa0\x80#",  # an encoded surrogate
+        b"socket.io##",  # empty namespace, not registered
+    ]
+    for count, channel in enumerate(dropped, 1):
+        assert router.route(channel) is None, channel
+        assert router.dropped == count
+
+
+def test_route_nested_hash_in_room(impl: ModuleType) -> None:
+    router, index, _ = router_with(impl)
+    assert router.route(b"socket.io#/###") is None  # room "#"
+    index.join("a", "#")
+    index.join("a", "x#y")
+    assert router.route(b"socket.io#/###") == ("/", index)
+    assert router.route(b"socket.io#/#x#y#") == ("/", index)
+
+
+def test_route_other_prefix_and_bytes_like(impl: ModuleType) -> None:
+    index = make_index(impl, {"a": ["r"]})
+    router = impl.ChannelRouter("my-app")
+    router.add("/", index)
+    assert router.route(b"socket.io#/#") is None
+    assert router.route(b"my-app#/#r#") == ("/", index)
+
+    class Channel(bytes):
+        pass
+
+    assert router.route(Channel(b"my-app#/#r#")) == ("/", index)
+    with pytest.raises(TypeError):
+        router.route("my-app#/#")
+    with pytest.raises(TypeError):
+        router.route(bytearray(b"my-app#/#r#"))  # channel names are bytes
+
+
+def test_route_many_namespaces(impl: ModuleType) -> None:
+    router = impl.ChannelRouter("k")
+    indexes = {}
+    for i in range(20):
+        indexes[i] = make_index(impl, {f"s{i}": [f"room{i}"]})
+        router.add(f"/n{i}", indexes[i])
+    for i in range(20):
+        assert router.route(f"k#/n{i}#".encode()) == (f"/n{i}", indexes[i])
+        assert router.route(f"k#/n{i}#room{i}#".encode()) == (f"/n{i}", indexes[i])
+        assert router.route(f"k#/n{i}#room{i + 1}#".encode()) is None
+    assert router.route(b"k#/n#") is None
+    assert router.dropped == 21
+
+
+def test_route_custom_index(impl: ModuleType) -> None:
+    class Everywhere:
+        def has_channel_room(self, name: str) -> bool:
+            return name.startswith("yes")
+
+    router = impl.ChannelRouter("k")
+    index = Everywhere()
+    router.add("/", index)
+    assert router.route(b"k#/#yes-please#") == ("/", index)
+    assert router.route(b"k#/#no#") is None
+
+
+@given(channel=st.binary(max_size=30), tail=st.binary(max_size=10))
+@HYPOTHESIS
+def test_route_matches_twin(impl: ModuleType, channel: bytes, tail: bytes) -> None:
+    results = []
+    for module in (_fastpath_py, impl):
+        index = module.RoomIndex()
+        index.connect("s", "e")
+        index.join("s", 12)
+        index.join("s", "r#")
+        router = module.ChannelRouter("k")
+        router.add("/", index)
+        router.add("", index)
+        got = [
+            router.route(candidate)
+            for candidate in (channel, b"k#" + channel, b"k#/#" + channel + tail)
+        ]
+        results.append(([entry and entry[0] for entry in got], router.dropped))
+    assert results[0] == results[1]
+
+
+# -------------------------------------------------------------- encode_event
+
+
+def reference(namespace: str, data: Any, ack_id: int | None = None) -> list[Any]:
+    packet = socketio.packet.Packet(
+        socketio.packet.EVENT, namespace=namespace, data=data, id=ack_id
+    )
+    encoded = packet.encode()
+    return encoded if isinstance(encoded, list) else [encoded]
+
+
+def test_encode_text(impl: ModuleType) -> None:
+    assert impl.encode_event("/", ["ev", 1], json.dumps) == ['2["ev",1]']
+    assert impl.encode_event("", ["ev", 1], json.dumps) == ['2["ev",1]']
+    assert impl.encode_event("/chat", ["ev", {"a": [1, 2]}], json.dumps) == [
+        '2/chat,["ev",{"a":[1,2]}]'
+    ]
+    assert impl.encode_event("/", ["ev"], json.dumps, ack_id=12) == ['212["ev"]']
+    assert impl.encode_event("/chat", ["ev"], json.dumps, 0) == ['2/chat,0["ev"]']
+    assert impl.encode_event("/", ["ev", ("a", 1)], json.dumps) == ['2["ev",["a",1]]']
+
+
+def test_encode_binary(impl: ModuleType) -> None:
+    assert impl.encode_event("/", ["bin", b"\x00\x01"], json.dumps) == [
+        '51-["bin",{"_placeholder":true,"num":0}]',
+        b"\x00\x01",
+    ]
+    parts = impl.encode_event(
+        "/chat",
+        ["ev", {"a": b"1", "b": [bytearray(b"2"), {"c": (b"3", memoryview(b"4"))}]}, b"5"],
+        json.dumps,
+        ack_id=7,
+    )
+    assert parts[0] == (
+        '55-/chat,7["ev",{"a":{"_placeholder":true,"num":0},'
+        '"b":[{"_placeholder":true,"num":1},{"c":[{"_placeholder":true,"num":2},'
+        '{"_placeholder":true,"num":3}]}]},{"_placeholder":true,"num":4}]'
+    )
+    assert parts[1:] == [b"1", b"2", b"3", b"4", b"5"]
+    assert all(type(part) is bytes for part in parts[1:])
+
+
+def test_encode_does_not_mutate_input(impl: ModuleType) -> None:
+    data = ["ev", {"k": b"x", "l": [b"y"]}, (b"z",)]
+    impl.encode_event("/", data, json.dumps)
+    assert data == ["ev", {"k": b"x", "l": [b"y"]}, (b"z",)]
+
+
+def test_encode_custom_dumps(impl: ModuleType) -> None:
+    calls = []
+
+    def dumps(data: Any, **kwargs: Any) -> str:
+        calls.append(kwargs)
+        return "<" + json.dumps(data, **kwargs) + ">"
+
+    assert impl.encode_event("/", ["ev", b"x"], dumps) == [
+        '51-<["ev",{"_placeholder":true,"num":0}]>',
+        b"x",
+    ]
+    assert calls == [{"separators": (",", ":")}]
+
+
+def test_encode_subclasses(impl: ModuleType) -> None:
+    class MyList(list):  # type: ignore[type-arg]
+        pass
+
+    class MyDict(dict):  # type: ignore[type-arg]
+        pass
+
+    data = ["ev", MyList([MyDict(a=b"1")]), MyDict(b=[2])]
+    assert impl.encode_event("/", data, json.dumps) == [
+        '51-["ev",[{"a":{"_placeholder":true,"num":0}}],{"b":[2]}]',
+        b"1",
+    ]
+
+
+def test_encode_deep_nesting(impl: ModuleType) -> None:
+    data: Any = b"x"
+    for _ in range(100_000):
+        data = [data]
+    with pytest.raises(RecursionError):
+        impl.encode_event("/", data, json.dumps)
+
+
+@pytest.mark.parametrize(
+    ("namespace", "data", "ack_id"),
+    [
+        ("/", ["message", "hello"], None),
+        ("/", ["ev", 1, 2.5, None, True, False], None),
+        ("/chat", ["ev", {"nested": {"deep": [1, [2, [3]]]}}], 5),
+        ("/", ["ev", "ünïcödé ☃"], None),
+        ("/", ["ev", b""], None),
+        ("/x", ["ev", b"a", [b"b", {"c": b"c"}], {"d": [b"d", 1]}], 99),
+        ("/", ["ev", {"k": bytearray(b"ba")}], None),
+        ("/", ["ev", [], {}], 0),
+        ("/a/b", ["ev", {"1": b"\xff" * 100}], None),
+    ],
+)
+def test_encode_matches_python_socketio(
+    impl: ModuleType, namespace: str, data: Any, ack_id: int | None
+) -> None:
+    assert impl.encode_event(namespace, data, json.dumps, ack_id) == reference(
+        namespace, data, ack_id
+    )
+
+
+json_leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8)
+    | st.binary(max_size=8)
+)
+json_like = st.recursive(
+    json_leaves,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=4), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(
+    event=st.text(min_size=1, max_size=8),
+    args=st.lists(json_like, max_size=4),
+    namespace=st.sampled_from(["/", "/chat", "/a-b_c"]),
+    ack_id=st.none() | st.integers(min_value=0, max_value=2**31),
+)
+@HYPOTHESIS
+def test_encode_hypothesis(
+    impl: ModuleType, event: str, args: list[Any], namespace: str, ack_id: int | None
+) -> None:
+    data = [event, *args]
+    got = impl.encode_event(namespace, data, json.dumps, ack_id)
+    assert got == reference(namespace, data, ack_id)
+    assert got == _fastpath_py.encode_event(namespace, data, json.dumps, ack_id)
+
+
+# ------------------------------------------------------------------- deliver
+
+
+class FakeSocket:
+    def __init__(self, *, closed: bool = False, upgraded: bool = True) -> None:
+        self.closed = closed
+        self.upgraded = upgraded
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+
+    def drain(self) -> list[Any]:
+        items = []
+        while not self.queue.empty():
+            items.append(self.queue.get_nowait())
+        return items
+
+
+def test_deliver_websocket_shares_packets(impl: ModuleType) -> None:
+    sockets = {"e1": FakeSocket(), "e2": FakeSocket()}
+    packets = [object(), object()]
+    assert impl.deliver(sockets, ["e1", "e2"], packets, None, False) == 2
+    for socket in sockets.values():
+        got = socket.drain()
+        assert got == packets
+        assert all(a is b for a, b in zip(got, packets, strict=True))
+
+
+def test_deliver_skips_closed_and_unknown(impl: ModuleType) -> None:
+    sockets = {"e1": FakeSocket(), "e2": FakeSocket(closed=True)}
+    assert impl.deliver(sockets, ["e1", "e2", "ghost"], ["p"], None, False) == 1
+    assert sockets["e1"].drain() == ["p"]
+    assert sockets["e2"].drain() == []
+    assert impl.deliver(sockets, [], ["p"], None, False) == 0
+
+
+def test_deliver_volatile(impl: ModuleType) -> None:
+    busy, idle = FakeSocket(), FakeSocket()
+    busy.queue.put_nowait("old")
+    sockets = {"busy": busy, "idle": idle}
+    assert impl.deliver(sockets, ["busy", "idle"], ["p"], None, True) == 1
+    assert busy.drain() == ["old"]
+    assert idle.drain() == ["p"]
+    busy.queue.put_nowait("old")
+    assert impl.deliver(sockets, ["busy", "idle"], ["p"], None, False) == 2
+    assert busy.drain() == ["old", "p"]
+
+
+def test_deliver_polling_gets_fresh_packets(impl: ModuleType) -> None:
+    ws, poll1, poll2 = FakeSocket(), FakeSocket(upgraded=False), FakeSocket(upgraded=False)
+    sockets = {"ws": ws, "p1": poll1, "p2": poll2}
+    shared = ["text", b"bin"]
+    made: list[list[Any]] = []
+
+    def fresh() -> list[Any]:
+        batch = [object(), object()]
+        made.append(batch)
+        return batch
+
+    assert impl.deliver(sockets, ["ws", "p1", "p2"], shared, fresh, False) == 3
+    assert ws.drain() == shared
+    assert len(made) == 2
+    assert poll1.drain() == made[0]
+    assert poll2.drain() == made[1]
+    # without a factory, polling sockets get the shared packets too
+    assert impl.deliver(sockets, ["p1"], shared, None, False) == 1
+    assert poll1.drain() == shared
+
+
+def test_deliver_iterables(impl: ModuleType) -> None:
+    sockets = {"e1": FakeSocket(), "e2": FakeSocket()}
+    selected = {"s1": "e1", "s2": "e2"}
+    assert impl.deliver(sockets, selected.values(), ("a", "b"), None, 0) == 2
+    assert sockets["e1"].drain() == ["a", "b"]
+    assert sockets["e2"].drain() == ["a", "b"]
+
+
+def test_deliver_propagates_errors(impl: ModuleType) -> None:
+    socket = FakeSocket()
+    socket.queue = asyncio.Queue(maxsize=1)
+    with pytest.raises(asyncio.QueueFull):
+        impl.deliver({"e": socket}, ["e"], ["a", "b"], None, False)
+
+
+# --------------------------------------------------------------- model tests
+
+SIDS = ["s0", "s1", "s2", "s3"]
+EIOS = ["e0", "e1", "e2", "e3", "e4"]
+ROOMS: list[Any] = ["s0", "s1", "r1", "r2", "123", 123, 1.5, None]
+
+
+class NaiveRooms:
+    """The obvious implementation: a dict of sets, scanned every time."""
+
+    def __init__(self) -> None:
+        self.connected: dict[str, str] = {}
+        self.rooms: dict[Any, dict[str, str]] = {}
+
+    def connect(self, sid: str, eio_sid: str) -> bool:
+        if sid in self.connected or eio_sid in self.connected.values():
+            return False
+        self.connected[sid] = eio_sid
+        self.rooms.setdefault(sid, {})[sid] = eio_sid
+        return True
+
+    def join(self, sid: str, room: Any) -> bool:
+        eio_sid = self.connected[sid]
+        if room is None:
+            return False
+        if room != sid and room in self.connected:
+            raise ValueError("cannot enter a sid room")
+        members = self.rooms.setdefault(room, {})
+        if sid in members:
+            return False
+        members[sid] = eio_sid
+        return True
+
+    def leave(self, sid: str, room: Any) -> bool:
+        if room is None or sid not in self.rooms.get(room, {}):
+            return False
+        del self.rooms[room][sid]
+        if not self.rooms[room]:
+            del self.rooms[room]
+        return True
+
+    def disconnect(self, sid: str) -> list[Any]:
+        if sid not in self.connected:
+            return []
+        del self.connected[sid]
+        left = [room for room, members in self.rooms.items() if sid in members]
+        for room in left:
+            self.leave(sid, room)
+        return left
+
+    def close_room(self, room: Any) -> list[str]:
+        if room is None or room in self.connected:
+            raise ValueError("cannot close")
+        return list(self.rooms.pop(room, {}))
+
+    def layout(self) -> dict[Any, dict[str, str]]:
+        return {None: dict(self.connected), **self.rooms}
+
+    def rooms_of(self, sid: str) -> set[Any]:
+        return {room for room, members in self.rooms.items() if sid in members}
+
+    def select(self, rooms: list[Any] | None, except_rooms: list[Any] | None) -> dict[str, str]:
+        layout = self.layout()
+        if rooms:
+            chosen = {sid for room in rooms for sid in layout.get(room, {})}
+        else:
+            chosen = set(self.connected)
+        for room in except_rooms or ():
+            chosen -= set(layout.get(room, {}))
+        return {sid: self.connected[sid] for sid in chosen}
+
+
+def outcome(call: Any) -> tuple[str, Any]:
+    try:
+        return ("ok", call())
+    except (KeyError, ValueError) as exc:
+        return (type(exc).__name__, None)
+
+
+def normalise_left(left: Any) -> Any:
+    return sorted(map(repr, left)) if isinstance(left, list) else left
+
+
+class RoomMachineBase(RuleBasedStateMachine):
+    """Same operations on the implementation under test, the twin and the model."""
+
+    IMPL: ModuleType = _fastpath_py
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.index = self.IMPL.RoomIndex()
+        self.twin = _fastpath_py.RoomIndex()
+        self.model = NaiveRooms()
+
+    def apply(self, name: str, *args: Any) -> None:
+        got = outcome(lambda: getattr(self.index, name)(*args))
+        twin = outcome(lambda: getattr(self.twin, name)(*args))
+        want = outcome(lambda: getattr(self.model, name)(*args))
+        assert got == twin, (name, args)
+        if name == "disconnect" and args[0] in got[1]:
+            assert got[1][0] == args[0]  # its own room first
+        if name in ("disconnect", "close_room"):
+            got = (got[0], normalise_left(got[1]))
+            want = (want[0], normalise_left(want[1]))
+        assert got == want, (name, args)
+
+    @rule(sid=st.sampled_from(SIDS), eio_sid=st.sampled_from(EIOS))
+    def connect(self, sid: str, eio_sid: str) -> None:
+        self.apply("connect", sid, eio_sid)
+
+    @rule(sid=st.sampled_from(SIDS), room=st.sampled_from(ROOMS))
+    def join(self, sid: str, room: Any) -> None:
+        self.apply("join", sid, room)
+
+    @rule(sid=st.sampled_from(SIDS), room=st.sampled_from(ROOMS))
+    def leave(self, sid: str, room: Any) -> None:
+        self.apply("leave", sid, room)
+
+    @rule(sid=st.sampled_from(SIDS))
+    def disconnect(self, sid: str) -> None:
+        self.apply("disconnect", sid)
+
+    @rule(room=st.sampled_from(ROOMS))
+    def close_room(self, room: Any) -> None:
+        self.apply("close_room", room)
+
+    @rule(
+        rooms=st.none() | st.lists(st.sampled_from(ROOMS), max_size=3),
+        except_rooms=st.none() | st.lists(st.sampled_from(ROOMS), max_size=3),
+    )
+    def select(self, rooms: list[Any] | None, except_rooms: list[Any] | None) -> None:
+        got = self.index.select(rooms, except_rooms)
+        assert got == self.model.select(rooms, except_rooms)
+        assert got == self.twin.select(rooms, except_rooms)
+
+    @invariant()
+    def same_rooms(self) -> None:
+        assert self.index.rooms == self.model.layout()
+        assert self.twin.rooms == self.index.rooms
+        assert self.index.sid_rooms == self.twin.sid_rooms
+        assert len(self.index) == len(self.model.connected)
+        check_consistent(self.index)
+
+    @invariant()
+    def same_rooms_of(self) -> None:
+        for sid in SIDS:
+            rooms = self.index.rooms_of(sid)
+            assert len(rooms) == len(set(rooms))
+            assert set(rooms) == self.model.rooms_of(sid)
+            if sid in rooms:
+                assert rooms[0] == sid
+
+
+def test_room_index_model(impl: ModuleType) -> None:
+    machine = type("RoomMachine", (RoomMachineBase,), {"IMPL": impl})
+    run_state_machine_as_test(
+        machine,
+        settings=settings(max_examples=150, stateful_step_count=40, deadline=None),
+    )
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_room_index_randomized(impl: ModuleType, seed: int) -> None:
+    """Long random runs with more sockets than the stateful test uses."""
+    rng = random.Random(seed)
+    sids = [f"s{i}" for i in range(40)]
+    rooms: list[Any] = [*sids[:10], *(f"r{i}" for i in range(15)), *range(5), 2.5]
+    index, model = impl.RoomIndex(), NaiveRooms()
+    for _ in range(3000):
+        op = rng.random()
+        sid, room = rng.choice(sids), rng.choice(rooms)
+        if op < 0.2:
+            args: tuple[Any, ...] = ("connect", sid, "e" + str(rng.randrange(60)))
+        elif op < 0.6:
+            args = ("join", sid, room)
+        elif op < 0.8:
+            args = ("leave", sid, room)
+        elif op < 0.9:
+            args = ("disconnect", sid)
+        else:
+            args = ("close_room", room)
+        got = outcome(lambda a=args: getattr(index, a[0])(*a[1:]))
+        want = outcome(lambda a=args: getattr(model, a[0])(*a[1:]))
+        assert (got[0], normalise_left(got[1])) == (want[0], normalise_left(want[1])), args
+        if rng.random() < 0.05:
+            picked = rng.sample(rooms, rng.randrange(3)) or None
+            excluded = rng.sample(rooms, rng.randrange(3)) or None
+            assert index.select(picked, excluded) == model.select(picked, excluded)
+    assert index.rooms == model.layout()
+    check_consistent(index)
+    for sid in sids:
+        assert set(index.rooms_of(sid)) == model.rooms_of(sid)
+
+
+# ---------------------------------------------------------------- the chooser
+
+
+def test_default_import_uses_compiled_module() -> None:
+    fastpath = importlib.import_module("socketio_redis_adapter.fastpath")
+    if not NO_EXTENSIONS:
+        assert _compiled is not None, NOT_BUILT.format(_compiled_error)
+        assert fastpath.FASTPATH is True
+        assert fastpath.RoomIndex is _compiled.RoomIndex
+        assert fastpath.ChannelRouter is _compiled.ChannelRouter
+        assert fastpath.encode_event is _compiled.encode_event
+        assert fastpath.deliver is _compiled.deliver
+    else:
+        assert fastpath.FASTPATH is False
+        assert fastpath.RoomIndex is _fastpath_py.RoomIndex
+        assert fastpath.encode_event is _fastpath_py.encode_event
+    try:
+        package = importlib.import_module("socketio_redis_adapter")
+    except ImportError:  # the package root may still be under construction
+        return
+    if hasattr(package, "FASTPATH"):
+        assert package.FASTPATH is fastpath.FASTPATH
+
+
+def test_no_nan_rooms_from_channels(impl: ModuleType) -> None:
+    index = make_index(impl, {"a": [math.inf]})
+    assert index.has_channel_room("inf") is False
+    assert index.has_channel_room("Infinity") is False
