@@ -10,7 +10,13 @@ per-recipient hot paths of the adapter.
 import json as _json
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
-from cpython.dict cimport PyDict_Contains, PyDict_DelItem, PyDict_Next, PyDict_Size
+from cpython.dict cimport (
+    PyDict_Contains,
+    PyDict_DelItem,
+    PyDict_Next,
+    PyDict_Size,
+    PyDict_Update,
+)
 from cpython.object cimport PyObject
 from cpython.tuple cimport PyTuple_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
@@ -26,6 +32,8 @@ cdef inline int _enter_recursive_call(const char *where) except -1:
     if Py_EnterRecursiveCall(where):
         return -1
     return 0
+
+cdef object _MISSING = object()
 
 # Same set as the twin's; only used by the generic (non-str) path.
 _NUMERIC_CHARS = frozenset("0123456789.-+eE")
@@ -109,6 +117,7 @@ cdef class RoomIndex:
         cdef dict members
         cdef set joined
         cdef dict sid_rooms
+        cdef Py_ssize_t size
         eio_sid = everyone[sid]
         if room is None:
             return False
@@ -118,10 +127,12 @@ cdef class RoomIndex:
             raise ValueError("cannot enter a sid room")
         if members is None:
             rooms[room] = {sid: eio_sid}
-        elif sid in members:
-            return False
         else:
-            members[sid] = eio_sid
+            # one lookup for "already in it?" and the insertion
+            size = PyDict_Size(members)
+            members.setdefault(sid, eio_sid)
+            if PyDict_Size(members) == size:
+                return False
         if not own:
             sid_rooms = self.sid_rooms
             joined = sid_rooms.get(sid)
@@ -140,9 +151,8 @@ cdef class RoomIndex:
         if room is None:
             return False
         members = rooms.get(room)
-        if members is None or sid not in members:
+        if members is None or members.pop(sid, _MISSING) is _MISSING:
             return False
-        del members[sid]
         if not members:
             del rooms[room]
         if room != sid:
@@ -165,8 +175,7 @@ cdef class RoomIndex:
         self.eio_to_sid.pop(eio_sid, None)
         left = []
         own = rooms.get(sid)
-        if own is not None and sid in own:
-            del own[sid]
+        if own is not None and own.pop(sid, _MISSING) is not _MISSING:
             if not own:
                 del rooms[sid]
             left.append(sid)
@@ -283,7 +292,7 @@ cdef inline int _add_members(dict selected, object members) except -1:
         return 0
     if type(members) is dict:
         if PyDict_Size(members):
-            selected.update(<dict>members)
+            PyDict_Update(selected, members)
     elif members:
         selected.update(members)
     return 0
@@ -303,8 +312,7 @@ cdef int _remove_members(dict selected, object members) except -1:
         return 0
     if PyDict_Size(members) <= PyDict_Size(selected):
         while PyDict_Next(members, &pos, &key, &value):
-            if PyDict_Contains(selected, <object>key):
-                PyDict_DelItem(selected, <object>key)
+            selected.pop(<object>key, None)
     else:
         # walk the smaller dict; collect first, selected cannot change mid-walk
         doomed = []
