@@ -38,7 +38,14 @@ class PyServer:
     async def start(cls, redis_url: str, **adapter_options: Any) -> PyServer:
         adapter = AsyncRedisAdapter(redis_url, **adapter_options)
         sio = socketio.AsyncServer(
-            async_mode="aiohttp", client_manager=adapter, namespaces="*", cors_allowed_origins="*"
+            async_mode="aiohttp",
+            client_manager=adapter,
+            namespaces="*",
+            cors_allowed_origins="*",
+            # a long-polling client's disconnect waits for its pending GET,
+            # which a ping ends: keep pings frequent so tests end quickly
+            ping_interval=1,
+            ping_timeout=5,
         )
         self = cls(adapter, sio)
 
