@@ -30,7 +30,7 @@ async def cluster(redis_server: RedisServer) -> AsyncIterator[Cluster]:
     rooms: list[list[Any]] = [["room1", 123], ["room1", "room2"], ["room3"]]
     clients = []
     try:
-        for server, client_rooms in zip(servers, rooms):
+        for server, client_rooms in zip(servers, rooms, strict=True):
             clients.append(
                 await Client.connect(server.url, rooms=client_rooms, namespaces=["/", "/custom"])
             )

@@ -82,7 +82,7 @@ async def mixed(redis_server: RedisServer) -> AsyncIterator[Mixed]:
         servers = [await PyServer.start(redis_server.url, key=key) for _ in range(2)]
         urls = [node.url, servers[0].url, servers[1].url]
         rooms: list[list[Any]] = [["room1", 123], ["room1", "room2"], ["room3"]]
-        for url, client_rooms in zip(urls, rooms):
+        for url, client_rooms in zip(urls, rooms, strict=True):
             clients.append(await Client.connect(url, rooms=client_rooms, namespaces=NAMESPACES))
         for nsp in NAMESPACES:
             await node.wait_event("connection", nsp=nsp, id=clients[0].sid(nsp))
