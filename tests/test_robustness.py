@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from socketio_redis_adapter import AsyncRedisAdapter
+from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
 from tests.support.sio_cluster import Client, PyServer
 
@@ -186,3 +187,28 @@ async def test_fan_out_creates_no_task_per_recipient(redis_server: RedisServer) 
         for client in clients:
             await client.close()
         await server.stop()
+
+
+async def test_start_raises_when_redis_is_unreachable() -> None:
+    adapter = AsyncRedisAdapter(f"redis://127.0.0.1:{free_port()}/0")
+    adapter.connection.confirm_timeout = 0.5  # type: ignore[attr-defined]
+    try:
+        with pytest.raises((TimeoutError, asyncio.TimeoutError, OSError)):
+            await adapter.start()
+    finally:
+        await adapter.close()
+
+
+async def test_start_succeeds_once_redis_is_back(own_redis: RedisServer) -> None:
+    own_redis.stop()
+    adapter = AsyncRedisAdapter(own_redis.url)
+    adapter.connection.confirm_timeout = 0.3  # type: ignore[attr-defined]
+    try:
+        with pytest.raises((TimeoutError, asyncio.TimeoutError, OSError)):
+            await adapter.start()
+        own_redis.start()
+        adapter.connection.confirm_timeout = 5  # type: ignore[attr-defined]
+        await adapter.start()
+        assert adapter.connection.connected  # type: ignore[attr-defined]
+    finally:
+        await adapter.close()

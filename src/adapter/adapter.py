@@ -169,9 +169,17 @@ class AsyncRedisAdapter(socketio.AsyncManager):  # type: ignore[misc]
 
         Servers start the adapter by themselves with their first client; call
         this to join the cluster before that (for example at application
-        start-up) or to wait until this server receives broadcasts.
+        start-up) or to wait until this server receives broadcasts.  Raises
+        ``TimeoutError`` or a Redis error if the subscriptions could not be
+        confirmed; the adapter keeps retrying in the background either way.
+
+        Note: this method is a coroutine.
         """
         self._start()
+        for nsp, future in list(self._subscriptions.items()):
+            if future.done() and (future.cancelled() or future.exception() is not None):
+                del self._subscriptions[nsp]
+                self._subscribe(nsp)
         await asyncio.gather(*self._subscriptions.values())
 
     def _start(self) -> None:
@@ -220,23 +228,26 @@ class AsyncRedisAdapter(socketio.AsyncManager):  # type: ignore[misc]
     def _subscribe(self, nsp: str) -> None:
         if nsp in self._subscriptions or self._closed:
             return
-        self._subscriptions[nsp] = asyncio.ensure_future(self._subscribe_namespace(nsp))
+        future = asyncio.ensure_future(self._subscribe_namespace(nsp))
+        future.add_done_callback(functools.partial(self._subscribed, nsp))
+        self._subscriptions[nsp] = future
 
     async def _subscribe_namespace(self, nsp: str) -> None:
         """Subscribe like a Node server: one pattern and three channels."""
         channels = self.channels
-        try:
-            await self.connection.psubscribe(channels.broadcast_pattern(nsp))
-            await self.connection.subscribe(
-                channels.request(nsp),
-                channels.response(nsp),
-                channels.specific_response(nsp, self.uid),
-            )
-        except Exception as exc:
+        await self.connection.psubscribe(channels.broadcast_pattern(nsp))
+        await self.connection.subscribe(
+            channels.request(nsp),
+            channels.response(nsp),
+            channels.specific_response(nsp, self.uid),
+        )
+
+    def _subscribed(self, nsp: str, future: asyncio.Future[None]) -> None:
+        if not future.cancelled() and future.exception() is not None:
             self._get_logger().error(
                 "could not subscribe namespace %s yet (%r); the connection keeps retrying",
                 nsp,
-                exc,
+                future.exception(),
             )
 
     # -- python-socketio's manager API: local state ---------------------
