@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+
 from socketio_redis_adapter import _fastpath_py
 
 try:

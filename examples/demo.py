@@ -44,8 +44,9 @@ except ImportError:  # optional: the demo runs on the default event loop too
 
 import redis.asyncio as aioredis
 import socketio
-import socketio_redis_adapter
 from aiohttp import web
+
+import socketio_redis_adapter
 from socketio_redis_adapter import AsyncRedisAdapter
 
 KEY = "demo"
