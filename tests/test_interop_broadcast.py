@@ -177,3 +177,25 @@ async def test_python_enter_room_for_a_node_socket(mixed: Mixed) -> None:
         raise AssertionError(f"the Node socket never joined 'late': {sockets}")
     await mixed.emit("py", "late-news", [1], rooms=["late"])
     await mixed.check("py", "late-news", {0: [1]})
+
+
+async def test_json_parser_cluster_both_ways(redis_server: RedisServer) -> None:
+    """Node's ``parser: JSON`` option and ours interoperate (binary becomes Buffer JSON)."""
+    key = f"json-{uuid.uuid4().hex[:8]}"
+    node = await NodePeer.start(redis_server.url, key=key, parser="json")
+    server = await PyServer.start(redis_server.url, key=key, parser="json")
+    clients: list[Client] = []
+    try:
+        clients = [await Client.connect(url, rooms=["r"]) for url in (node.url, server.url)]
+        await node.wait_event("connection", nsp="/", id=clients[0].sid())
+        await node.command("emit", nsp="/", event="from-node", args=[1, "2", [3]], rooms=["r"])
+        await server.adapter.emit("from-py", (1, "2", [3], b"\x04"), "/", to="r")
+        assert await clients[1].wait_for("from-node") == [[1, "2", [3]]]
+        assert await clients[0].wait_for("from-py") == [
+            [1, "2", [3], {"type": "Buffer", "data": [4]}]
+        ]
+    finally:
+        for client in clients:
+            await client.close()
+        await server.stop()
+        await node.stop()
