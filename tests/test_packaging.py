@@ -1,0 +1,348 @@
+"""Build modes of the wheel: compiled core, forced pure Python, broken compiler.
+
+Every build runs ``pip wheel --no-build-isolation`` (no network: setuptools and
+Cython come from the running interpreter) on a copy of the checkout in a tmp
+dir, so nothing is ever written into the repository.  Each wheel is built once
+per module and installed with ``pip install --target`` into its own directory,
+which a child interpreter puts first on ``sys.path`` so that the editable
+install of the checkout cannot shadow it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import textwrap
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.packaging, pytest.mark.timeout(900)]
+
+REPO = Path(__file__).resolve().parents[1]
+PKG = "socketio_redis_adapter"
+BUILD_TIMEOUT = 300
+INSTALL_TIMEOUT = 120
+IMPORT_TIMEOUT = 60
+OWN_ENV_VARS = (
+    "SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS",
+    "SOCKETIO_REDIS_ADAPTER_REQUIRE_EXTENSIONS",
+)
+# Build artefacts that a developer's checkout may hold; a clean copy has none.
+ARTEFACTS = ("*.so", "*.pyd", "*.c", "*.o", "__pycache__", "build", "dist", "*.egg-info")
+BROKEN_COMPILER = {"CC": "false", "CXX": "false", "LDSHARED": "false"}
+PURE_WARNING = "installing the pure-Python implementation"
+
+
+@dataclass
+class Build:
+    returncode: int
+    output: str
+    wheel: Path | None
+
+    @property
+    def names(self) -> list[str]:
+        assert self.wheel is not None, self.output[-4000:]
+        with zipfile.ZipFile(self.wheel) as zf:
+            return zf.namelist()
+
+    def read(self, name: str) -> str:
+        assert self.wheel is not None
+        with zipfile.ZipFile(self.wheel) as zf:
+            return zf.read(name).decode()
+
+    def extension_modules(self) -> list[str]:
+        return [n for n in self.names if n.endswith((".so", ".pyd"))]
+
+
+def _clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The current environment without this package's build/import switches."""
+    env = {k: v for k, v in os.environ.items() if k not in OWN_ENV_VARS}
+    for key in ("PYTHONPATH", "PYTHONHOME", "PIP_REQUIRE_VIRTUALENV"):
+        env.pop(key, None)
+    env.update(
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        PIP_NO_INPUT="1",
+        PIP_NO_INDEX="1",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    env.update(extra or {})
+    return env
+
+
+def _copy_checkout(dest: Path) -> Path:
+    """Copy what a build reads (never build artefacts) into ``dest``."""
+    dest.mkdir(parents=True)
+    for name in ("pyproject.toml", "setup.py", "README.md", "LICENSE", "MANIFEST.in"):
+        if (REPO / name).exists():
+            shutil.copy2(REPO / name, dest / name)
+    shutil.copytree(REPO / "src", dest / "src", ignore=shutil.ignore_patterns(*ARTEFACTS))
+    return dest
+
+
+def _build(
+    root: Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    prepare: Callable[[Path], None] | None = None,
+) -> Build:
+    """Build a wheel from a fresh copy of the checkout under ``root``."""
+    for module in ("setuptools", "Cython"):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not importable by {sys.executable} (--no-build-isolation)")
+    tree = _copy_checkout(root / "tree")
+    if prepare is not None:
+        prepare(tree)
+    out = root / "wheels"
+    out.mkdir()
+    cmd = [
+        sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation",
+        "-w", str(out), str(tree),
+    ]  # fmt: skip
+    try:
+        proc = subprocess.run(
+            cmd,
+            cwd=root,
+            env=_clean_env(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=BUILD_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"pip wheel took more than {BUILD_TIMEOUT} s:\n{exc.output}")
+    wheels = sorted(out.glob("*.whl"))
+    assert len(wheels) <= 1, wheels
+    return Build(proc.returncode, proc.stdout, wheels[0] if wheels else None)
+
+
+def _install(wheel: Path, target: Path) -> Path:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target), str(wheel)],
+        env=_clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=INSTALL_TIMEOUT,
+    )
+    assert proc.returncode == 0, proc.stdout
+    return target
+
+
+IMPORT_PROBE = textwrap.dedent(
+    """
+    import json, sys, warnings
+
+    # The checkout's editable install adds a meta-path finder that maps the package to
+    # src/adapter; PYTHONPATH wins for the package, but a submodule missing from the wheel
+    # (the compiled core of a pure wheel) would fall through to the checkout's build.
+    sys.meta_path[:] = [
+        f for f in sys.meta_path
+        if not getattr(f, "__module__", "").startswith("__editable___socketio_redis_adapter")
+    ]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        import socketio_redis_adapter
+        import socketio_redis_adapter.fastpath as fastpath
+        # Importing again (as other modules do) must not warn again.
+        import socketio_redis_adapter.adapter  # noqa: F401
+    core = sys.modules.get("socketio_redis_adapter._fastpath")
+    print(json.dumps({
+        "file": socketio_redis_adapter.__file__,
+        "FASTPATH": socketio_redis_adapter.FASTPATH,
+        "fastpath.FASTPATH": fastpath.FASTPATH,
+        "router_module": fastpath.ChannelRouter.__module__,
+        "core_file": getattr(core, "__file__", None),
+        "module_files": sorted(
+            m.__file__ for name, m in list(sys.modules.items())
+            if name.split(".")[0] == "socketio_redis_adapter" and getattr(m, "__file__", None)
+        ),
+        "warnings": [
+            {"category": w.category.__name__, "message": str(w.message)} for w in caught
+        ],
+    }))
+    """
+)
+
+
+def _probe_import(target: Path, cwd: Path, env: Mapping[str, str] | None = None) -> dict:
+    """Import the package installed in ``target`` in a child interpreter."""
+    proc = subprocess.run(
+        [sys.executable, "-c", IMPORT_PROBE],
+        cwd=cwd,
+        env=_clean_env({"PYTHONPATH": str(target), **(env or {})}),
+        capture_output=True,
+        text=True,
+        timeout=IMPORT_TIMEOUT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    # The wheel, not the editable install of the checkout, was imported, every module of it.
+    assert Path(result["file"]).resolve().is_relative_to(target.resolve()), result
+    for path in result["module_files"]:
+        assert Path(path).resolve().is_relative_to(target.resolve()), result
+    return result
+
+
+def _runtime_warnings(result: dict) -> list[str]:
+    return [w["message"] for w in result["warnings"] if w["category"] == "RuntimeWarning"]
+
+
+# -- wheels, one build each per module ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def default_build(tmp_path_factory: pytest.TempPathFactory) -> Build:
+    return _build(tmp_path_factory.mktemp("default"))
+
+
+@pytest.fixture(scope="module")
+def pure_build(tmp_path_factory: pytest.TempPathFactory) -> Build:
+    return _build(tmp_path_factory.mktemp("pure"), {"SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS": "1"})
+
+
+@pytest.fixture(scope="module")
+def broken_compiler_build(tmp_path_factory: pytest.TempPathFactory) -> Build:
+    return _build(tmp_path_factory.mktemp("broken"), BROKEN_COMPILER)
+
+
+@pytest.fixture(scope="module")
+def default_install(default_build: Build, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    assert default_build.returncode == 0, default_build.output[-4000:]
+    assert default_build.wheel is not None
+    return _install(default_build.wheel, tmp_path_factory.mktemp("default-site") / "site")
+
+
+@pytest.fixture(scope="module")
+def pure_install(pure_build: Build, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    assert pure_build.returncode == 0, pure_build.output[-4000:]
+    assert pure_build.wheel is not None
+    return _install(pure_build.wheel, tmp_path_factory.mktemp("pure-site") / "site")
+
+
+# -- what the wheels contain --------------------------------------------------------------
+
+
+def test_default_build_ships_the_compiled_core(default_build: Build) -> None:
+    assert default_build.returncode == 0, default_build.output[-4000:]
+    assert default_build.wheel is not None
+    names = default_build.names
+    compiled = default_build.extension_modules()
+    assert len(compiled) == 1, names
+    assert compiled[0].startswith(f"{PKG}/_fastpath"), compiled
+    assert compiled[0].endswith(sysconfig.get_config_var("EXT_SUFFIX")), compiled
+    assert f"{PKG}/py.typed" in names
+    assert f"{PKG}/fastpath.py" in names and f"{PKG}/_fastpath_py.py" in names
+    assert not [n for n in names if n.endswith((".pyx", ".pxd", ".c", ".o"))], names
+    # Platform-specific: a cpXY-cpXY-<platform> tag, not purelib.
+    assert not default_build.wheel.name.endswith("-none-any.whl"), default_build.wheel.name
+    wheel_meta = default_build.read(f"{PKG}-0.1.0.dist-info/WHEEL")
+    assert "Root-Is-Purelib: false" in wheel_meta, wheel_meta
+    assert "WARNING" not in default_build.output, default_build.output[-4000:]
+
+
+def test_no_extensions_build_is_pure(pure_build: Build) -> None:
+    assert pure_build.returncode == 0, pure_build.output[-4000:]
+    assert pure_build.wheel is not None
+    assert pure_build.wheel.name.endswith("-py3-none-any.whl"), pure_build.wheel.name
+    names = pure_build.names
+    assert pure_build.extension_modules() == [], names
+    assert f"{PKG}/py.typed" in names
+    assert f"{PKG}/_fastpath_py.py" in names
+    assert not [n for n in names if n.endswith((".pyx", ".c"))], names
+    assert "Root-Is-Purelib: true" in pure_build.read(f"{PKG}-0.1.0.dist-info/WHEEL")
+
+
+def test_stale_build_artefacts_in_the_tree_stay_out_of_a_pure_wheel(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """An in-place build (``pip install -e .``) leaves ``_fastpath*.so`` in src/adapter."""
+
+    def plant(tree: Path) -> None:
+        suffix = sysconfig.get_config_var("EXT_SUFFIX")
+        (tree / "src" / "adapter" / f"_fastpath{suffix}").write_bytes(b"\x7fELF stale")
+        (tree / "src" / "_fastpath.c").write_text("/* stale */\n")
+
+    build = _build(
+        tmp_path_factory.mktemp("stale"),
+        {"SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS": "1"},
+        prepare=plant,
+    )
+    assert build.returncode == 0, build.output[-4000:]
+    assert build.extension_modules() == [], build.names
+    assert not [n for n in build.names if n.endswith((".pyx", ".c"))], build.names
+
+
+def test_broken_compiler_falls_back_to_pure_python(broken_compiler_build: Build) -> None:
+    build = broken_compiler_build
+    assert build.returncode == 0, build.output[-4000:]
+    assert build.wheel is not None
+    assert build.extension_modules() == [], build.names
+    assert f"{PKG}/_fastpath_py.py" in build.names
+    warning_lines = [line for line in build.output.splitlines() if "WARNING" in line]
+    assert any(
+        f"could not build {PKG}._fastpath" in line and PURE_WARNING in line
+        for line in warning_lines
+    ), build.output[-4000:]
+
+
+def test_broken_compiler_with_require_extensions_fails(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    build = _build(
+        tmp_path_factory.mktemp("required"),
+        {**BROKEN_COMPILER, "SOCKETIO_REDIS_ADAPTER_REQUIRE_EXTENSIONS": "1"},
+    )
+    assert build.returncode != 0, build.output[-4000:]
+    assert build.wheel is None
+    assert PURE_WARNING not in build.output, build.output[-4000:]
+
+
+# -- importing the installed wheels -------------------------------------------------------
+
+
+def test_pure_wheel_warns_once_without_the_switch(pure_install: Path, tmp_path: Path) -> None:
+    result = _probe_import(pure_install, tmp_path)
+    assert result["FASTPATH"] is False
+    assert result["fastpath.FASTPATH"] is False
+    assert result["router_module"] == f"{PKG}._fastpath_py"
+    assert result["core_file"] is None
+    runtime = _runtime_warnings(result)
+    assert len(runtime) == 1, result["warnings"]
+    assert "pure-Python implementation" in runtime[0], runtime
+
+
+def test_pure_wheel_is_silent_with_no_extensions(pure_install: Path, tmp_path: Path) -> None:
+    result = _probe_import(pure_install, tmp_path, {"SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS": "1"})
+    assert result["FASTPATH"] is False
+    assert result["router_module"] == f"{PKG}._fastpath_py"
+    assert _runtime_warnings(result) == [], result["warnings"]
+
+
+def test_compiled_wheel_uses_the_fast_path(default_install: Path, tmp_path: Path) -> None:
+    result = _probe_import(default_install, tmp_path)
+    assert result["FASTPATH"] is True
+    assert result["fastpath.FASTPATH"] is True
+    assert result["router_module"] == f"{PKG}._fastpath"
+    # The compiled module came from the wheel, not from the checkout's in-place build.
+    assert result["core_file"] is not None
+    assert Path(result["core_file"]).resolve().is_relative_to(default_install.resolve())
+    assert _runtime_warnings(result) == [], result["warnings"]
+
+
+def test_compiled_wheel_honours_no_extensions_at_import(
+    default_install: Path, tmp_path: Path
+) -> None:
+    result = _probe_import(default_install, tmp_path, {"SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS": "1"})
+    assert result["FASTPATH"] is False
+    assert result["router_module"] == f"{PKG}._fastpath_py"
+    assert result["core_file"] is None
+    assert _runtime_warnings(result) == [], result["warnings"]
