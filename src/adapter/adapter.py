@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import json
 import logging
-import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -16,25 +14,11 @@ from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from . import codec
-from .codec import Channels, MalformedMessage, RequestType
+from .cluster import ClusterMixin, as_rooms
+from .codec import Channels, MalformedMessage
 from .connection import PubSubConnection, RedisPubSub
 from .fastpath import ChannelRouter, RoomIndex, deliver, encode_event
-
-_UID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-
-
-def new_uid(size: int = 6) -> str:
-    """Return an id like Node's ``uid2(6)`` (server uids and request ids)."""
-    return "".join(_UID_ALPHABET[byte % 64] for byte in os.urandom(size))
-
-
-def _as_rooms(value: Any) -> list[Any]:
-    """Normalize ``to``/``room``/``except`` arguments to a list of rooms."""
-    if value is None:
-        return []
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        return [value]
-    return list(value)
+from .uid import new_uid
 
 
 def _as_args(data: Any) -> list[Any]:
@@ -46,18 +30,7 @@ def _as_args(data: Any) -> list[Any]:
     return [data]
 
 
-class _AckRequest:
-    """A broadcast-with-ack this server sent, waiting for type 8/9 responses."""
-
-    __slots__ = ("callback", "single", "timer")
-
-    def __init__(self, callback: Callable[..., Any], single: bool) -> None:
-        self.callback = callback
-        self.single = single
-        self.timer: asyncio.TimerHandle | None = None
-
-
-class AsyncRedisAdapter(socketio.AsyncManager):  # type: ignore[misc]
+class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[misc]
     """Client manager that joins python-socketio servers through Redis.
 
     It speaks exactly the protocol of Node's ``@socket.io/redis-adapter`` 8.3,
@@ -131,7 +104,6 @@ class AsyncRedisAdapter(socketio.AsyncManager):  # type: ignore[misc]
         self._indexes: dict[str, RoomIndex] = {}
         self._by_request_channel: dict[bytes, str] = {}
         self._subscriptions: dict[str, asyncio.Future[None]] = {}
-        self._ack_requests: dict[str, _AckRequest] = {}
         self._own_prefix = (
             b"\x93\xa6" + self.uid.encode() if isinstance(self.parser, codec.MsgpackParser)
             else None
@@ -142,6 +114,7 @@ class AsyncRedisAdapter(socketio.AsyncManager):  # type: ignore[misc]
         )
         self._started = False
         self._closed = False
+        self._init_cluster()
 
     # -- life cycle ----------------------------------------------------
 
@@ -203,10 +176,7 @@ class AsyncRedisAdapter(socketio.AsyncManager):  # type: ignore[misc]
         if self._closed:
             return
         self._closed = True
-        for request in self._ack_requests.values():
-            if request.timer is not None:
-                request.timer.cancel()
-        self._ack_requests.clear()
+        self._close_cluster()
         for future in self._subscriptions.values():
             future.cancel()
         await self.connection.close()
@@ -259,7 +229,7 @@ class AsyncRedisAdapter(socketio.AsyncManager):  # type: ignore[misc]
         index = self._indexes.get(namespace)
         if index is None:
             return
-        rooms = _as_rooms(room) if room is not None else None
+        rooms = as_rooms(room) if room is not None else None
         if rooms is not None and not rooms:
             return
         yield from index.select(rooms, None).items()
@@ -395,9 +365,9 @@ class AsyncRedisAdapter(socketio.AsyncManager):  # type: ignore[misc]
         Note: this method is a coroutine.
         """
         namespace = namespace or "/"
-        rooms = _as_rooms(to or room)
-        except_list = _as_rooms(except_rooms) + [
-            sid for sid in _as_rooms(skip_sid) if sid is not None
+        rooms = as_rooms(to or room)
+        except_list = as_rooms(except_rooms) + [
+            sid for sid in as_rooms(skip_sid) if sid is not None
         ]
         payload = [event, *_as_args(data)]
         if callback is not None:
@@ -428,11 +398,7 @@ class AsyncRedisAdapter(socketio.AsyncManager):  # type: ignore[misc]
     async def can_disconnect(self, sid: str, namespace: str) -> bool:
         if self.is_connected(sid, namespace):
             return True
-        await self._publish_request(
-            namespace,
-            {"uid": self.uid, "type": RequestType.REMOTE_DISCONNECT,
-             "opts": {"rooms": [sid], "except": []}, "close": False},
-        )
+        await self.disconnect_sockets(False, rooms=[sid], namespace=namespace)
         return False
 
     async def disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
@@ -446,30 +412,19 @@ class AsyncRedisAdapter(socketio.AsyncManager):  # type: ignore[misc]
     ) -> None:
         if eio_sid is not None or self._has_sid(namespace, sid):
             self.basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
-            return
-        await self._publish_request(
-            namespace,
-            {"uid": self.uid, "type": RequestType.REMOTE_JOIN,
-             "opts": {"rooms": [sid], "except": []}, "rooms": [room]},
-        )
+        else:
+            await self.sockets_join(room, rooms=[sid], namespace=namespace)
 
     async def leave_room(self, sid: str, namespace: str, room: Any) -> None:
         if self._has_sid(namespace, sid):
             self.basic_leave_room(sid, namespace, room)
-            return
-        await self._publish_request(
-            namespace,
-            {"uid": self.uid, "type": RequestType.REMOTE_LEAVE,
-             "opts": {"rooms": [sid], "except": []}, "rooms": [room]},
-        )
+        else:
+            await self.sockets_leave(room, rooms=[sid], namespace=namespace)
 
     async def close_room(self, room: Any, namespace: str) -> None:
-        self.basic_close_room(room, namespace)
-        await self._publish_request(
-            namespace,
-            {"uid": self.uid, "type": RequestType.REMOTE_LEAVE,
-             "opts": {"rooms": [room], "except": []}, "rooms": [room]},
-        )
+        if self.is_sid_room(namespace, room):
+            raise ValueError("cannot close a sid room")
+        await self.sockets_leave(room, rooms=[room], namespace=namespace)
 
     # -- local fan-out -------------------------------------------------
 
@@ -523,53 +478,6 @@ class AsyncRedisAdapter(socketio.AsyncManager):  # type: ignore[misc]
             count += self._send_parts((eio_sid,), parts, False)
         return count
 
-    async def _emit_with_callback(
-        self,
-        namespace: str,
-        payload: list[Any],
-        rooms: list[Any],
-        except_rooms: list[Any],
-        callback: Callable[..., Any],
-    ) -> None:
-        index = self._indexes.get(namespace)
-        if len(rooms) == 1 and index is not None and self._has_sid(namespace, rooms[0]):
-            self._deliver_with_acks(index, namespace, payload, rooms, except_rooms, callback)
-            return
-        if len(rooms) != 1:
-            raise ValueError("callbacks are only supported when emitting to a single sid")
-        request_id = new_uid()
-        request = _AckRequest(callback, single=True)
-        self._ack_requests[request_id] = request
-        request.timer = asyncio.get_running_loop().call_later(
-            self.callback_timeout, self._ack_requests.pop, request_id, None
-        )
-        message = self.parser.encode(
-            {
-                "uid": self.uid,
-                "requestId": request_id,
-                "type": RequestType.BROADCAST,
-                "packet": {"type": 2, "data": payload, "nsp": namespace},
-                "opts": {
-                    "rooms": rooms,
-                    "except": except_rooms,
-                    "flags": {
-                        "timeout": int(self.callback_timeout * 1000),
-                        "expectSingleResponse": True,
-                    },
-                },
-            }
-        )
-        try:
-            await self.connection.publish(self.channels.request(namespace), message)
-        except BaseException:
-            self._drop_ack_request(request_id)
-            raise
-
-    def _drop_ack_request(self, request_id: str) -> None:
-        request = self._ack_requests.pop(request_id, None)
-        if request is not None and request.timer is not None:
-            request.timer.cancel()
-
     # -- Redis messages ------------------------------------------------
 
     def _on_message(self, pattern: bytes | None, channel: bytes, data: bytes) -> None:
@@ -620,116 +528,6 @@ class AsyncRedisAdapter(socketio.AsyncManager):  # type: ignore[misc]
         self._get_logger().warning(
             "ignoring malformed message on %s: %s", channel.decode(errors="replace"), exc
         )
-
-    def _on_request(self, nsp: str, request: dict[str, Any]) -> None:
-        kind = request.get("type")
-        if kind in (RequestType.REMOTE_JOIN, RequestType.REMOTE_LEAVE,
-                    RequestType.REMOTE_DISCONNECT):
-            self._on_socket_request(nsp, kind, request)
-        elif kind == RequestType.BROADCAST:
-            self._on_broadcast_request(nsp, request)
-        else:
-            self._get_logger().debug("ignoring request of type %r", kind)
-
-    def _on_socket_request(self, nsp: str, kind: int, request: dict[str, Any]) -> None:
-        if request.get("uid") == self.uid:
-            return  # applied locally when it was sent
-        index = self._indexes.get(nsp)
-        if index is None:
-            return
-        if "sid" in request:  # the legacy by-sid form
-            sid = request["sid"]
-            if not isinstance(sid, str) or sid not in index.rooms[None]:
-                return
-            targets = [sid]
-            rooms = [request.get("room")]
-        else:
-            opts = request.get("opts") or {}
-            if not isinstance(opts, dict):
-                raise MalformedMessage("opts is not a map")
-            targets = list(
-                index.select(
-                    codec.parse_rooms(opts.get("rooms"), "rooms"),
-                    codec.parse_rooms(opts.get("except"), "except"),
-                )
-            )
-            rooms = codec.parse_rooms(request.get("rooms"), "rooms") if kind != 4 else []
-        if kind == RequestType.REMOTE_JOIN:
-            for sid in targets:
-                for room in rooms:
-                    self._join_quietly(sid, nsp, room)
-        elif kind == RequestType.REMOTE_LEAVE:
-            for sid in targets:
-                for room in rooms:
-                    self.basic_leave_room(sid, nsp, room)
-        else:
-            for sid in targets:
-                self._schedule(self.server.disconnect(sid, namespace=nsp, ignore_queue=True))
-        if "sid" in request and "requestId" in request:
-            self._schedule(self._respond(nsp, request, {"requestId": request["requestId"]}))
-
-    def _join_quietly(self, sid: str, nsp: str, room: Any) -> None:
-        try:
-            self.basic_enter_room(sid, nsp, room)
-        except ValueError as exc:
-            self._get_logger().debug("cannot join %s to %r: %s", sid, room, exc)
-
-    def _on_broadcast_request(self, nsp: str, request: dict[str, Any]) -> None:
-        request_id = request.get("requestId")
-        if not isinstance(request_id, str) or request_id in self._ack_requests:
-            return
-        message = codec.parse_broadcast(
-            [request.get("uid"), request.get("packet"), request.get("opts")]
-        )
-        index = self._indexes.get(nsp)
-        if index is None:
-            count = 0
-        else:
-            def on_ack(*args: Any) -> None:
-                self._schedule(self._respond(
-                    nsp, request,
-                    {"type": RequestType.BROADCAST_ACK, "requestId": request_id,
-                     "packet": args[0] if args else None},
-                    use_parser=True,
-                ))
-
-            count = self._deliver_with_acks(
-                index, nsp, message.data, message.rooms, message.except_rooms, on_ack
-            )
-        self._schedule(self._respond(
-            nsp, request,
-            {"type": RequestType.BROADCAST_CLIENT_COUNT, "requestId": request_id,
-             "clientCount": count},
-        ))
-
-    def _on_response(self, response: dict[str, Any]) -> None:
-        request_id = response.get("requestId")
-        request = self._ack_requests.get(request_id) if isinstance(request_id, str) else None
-        if request is None:
-            return
-        if response.get("type") == RequestType.BROADCAST_ACK:
-            if request.single:
-                self._drop_ack_request(request_id)  # type: ignore[arg-type]
-            result = request.callback(response.get("packet"))
-            if inspect.isawaitable(result):
-                self._schedule(result)
-
-    # -- publishing requests and responses -----------------------------
-
-    async def _publish_request(self, nsp: str, request: dict[str, Any]) -> None:
-        await self.connection.publish(self.channels.request(nsp), codec.json_dumps(request))
-
-    async def _respond(
-        self, nsp: str, request: dict[str, Any], response: dict[str, Any],
-        use_parser: bool = False,
-    ) -> None:
-        uid = request.get("uid")
-        if self.publish_on_specific_response_channel and isinstance(uid, str):
-            channel = self.channels.specific_response(nsp, uid)
-        else:
-            channel = self.channels.response(nsp)
-        data = self.parser.encode(response) if use_parser else codec.json_dumps(response)
-        await self.connection.publish(channel, data)
 
     def _schedule(self, awaitable: Any) -> None:
         task = asyncio.ensure_future(awaitable)

@@ -1,0 +1,187 @@
+"""Waiting for other servers: pending requests, their responses and timeouts.
+
+Nothing here knows Redis or Socket.IO; the adapter opens a waiter before it
+publishes a request, feeds it the responses it receives, and awaits it.
+Every waiter removes itself from its registry when it completes, fails or
+times out, so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+
+class RequestTimeoutError(TimeoutError):
+    """Not every server answered in time.
+
+    :ivar responses: the responses that did arrive.
+    """
+
+    def __init__(self, message: str, responses: list[Any]) -> None:
+        super().__init__(message)
+        self.responses = responses
+
+
+class ResponseWaiter:
+    """Collects responses to one request until ``expected`` arrived.
+
+    :param registry: the dict (request id -> waiter) the waiter removes itself
+                     from when it is done.
+    :param timeout_message: builds the error message from (received,
+                            expected).
+    """
+
+    __slots__ = ("request_id", "kind", "expected", "responses", "_future", "_timer",
+                 "_registry", "_timeout_message")
+
+    def __init__(
+        self,
+        registry: dict[str, Any],
+        request_id: str,
+        kind: int,
+        expected: int,
+        timeout: float,
+        timeout_message: Callable[[int, int], str],
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        self.request_id = request_id
+        self.kind = kind
+        self.expected = expected
+        self.responses: list[Any] = []
+        self._registry = registry
+        self._timeout_message = timeout_message
+        self._future: asyncio.Future[list[Any]] = loop.create_future()
+        self._timer = loop.call_later(timeout, self._expire)
+        registry[request_id] = self
+        self._check()
+
+    def add(self, response: Any) -> None:
+        """Record one server's response."""
+        if not self._future.done():
+            self.responses.append(response)
+            self._check()
+
+    def _check(self) -> None:
+        if len(self.responses) >= self.expected:
+            self._finish()
+            self._future.set_result(self.responses)
+
+    def _expire(self) -> None:
+        if not self._future.done():
+            self._finish()
+            self._future.set_exception(RequestTimeoutError(
+                self._timeout_message(len(self.responses), self.expected), self.responses
+            ))
+
+    def cancel(self) -> None:
+        """Give up waiting (the adapter is closing)."""
+        if not self._future.done():
+            self._finish()
+            self._future.cancel()
+
+    def _finish(self) -> None:
+        self._timer.cancel()
+        if self._registry.get(self.request_id) is self:
+            del self._registry[self.request_id]
+
+    async def wait(self) -> list[Any]:
+        """Return every response, or raise :class:`RequestTimeoutError`."""
+        return await self._future
+
+
+class AckWaiter:
+    """Collects client acknowledgements of a broadcast across servers.
+
+    It completes when every server reported how many clients it sent the
+    event to (``BROADCAST_CLIENT_COUNT``) and that many acknowledgements
+    (``BROADCAST_ACK``) arrived, as Socket.IO does; with ``single`` it
+    completes with the first acknowledgement.  ``expected_servers`` may be
+    set after the waiter was opened (Node counts servers after publishing).
+    """
+
+    __slots__ = ("request_id", "single", "responses", "_clients", "_servers",
+                 "_expected_servers", "_future", "_timer", "_registry", "_on_done")
+
+    def __init__(
+        self,
+        registry: dict[str, Any],
+        request_id: str,
+        timeout: float,
+        *,
+        single: bool = False,
+        on_done: Callable[[AckWaiter], None] | None = None,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        self.request_id = request_id
+        self.single = single
+        self.responses: list[Any] = []
+        self._clients = 0
+        self._servers = 0
+        self._expected_servers: int | None = None
+        self._registry = registry
+        self._on_done = on_done
+        self._future: asyncio.Future[list[Any]] = loop.create_future()
+        self._timer = loop.call_later(timeout, self._expire)
+        registry[request_id] = self
+
+    @property
+    def done(self) -> bool:
+        return self._future.done()
+
+    def add_count(self, clients: int) -> None:
+        """Record one server's client count (the local server counts too)."""
+        self._servers += 1
+        self._clients += clients
+        self._check()
+
+    def expect_servers(self, servers: int) -> None:
+        self._expected_servers = servers
+        self._check()
+
+    def add_ack(self, response: Any) -> None:
+        if not self._future.done():
+            self.responses.append(response)
+            self._check()
+
+    def _check(self) -> None:
+        if self._future.done():
+            return
+        if self.single and self.responses:
+            self._complete()
+        elif (
+            not self.single
+            and self._expected_servers is not None
+            and self._servers >= self._expected_servers
+            and len(self.responses) >= self._clients
+        ):
+            self._complete()
+
+    def _complete(self) -> None:
+        self._finish()
+        self._future.set_result(self.responses)
+
+    def _expire(self) -> None:
+        if not self._future.done():
+            self._finish()
+            self._future.set_exception(
+                RequestTimeoutError("operation has timed out", self.responses)
+            )
+            self._future.exception()  # retrieved here: nobody may await a callback's waiter
+
+    def cancel(self) -> None:
+        if not self._future.done():
+            self._finish()
+            self._future.cancel()
+
+    def _finish(self) -> None:
+        self._timer.cancel()
+        if self._registry.get(self.request_id) is self:
+            del self._registry[self.request_id]
+        if self._on_done is not None:
+            self._on_done(self)
+
+    async def wait(self) -> list[Any]:
+        """Return every acknowledgement, or raise :class:`RequestTimeoutError`."""
+        return await self._future
