@@ -6,6 +6,7 @@ import asyncio
 import functools
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -18,6 +19,7 @@ from .cluster import ClusterMixin, as_rooms
 from .codec import Channels, MalformedMessage
 from .connection import PubSubConnection, RedisPubSub
 from .fastpath import ChannelRouter, RoomIndex, deliver, encode_event
+from .remote_socket import ISSUED_KEY
 from .uid import new_uid
 
 
@@ -240,6 +242,9 @@ class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[mi
         Note: this method is a coroutine.
         """
         sid: str = self.server.eio.generate_id()
+        environ = self.server.environ.get(eio_sid)
+        if environ is not None and ISSUED_KEY not in environ:
+            environ[ISSUED_KEY] = int(time.time() * 1000)  # the handshake's "issued"
         try:
             self.basic_enter_room(sid, namespace, None, eio_sid=eio_sid)
         except ValueError:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +20,7 @@ from . import codec
 from .codec import Channels, MalformedMessage, RequestType
 from .connection import PubSubConnection
 from .fastpath import RoomIndex
-from .remote_socket import ISSUED_KEY, RemoteSocket, handshake_from_environ
+from .remote_socket import RemoteSocket, handshake_from_environ
 from .requests import AckWaiter, RequestTimeoutError, ResponseWaiter
 from .uid import new_uid
 
@@ -558,8 +557,6 @@ class ClusterMixin:
         for sid, eio_sid in selected.items():
             socket = sockets.get(eio_sid)
             environ = self.server.environ.get(eio_sid, {})
-            if ISSUED_KEY not in environ and environ:
-                environ[ISSUED_KEY] = _now_ms()
             session = socket.session.get(nsp, {}) if socket is not None else {}
             details.append({
                 "id": sid,
@@ -595,9 +592,6 @@ def _as_args(data: Any) -> list[Any]:
         return []
     return [data]
 
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 __all__ = ["ClusterMixin", "RequestTimeoutError", "as_rooms"]
