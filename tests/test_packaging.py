@@ -97,7 +97,10 @@ def _build(
     """Build a wheel from a fresh copy of the checkout under ``root``."""
     for module in ("setuptools", "Cython"):
         if importlib.util.find_spec(module) is None:
-            pytest.skip(f"{module} is not importable by {sys.executable} (--no-build-isolation)")
+            pytest.fail(
+                f"{module} is not importable by {sys.executable}: install the test extra "
+                "(pip install -e '.[test]'), which brings the build tools"
+            )
     tree = _copy_checkout(root / "tree")
     if prepare is not None:
         prepare(tree)
