@@ -1,0 +1,702 @@
+"""python-socketio's server API through ``AsyncRedisAdapter``, across servers.
+
+Real Redis, real python-socketio servers and clients, and (tests marked
+``node``) a real Node.js server with ``@socket.io/redis-adapter`` 8.3: rooms
+joined and left for sockets on other servers, ``close_room``, remote
+``disconnect``, ``call``/callbacks, the local room state the Admin UI reads,
+the Admin UI instrumentation, the Redis subscriptions and the flags of a
+volatile/compress emit on the wire.
+
+Absence is proven with a marker: after the event under test the same server
+broadcasts a marker to everyone, and a client that got the marker would have
+got the event before it (one publisher, one subscriber connection per server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
+
+import msgpack
+import pytest
+import redis.asyncio as aioredis
+import socketio
+from aiohttp import web
+
+from socketio_redis_adapter import AsyncRedisAdapter
+from tests.support.node_peer import NodePeer
+from tests.support.redis_server import RedisServer
+from tests.support.sio_cluster import Client, PyServer
+
+NAMESPACES = ("/", "/custom")
+
+
+async def until(
+    predicate: Callable[[], Any], what: str, timeout: float = 5.0, interval: float = 0.02
+) -> Any:
+    """Poll ``predicate`` (sync or async) until it returns a truthy value."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if loop.time() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+class Rig:
+    """Servers, an optional Node peer and clients on one fresh key."""
+
+    def __init__(self, redis_url: str) -> None:
+        self.redis_url = redis_url
+        self.key = f"mgr-{uuid.uuid4().hex[:10]}"
+        self.servers: list[PyServer] = []
+        self.node: NodePeer | None = None
+        self.clients: list[Client] = []
+        self.redis = aioredis.Redis.from_url(redis_url)
+
+    async def server(self, **options: Any) -> PyServer:
+        server = await PyServer.start(self.redis_url, key=self.key, **options)
+        self.servers.append(server)
+        return server
+
+    async def peer(self, namespaces: Iterable[str] = NAMESPACES) -> NodePeer:
+        assert self.node is None
+        self.node = await NodePeer.start(self.redis_url, key=self.key, namespaces=namespaces)
+        return self.node
+
+    async def client(
+        self, url: str, *, rooms: Iterable[Any] = (), namespaces: Iterable[str] = ("/",)
+    ) -> Client:
+        namespaces = list(namespaces)
+        client = await Client.connect(url, rooms=rooms, namespaces=namespaces)
+        self.clients.append(client)
+
+        # a catch-all namespace handler: one on "/" would hide Client's "*" handlers
+        def record(nsp: str, reason: Any = None) -> None:
+            client.disconnects.append((nsp, reason))
+
+        client.sio.on("disconnect", record, namespace="*")
+        if self.node is not None and url == self.node.url:
+            for nsp in namespaces:
+                await self.node.wait_event("connection", nsp=nsp, id=client.sid(nsp))
+        return client
+
+    async def numsub(self, channel: str) -> int:
+        reply = await self.redis.pubsub_numsub(channel)
+        return int(reply[0][1])
+
+    async def channels(self) -> set[str]:
+        return {c.decode() for c in await self.redis.pubsub_channels(f"{self.key}*")}
+
+    async def subscribers(self) -> dict[str, tuple[int, int]]:
+        """``{client id: (psub, sub)}`` of every Redis connection that subscribes."""
+        return {
+            entry["id"]: (int(entry["psub"]), int(entry["sub"]))
+            for entry in await self.redis.client_list()
+            if int(entry["psub"]) or int(entry["sub"])
+        }
+
+    async def aclose(self) -> None:
+        for client in self.clients:
+            await client.close()
+        for server in self.servers:
+            await server.stop()
+        if self.node is not None:
+            await self.node.stop()
+        await self.redis.aclose()
+
+
+@pytest.fixture
+async def rig(redis_server: RedisServer) -> AsyncIterator[Rig]:
+    rig = Rig(redis_server.url)
+    try:
+        yield rig
+    finally:
+        await rig.aclose()
+
+
+async def check(
+    marker_from: Callable[[str], Awaitable[Any]],
+    clients: list[Client],
+    event: str,
+    expected: dict[int, list[Any]],
+    nsp: str = "/",
+) -> None:
+    """Clients in ``expected`` got ``event`` once with those args, the others never.
+
+    ``marker_from(name)`` broadcasts a marker to everyone from the server that
+    sent ``event``.
+    """
+    marker = f"marker-{uuid.uuid4().hex[:6]}"
+    await marker_from(marker)
+    for number, client in enumerate(clients):
+        await client.wait_for(marker, namespace=nsp)
+        got = client.named(event, nsp)
+        if number in expected:
+            assert got == [expected[number]], f"client {number} got {got}"
+        else:
+            assert got == [], f"client {number} should not get {event!r}: {got}"
+
+
+def py_marker(server: PyServer, nsp: str = "/") -> Callable[[str], Awaitable[Any]]:
+    return lambda marker: server.sio.emit(marker, namespace=nsp)
+
+
+def node_marker(node: NodePeer, nsp: str = "/") -> Callable[[str], Awaitable[Any]]:
+    return lambda marker: node.command("emit", nsp=nsp, event=marker, args=[])
+
+
+async def node_rooms(node: NodePeer, sid: str, nsp: str = "/") -> list[Any] | None:
+    """The rooms of a Node socket, None if the Node server has no such socket."""
+    sockets = await node.command("sockets")
+    for entry in sockets.get(nsp, []):
+        if entry["id"] == sid:
+            return list(entry["rooms"])
+    return None
+
+
+def local_rooms(server: PyServer, nsp: str = "/") -> dict[Any, dict[str, str]]:
+    return server.adapter.rooms.get(nsp, {None: {}})
+
+
+# -- 1. enter_room / leave_room for a socket on another server ------------------
+
+
+async def test_enter_and_leave_room_for_a_socket_on_another_python_server(rig: Rig) -> None:
+    a, b = await rig.server(), await rig.server()
+    on_a = await rig.client(a.url)
+    on_b = await rig.client(b.url)
+    sid = on_b.sid()
+
+    await a.sio.enter_room(sid, "late")
+    await until(lambda: sid in local_rooms(b).get("late", {}), "the join on server B")
+    assert "late" in b.sio.rooms(sid)
+    assert "late" not in local_rooms(a)  # A has no member of that room
+    await a.sio.emit("news", {"n": 1}, to="late")
+    assert await on_b.wait_for("news") == [[{"n": 1}]]
+    await check(py_marker(a), [on_a, on_b], "news", {1: [{"n": 1}]})
+
+    await a.sio.leave_room(sid, "late")
+    await until(lambda: "late" not in local_rooms(b), "the leave on server B")
+    assert "late" not in b.sio.rooms(sid)
+    assert sid not in b.adapter._indexes["/"].sid_rooms
+    await a.sio.emit("news2", 2, to="late")
+    await b.sio.emit("news3", 3, to="late")
+    await check(py_marker(a), [on_a, on_b], "news2", {})
+    await check(py_marker(b), [on_a, on_b], "news3", {})
+
+
+@pytest.mark.node
+async def test_enter_and_leave_room_for_a_node_socket(rig: Rig) -> None:
+    node = await rig.peer()
+    a = await rig.server()
+    on_node = await rig.client(node.url)
+    on_a = await rig.client(a.url)
+    sid = on_node.sid()
+
+    await a.sio.enter_room(sid, "late")
+
+    async def joined() -> bool:
+        rooms = await node_rooms(node, sid)
+        return rooms is not None and "late" in rooms
+
+    await until(joined, "the Node socket to join 'late'")
+    await a.sio.emit("news", [1, 2], to="late")
+    assert await on_node.wait_for("news") == [[[1, 2]]]
+    await check(py_marker(a), [on_node, on_a], "news", {0: [[1, 2]]})
+
+    await a.sio.leave_room(sid, "late")
+
+    async def left() -> bool:
+        rooms = await node_rooms(node, sid)
+        return rooms is not None and "late" not in rooms
+
+    await until(left, "the Node socket to leave 'late'")
+    assert await node_rooms(node, sid) == [sid]
+    await a.sio.emit("news2", 2, to="late")
+    await check(py_marker(a), [on_node, on_a], "news2", {})
+    await node.command("emit", event="news3", args=[3], rooms=["late"])
+    await check(node_marker(node), [on_node, on_a], "news3", {})
+
+
+# -- 2. close_room ----------------------------------------------------------------
+
+
+async def test_close_room_empties_the_room_on_every_python_server(rig: Rig) -> None:
+    a, b = await rig.server(), await rig.server()
+    clients = [
+        await rig.client(a.url, rooms=["doomed", "keep"]),
+        await rig.client(b.url, rooms=["doomed"]),
+        await rig.client(b.url, rooms=["keep"]),
+    ]
+    await a.sio.close_room("doomed")
+    assert "doomed" not in local_rooms(a)
+    await until(lambda: "doomed" not in local_rooms(b), "room closed on server B")
+    for server in (a, b):
+        for sid_rooms in server.adapter._indexes["/"].sid_rooms.values():
+            assert "doomed" not in sid_rooms
+    await a.sio.emit("d", 1, to="doomed")
+    await check(py_marker(a), clients, "d", {})
+    await b.sio.emit("d2", 2, to="doomed")
+    await check(py_marker(b), clients, "d2", {})
+    await a.sio.emit("k", 3, to="keep")  # other rooms are untouched
+    await check(py_marker(a), clients, "k", {0: [3], 2: [3]})
+
+
+@pytest.mark.node
+async def test_close_room_empties_the_room_on_python_and_node_servers(rig: Rig) -> None:
+    node = await rig.peer()
+    a, b = await rig.server(), await rig.server()
+    clients = [
+        await rig.client(node.url, rooms=["doomed", "keep"]),
+        await rig.client(a.url, rooms=["doomed"]),
+        await rig.client(b.url, rooms=["doomed", "keep"]),
+    ]
+    node_sid = clients[0].sid()
+    await a.sio.close_room("doomed")
+
+    async def node_left() -> bool:
+        rooms = await node_rooms(node, node_sid)
+        return rooms is not None and "doomed" not in rooms
+
+    await until(node_left, "the Node socket to leave 'doomed'")
+    assert sorted(await node_rooms(node, node_sid) or []) == sorted([node_sid, "keep"])
+    assert "doomed" not in local_rooms(a)
+    await until(lambda: "doomed" not in local_rooms(b), "room closed on server B")
+
+    await a.sio.emit("d", 1, to="doomed")
+    await check(py_marker(a), clients, "d", {})
+    await node.command("emit", event="d2", args=[2], rooms=["doomed"])
+    await check(node_marker(node), clients, "d2", {})
+    await b.sio.emit("k", 3, to="keep")
+    await check(py_marker(b), clients, "k", {0: [3], 2: [3]})
+
+
+# -- 3. disconnect a socket on another server ----------------------------------------
+
+
+async def test_disconnect_a_socket_on_another_python_server(rig: Rig) -> None:
+    a, b = await rig.server(), await rig.server()
+    bystander = await rig.client(a.url)
+    victim = await rig.client(b.url, rooms=["r1", "r2"])
+    sid = victim.sid()
+
+    await a.sio.disconnect(sid)
+    await until(lambda: not victim.sio.connected, "the client to be disconnected", timeout=3)
+    assert victim.disconnects == [("/", "server disconnect")]
+    await until(lambda: sid not in local_rooms(b)[None], "server B to forget the socket")
+    index = b.adapter._indexes["/"]
+    assert all(sid not in members for members in index.rooms.values())
+    assert sid not in index.sid_rooms
+    assert "r1" not in index.rooms and "r2" not in index.rooms
+    assert bystander.sio.connected and bystander.disconnects == []
+
+
+@pytest.mark.node
+async def test_disconnect_a_socket_on_a_node_server(rig: Rig) -> None:
+    node = await rig.peer()
+    a = await rig.server()
+    victim = await rig.client(node.url, rooms=["r1"])
+    bystander = await rig.client(a.url)
+    sid = victim.sid()
+
+    await a.sio.disconnect(sid)
+    event = await node.wait_event("disconnect", id=sid, timeout=3)
+    assert event["reason"] == "server namespace disconnect"
+    await until(lambda: not victim.sio.connected, "the client to be disconnected", timeout=3)
+    assert victim.disconnects == [("/", "server disconnect")]
+    assert await node_rooms(node, sid) is None
+    assert bystander.sio.connected
+
+
+# -- 4. call / emit with a callback ---------------------------------------------------
+
+
+async def test_call_a_client_on_another_python_server(rig: Rig) -> None:
+    a, b = await rig.server(), await rig.server()
+    remote = await rig.client(b.url)
+    remote.ack_reply = {"answer": 42, "bin": b"\x01\x02"}
+
+    reply = await a.sio.call("ask", {"q": 1}, to=remote.sid(), timeout=5)
+    assert reply == {"answer": 42, "bin": b"\x01\x02"}
+    assert remote.named("ask") == [[{"q": 1}]]
+    assert a.adapter._ack_requests == {}
+
+
+async def test_emit_with_callback_to_remote_and_local_sids(rig: Rig) -> None:
+    a, b = await rig.server(), await rig.server()
+    local = await rig.client(a.url)
+    remote = await rig.client(b.url)
+    local.ack_reply = "from-local"
+    remote.ack_reply = "from-remote"
+    loop = asyncio.get_running_loop()
+    futures = {"local": loop.create_future(), "remote": loop.create_future()}
+
+    def callback(name: str) -> Callable[..., None]:
+        def cb(*args: Any) -> None:
+            futures[name].set_result(args)
+
+        return cb
+
+    await a.sio.emit("e", ("x", 1), to=remote.sid(), callback=callback("remote"))
+    await a.sio.emit("e", ("y", 2), to=local.sid(), callback=callback("local"))
+    assert await asyncio.wait_for(futures["remote"], 5) == ("from-remote",)
+    assert await asyncio.wait_for(futures["local"], 5) == ("from-local",)
+    assert remote.named("e") == [["x", 1]]
+    assert local.named("e") == [["y", 2]]
+    assert a.adapter._ack_requests == {}
+
+
+@pytest.mark.node
+async def test_call_a_client_on_a_node_server(rig: Rig) -> None:
+    node = await rig.peer()
+    a = await rig.server()
+    on_node = await rig.client(node.url)
+    on_node.ack_reply = ["node-side", 7]
+
+    reply = await a.sio.call("ask", "hello", to=on_node.sid(), timeout=5)
+    assert reply == ["node-side", 7]
+    assert on_node.named("ask") == [["hello"]]
+
+    loop = asyncio.get_running_loop()
+    got: asyncio.Future[tuple[Any, ...]] = loop.create_future()
+    await a.sio.emit(
+        "ask2", {"z": 0}, to=on_node.sid(), callback=lambda *args: got.set_result(args)
+    )
+    assert await asyncio.wait_for(got, 5) == (["node-side", 7],)
+    assert a.adapter._ack_requests == {}
+
+
+async def test_call_to_a_sid_that_exists_nowhere_times_out_and_is_forgotten(rig: Rig) -> None:
+    a = await rig.server(callback_timeout=0.5)
+    await rig.server()
+    await rig.client(a.url)
+
+    with pytest.raises(socketio.exceptions.TimeoutError):
+        await a.sio.call("ask", 1, to="no-such-sid", timeout=0.2)
+    assert len(a.adapter._ack_requests) == 1  # kept until callback_timeout
+    await until(lambda: not a.adapter._ack_requests, "the ack request to expire", timeout=2)
+
+
+# -- 5. local room state --------------------------------------------------------------
+
+
+async def test_rooms_participants_and_cleanup_on_disconnect(rig: Rig) -> None:
+    a, b = await rig.server(), await rig.server()
+    first = await rig.client(a.url, rooms=["r1", "r2"], namespaces=NAMESPACES)
+    second = await rig.client(a.url, rooms=["r1"])
+    elsewhere = await rig.client(b.url, rooms=["r1"])
+    sid1, sid2 = first.sid(), second.sid()
+    eio1, eio2 = first.sio.eio.sid, second.sio.eio.sid
+    manager = a.sio.manager
+    assert manager is a.adapter
+
+    assert sorted(a.sio.rooms(sid1)) == sorted([sid1, "r1", "r2"])
+    assert a.sio.rooms(sid1)[0] == sid1
+    assert sorted(a.sio.rooms(sid2)) == sorted([sid2, "r1"])
+    custom_sid = first.sid("/custom")  # PyServer joins the auth rooms in every namespace
+    assert sorted(a.sio.rooms(custom_sid, namespace="/custom")) == sorted([custom_sid, "r1", "r2"])
+    assert "r1" in a.sio.rooms(sid1) and a.sio.rooms(sid1, namespace="/custom") == []
+
+    # what the Admin UI reads
+    assert len(manager.rooms.get("/", {None: []}).get(None, [])) == 2
+    assert len(manager.rooms.get("/custom", {None: []}).get(None, [])) == 1
+    assert manager.rooms["/"][None] == {sid1: eio1, sid2: eio2}
+    assert manager.rooms["/"]["r1"] == {sid1: eio1, sid2: eio2}
+    assert manager.rooms["/"]["r2"] == {sid1: eio1}
+    assert manager.rooms["/"][sid1] == {sid1: eio1}
+    assert elsewhere.sid() not in manager.rooms["/"][None]
+    assert sorted(manager.get_participants("/", "r1")) == sorted([(sid1, eio1), (sid2, eio2)])
+    assert list(manager.get_participants("/", "r2")) == [(sid1, eio1)]
+    assert sorted(manager.get_participants("/", None)) == sorted([(sid1, eio1), (sid2, eio2)])
+    assert list(manager.get_participants("/", "nobody")) == []
+    assert set(manager.get_namespaces()) >= {"/", "/custom"}
+
+    # a client that leaves is removed from every room
+    await first.close()
+    await until(lambda: sid1 not in manager.rooms["/"][None], "the client to be forgotten")
+    index = a.adapter._indexes["/"]
+    assert all(sid1 not in members for members in manager.rooms["/"].values())
+    assert sid1 not in index.sid_rooms and sid1 not in manager.rooms["/"]
+    assert "r2" not in manager.rooms["/"]
+    assert manager.rooms["/"]["r1"] == {sid2: eio2}
+    assert manager.rooms["/custom"] == {None: {}}
+    assert a.sio.rooms(sid1) == []
+
+    # and so is one the server disconnects
+    await a.sio.disconnect(sid2)
+    await until(lambda: not second.sio.connected, "the client to be disconnected", timeout=3)
+    assert manager.rooms["/"] == {None: {}}
+    assert index.sid_rooms == {} and index.eio_to_sid == {}
+    assert len(manager.rooms.get("/", {None: []}).get(None, [])) == 0
+
+
+# -- 6. Admin UI instrumentation -------------------------------------------------------
+
+
+async def test_admin_ui_instrumentation_keeps_rooms_and_broadcasts_working(rig: Rig) -> None:
+    a, b = await rig.server(), await rig.server()
+    # a long stats interval: the stats task would empty admin_queue under our feet
+    admin = a.sio.instrument(auth=False, server_stats_interval=3600)
+    try:
+        assert admin.server_id == a.adapter.uid
+        on_a = await rig.client(a.url, rooms=["r1"])
+        on_b = await rig.client(b.url, rooms=["r1"])
+        sid = on_a.sid()
+
+        def queued(kind: str) -> list[tuple[str, Any]]:
+            return [(args[1], args[2]) for event, args in admin.admin_queue if event == kind]
+
+        assert ("r1", sid) in queued("room_joined")
+        await b.sio.enter_room(sid, "remote-join")  # through Redis
+        await until(lambda: ("remote-join", sid) in queued("room_joined"), "a reported join")
+        assert "remote-join" in a.sio.rooms(sid)
+        await b.sio.leave_room(sid, "remote-join")
+        await until(lambda: ("remote-join", sid) in queued("room_left"), "a reported leave")
+        await a.sio.enter_room(sid, "local")
+        await a.sio.leave_room(sid, "local")
+        assert ("local", sid) in queued("room_joined") and ("local", sid) in queued("room_left")
+
+        await a.sio.emit("to-r1", 1, to="r1")
+        await b.sio.emit("to-all", 2)
+        assert await on_a.wait_for("to-r1") == [[1]] and await on_b.wait_for("to-r1") == [[1]]
+        assert await on_a.wait_for("to-all") == [[2]] and await on_b.wait_for("to-all") == [[2]]
+
+        await a.sio.enter_room(sid, "closing")
+        await a.sio.close_room("closing")
+        assert ("closing", sid) in queued("room_left")
+        assert "closing" not in local_rooms(a)
+        await a.sio.enter_room(sid, "closing-remotely")
+        await b.sio.close_room("closing-remotely")
+        await until(lambda: ("closing-remotely", sid) in queued("room_left"), "remote close")
+        assert "closing-remotely" not in local_rooms(a)
+
+        await b.sio.disconnect(sid)
+        await until(lambda: not on_a.sio.connected, "the client to be disconnected", timeout=3)
+        await until(lambda: sid not in local_rooms(a)[None], "server A to forget the socket")
+        assert ("r1", sid) in queued("room_left") and (sid, sid) in queued("room_left")
+        assert "r1" not in local_rooms(a) and sid not in a.adapter._indexes["/"].sid_rooms
+        await a.sio.emit("after", 3, to="r1")
+        await check(py_marker(a), [on_b], "after", {0: [3]})
+    finally:
+        if admin.stats_task is not None:
+            admin.stats_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await admin.stats_task
+        admin.uninstrument()
+
+
+# -- 7. and 8. subscriptions ----------------------------------------------------------------
+
+
+def expected_channels(key: str, uids: dict[str, list[str]]) -> set[str]:
+    channels = set()
+    for nsp, nsp_uids in uids.items():
+        channels |= {f"{key}-request#{nsp}#", f"{key}-response#{nsp}#"}
+        channels |= {f"{key}-response#{nsp}#{uid}#" for uid in nsp_uids}
+    return channels
+
+
+@pytest.mark.node
+async def test_subscriptions_match_a_node_server(rig: Rig) -> None:
+    numpat_before = await rig.redis.pubsub_numpat()
+    subscribers_before = await rig.subscribers()
+    node = await rig.peer(NAMESPACES)
+    servers = [await rig.server(), await rig.server()]
+    for server in servers:
+        await rig.client(server.url, namespaces=NAMESPACES)
+        await asyncio.wait_for(server.adapter.start(), 5)
+
+    for nsp in NAMESPACES:
+        assert await rig.numsub(f"{rig.key}-request#{nsp}#") == 3
+        assert await rig.numsub(f"{rig.key}-response#{nsp}#") == 3
+        assert await node.command("server_count", nsp=nsp) == 3
+    # Redis 7 counts unique patterns: one per namespace, shared by the servers
+    assert await rig.redis.pubsub_numpat() == numpat_before + len(NAMESPACES)
+    # each server's subscriber holds one pattern and three channels per namespace
+    new = {
+        cid: counts for cid, counts in (await rig.subscribers()).items()
+        if cid not in subscribers_before
+    }
+    assert sorted(new.values()) == [(2, 6)] * 3, new
+
+    node_uids = {nsp: (await node.command("adapter_state", nsp=nsp))["uid"] for nsp in NAMESPACES}
+    uids = {nsp: [s.adapter.uid for s in servers] + [node_uids[nsp]] for nsp in NAMESPACES}
+    assert await rig.channels() == expected_channels(rig.key, uids)
+
+
+async def test_namespaces_declared_on_the_server_are_subscribed_by_start(rig: Rig) -> None:
+    """An application builds its server inside a coroutine and starts the adapter."""
+    adapter = AsyncRedisAdapter(rig.redis_url, key=rig.key)
+    sio = socketio.AsyncServer(async_mode="aiohttp", client_manager=adapter,
+                               namespaces=["/", "/custom"])
+
+    @sio.on("connect", namespace="/custom")
+    async def connect(sid: str, environ: dict[str, Any]) -> None:
+        return None
+
+    app = web.Application()
+    sio.attach(app)
+    try:
+        await asyncio.wait_for(adapter.start(), 5)
+        assert await rig.numsub(f"{rig.key}-request#/#") == 1
+        assert await rig.numsub(f"{rig.key}-request#/custom#") == 1
+        assert "/custom" in adapter.rooms
+    finally:
+        await adapter.close()
+
+
+async def test_close_unsubscribes(rig: Rig) -> None:
+    numpat_before = await rig.redis.pubsub_numpat()
+    subscribers_before = await rig.subscribers()
+    a, b = await rig.server(), await rig.server()
+    for server in (a, b):
+        await rig.client(server.url, namespaces=NAMESPACES)
+        await asyncio.wait_for(server.adapter.start(), 5)
+    for nsp in NAMESPACES:
+        assert await rig.numsub(f"{rig.key}-request#{nsp}#") == 2
+    assert await rig.redis.pubsub_numpat() == numpat_before + 2
+    uids = {nsp: [a.adapter.uid, b.adapter.uid] for nsp in NAMESPACES}
+    assert await rig.channels() == expected_channels(rig.key, uids)
+
+    async def new_subscribers() -> list[tuple[int, int]]:
+        return sorted(
+            counts for cid, counts in (await rig.subscribers()).items()
+            if cid not in subscribers_before
+        )
+
+    assert await new_subscribers() == [(2, 6), (2, 6)]
+
+    await a.adapter.close()
+
+    async def numsubs() -> list[int]:
+        return [await rig.numsub(f"{rig.key}-request#{nsp}#") for nsp in NAMESPACES]
+
+    await until(lambda: _eq(numsubs(), [1, 1]), "NUMSUB to drop by one", timeout=2)
+    uids = {nsp: [b.adapter.uid] for nsp in NAMESPACES}
+    await until(
+        lambda: _eq(rig.channels(), expected_channels(rig.key, uids)),
+        "server A's channels to go", timeout=2,
+    )
+    await until(lambda: _eq(new_subscribers(), [(2, 6)]), "A's patterns to go", timeout=2)
+    assert await rig.redis.pubsub_numpat() == numpat_before + 2  # B still holds them
+
+    await b.adapter.close()
+    await until(lambda: _eq(numsubs(), [0, 0]), "NUMSUB to drop to zero", timeout=2)
+    await until(lambda: _eq(rig.channels(), set()), "every channel to go", timeout=2)
+    await until(
+        lambda: _eq(rig.redis.pubsub_numpat(), numpat_before), "the patterns to go", timeout=2
+    )
+    assert await new_subscribers() == []
+
+
+async def _eq(value: Awaitable[Any], expected: Any) -> bool:
+    return bool(await value == expected)
+
+
+# -- 9. volatile and compress -----------------------------------------------------------------
+
+
+class WireTap:
+    """A raw ``redis.asyncio`` pattern subscription to every broadcast of a key."""
+
+    def __init__(self, rig: Rig) -> None:
+        self.pattern = f"{rig.key}#*"
+        self.pubsub = rig.redis.pubsub()
+
+    async def __aenter__(self) -> WireTap:
+        await self.pubsub.psubscribe(self.pattern)
+
+        async def confirmed() -> bool:
+            message = await self.pubsub.get_message(timeout=0.05)
+            return message is not None and message["type"] == "psubscribe"
+
+        await until(confirmed, "the raw pattern subscription")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.pubsub.aclose()
+
+    async def next_broadcast(self, timeout: float = 5.0) -> tuple[str, list[Any]]:
+        """The next broadcast's channel and its value, decoded with ``msgpack``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+            if message is not None and message["type"] == "pmessage":
+                return message["channel"].decode(), msgpack.unpackb(
+                    message["data"], timestamp=3
+                )
+        raise AssertionError("no broadcast seen on the wire")
+
+
+async def test_volatile_and_compress_flags_on_the_wire(rig: Rig) -> None:
+    a, b = await rig.server(), await rig.server()
+    clients = [await rig.client(a.url), await rig.client(b.url)]
+    async with WireTap(rig) as tap:
+        cases: list[tuple[dict[str, Any], dict[str, Any]]] = [
+            ({"volatile": True}, {"volatile": True}),
+            ({"compress": False}, {"compress": False}),
+            ({"volatile": True, "compress": True}, {"volatile": True, "compress": True}),
+            ({}, {}),
+        ]
+        for number, (options, flags) in enumerate(cases):
+            event = f"v{number}"
+            await a.sio.manager.emit(event, number, "/", **options)
+            for client in clients:  # idle clients get volatile events
+                assert await client.wait_for(event) == [[number]]
+            channel, value = await tap.next_broadcast()
+            assert channel == f"{rig.key}#/#"
+            uid, packet, opts = value
+            assert uid == a.adapter.uid
+            assert list(opts) == ["rooms", "except", "flags"]
+            assert list(packet) == ["type", "data", "nsp"]
+            assert packet == {"type": 2, "data": [event, number], "nsp": "/"}
+            assert opts == {"rooms": [], "except": [], "flags": flags}, options
+
+        # a room broadcast goes to the room's channel with the same layout
+        await a.sio.manager.emit("vr", 9, "/", to="nobody-here", volatile=True)
+        channel, value = await tap.next_broadcast()
+        assert channel == f"{rig.key}#/#nobody-here#"
+        assert list(value[2]) == ["rooms", "except", "flags"]
+        assert value[2] == {"rooms": ["nobody-here"], "except": [], "flags": {"volatile": True}}
+
+
+def _layout(value: Any) -> Any:
+    """A value with every map turned into its ordered ``(key, value)`` pairs."""
+    if isinstance(value, dict):
+        return [(key, _layout(item)) for key, item in value.items()]
+    if isinstance(value, list):
+        return [_layout(item) for item in value]
+    return value
+
+
+@pytest.mark.node
+async def test_flags_on_the_wire_match_node(rig: Rig) -> None:
+    """The same emits from Node and from Python publish the same maps, in order."""
+    node = await rig.peer(("/",))
+    a = await rig.server()
+    async with WireTap(rig) as tap:
+        cases: list[dict[str, Any]] = [
+            {"volatile": True},
+            {"compress": False},
+            {"volatile": True, "compress": False},
+            {},
+        ]
+        for number, options in enumerate(cases):
+            event = f"w{number}"
+            await node.command("emit", event=event, args=[number], rooms=["room"], **options)
+            node_channel, node_value = await tap.next_broadcast()
+            await a.sio.manager.emit(event, number, "/", to="room", **options)
+            py_channel, py_value = await tap.next_broadcast()
+            assert py_channel == node_channel == f"{rig.key}#/#room#"
+            assert _layout(py_value[1:]) == _layout(node_value[1:]), options
