@@ -524,7 +524,8 @@ async def test_subscriptions_match_a_node_server(rig: Rig) -> None:
     assert await rig.redis.pubsub_numpat() == numpat_before + len(NAMESPACES)
     # each server's subscriber holds one pattern and three channels per namespace
     new = {
-        cid: counts for cid, counts in (await rig.subscribers()).items()
+        cid: counts
+        for cid, counts in (await rig.subscribers()).items()
         if cid not in subscribers_before
     }
     assert sorted(new.values()) == [(2, 6)] * 3, new
@@ -537,8 +538,9 @@ async def test_subscriptions_match_a_node_server(rig: Rig) -> None:
 async def test_namespaces_declared_on_the_server_are_subscribed_by_start(rig: Rig) -> None:
     """An application builds its server inside a coroutine and starts the adapter."""
     adapter = AsyncRedisAdapter(rig.redis_url, key=rig.key)
-    sio = socketio.AsyncServer(async_mode="aiohttp", client_manager=adapter,
-                               namespaces=["/", "/custom"])
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp", client_manager=adapter, namespaces=["/", "/custom"]
+    )
 
     @sio.on("connect", namespace="/custom")
     async def connect(sid: str, environ: dict[str, Any]) -> None:
@@ -570,7 +572,8 @@ async def test_close_unsubscribes(rig: Rig) -> None:
 
     async def new_subscribers() -> list[tuple[int, int]]:
         return sorted(
-            counts for cid, counts in (await rig.subscribers()).items()
+            counts
+            for cid, counts in (await rig.subscribers()).items()
             if cid not in subscribers_before
         )
 
@@ -585,7 +588,8 @@ async def test_close_unsubscribes(rig: Rig) -> None:
     uids = {nsp: [b.adapter.uid] for nsp in NAMESPACES}
     await until(
         lambda: _eq(rig.channels(), expected_channels(rig.key, uids)),
-        "server A's channels to go", timeout=2,
+        "server A's channels to go",
+        timeout=2,
     )
     await until(lambda: _eq(new_subscribers(), [(2, 6)]), "A's patterns to go", timeout=2)
     assert await rig.redis.pubsub_numpat() == numpat_before + 2  # B still holds them
@@ -633,9 +637,7 @@ class WireTap:
         while loop.time() < deadline:
             message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
             if message is not None and message["type"] == "pmessage":
-                return message["channel"].decode(), msgpack.unpackb(
-                    message["data"], timestamp=3
-                )
+                return message["channel"].decode(), msgpack.unpackb(message["data"], timestamp=3)
         raise AssertionError("no broadcast seen on the wire")
 
 
