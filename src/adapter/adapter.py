@@ -129,10 +129,11 @@ class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[mi
         else:
             self._dumps = json_module.dumps
         try:
-            asyncio.get_running_loop()
+            loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # no loop yet: initialize() starts us with the first client
-        self._start()
+        # later: the server sets its namespaces after calling set_server
+        loop.call_soon(self._start)
 
     def initialize(self) -> None:
         """Called by the server with its first client (python-socketio API)."""
@@ -158,7 +159,8 @@ class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[mi
         await asyncio.gather(*self._subscriptions.values())
 
     def _start(self) -> None:
-        if self._started or self._closed:
+        """Subscribe every namespace the server declares (again: new ones too)."""
+        if self._closed:
             return
         self._started = True
         namespaces = ["/"]
