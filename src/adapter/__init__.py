@@ -4,6 +4,7 @@
 from .adapter import AsyncRedisAdapter
 from .codec import JsonParser, MalformedMessage, MsgpackParser
 from .connection import PubSubConnection, RedisPubSub
+from .emitter import Emitter, SyncEmitter
 from .fastpath import FASTPATH
 
 __version__ = "0.1.0"
@@ -11,10 +12,12 @@ __version__ = "0.1.0"
 __all__ = (
     "FASTPATH",
     "AsyncRedisAdapter",
+    "Emitter",
     "JsonParser",
     "MalformedMessage",
     "MsgpackParser",
     "PubSubConnection",
     "RedisPubSub",
+    "SyncEmitter",
     "__version__",
 )
