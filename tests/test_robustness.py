@@ -11,7 +11,8 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from socketio_redis_adapter import AsyncRedisAdapter
+from socketio_redis_adapter import AsyncRedisAdapter, RedisPubSub
+from socketio_redis_adapter.resp import RawPubSub
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
 from tests.support.sio_cluster import Client, PyServer
@@ -82,9 +83,19 @@ async def test_malformed_messages_are_counted_and_never_stop_the_listener(
     assert adapter.connection.handler_errors == 0  # type: ignore[attr-defined]
 
 
-async def test_listener_survives_redis_restart(own_redis: RedisServer) -> None:
+CONNECTIONS = {
+    "raw": lambda url: RawPubSub(url),
+    "redis-py": lambda url: RedisPubSub.from_url(url),
+}
+
+
+@pytest.mark.parametrize("kind", list(CONNECTIONS))
+async def test_listener_survives_redis_restart(own_redis: RedisServer, kind: str) -> None:
     key = f"restart-{uuid.uuid4().hex[:8]}"
-    servers = [await PyServer.start(own_redis.url, key=key) for _ in range(2)]
+    servers = [
+        await PyServer.start(own_redis.url, key=key, connection=CONNECTIONS[kind](own_redis.url))
+        for _ in range(2)
+    ]
     clients = [await Client.connect(server.url) for server in servers]
     try:
         await servers[0].sio.emit("before", 1)
@@ -111,8 +122,11 @@ async def test_listener_survives_redis_restart(own_redis: RedisServer) -> None:
             await server.stop()
 
 
-async def test_publish_failure_raises(own_redis: RedisServer) -> None:
-    adapter = AsyncRedisAdapter(own_redis.url, key=f"pubfail-{uuid.uuid4().hex[:8]}")
+@pytest.mark.parametrize("kind", list(CONNECTIONS))
+async def test_publish_failure_raises(own_redis: RedisServer, kind: str) -> None:
+    adapter = AsyncRedisAdapter(
+        key=f"pubfail-{uuid.uuid4().hex[:8]}", connection=CONNECTIONS[kind](own_redis.url)
+    )
     try:
         await adapter.start()
         own_redis.stop()
@@ -189,8 +203,11 @@ async def test_fan_out_creates_no_task_per_recipient(redis_server: RedisServer) 
         await server.stop()
 
 
-async def test_start_raises_when_redis_is_unreachable() -> None:
-    adapter = AsyncRedisAdapter(f"redis://127.0.0.1:{free_port()}/0")
+@pytest.mark.parametrize("kind", list(CONNECTIONS))
+async def test_start_raises_when_redis_is_unreachable(kind: str) -> None:
+    adapter = AsyncRedisAdapter(
+        connection=CONNECTIONS[kind](f"redis://127.0.0.1:{free_port()}/0")
+    )
     adapter.connection.confirm_timeout = 0.5  # type: ignore[attr-defined]
     try:
         with pytest.raises((TimeoutError, asyncio.TimeoutError, OSError)):
@@ -199,9 +216,10 @@ async def test_start_raises_when_redis_is_unreachable() -> None:
         await adapter.close()
 
 
-async def test_start_succeeds_once_redis_is_back(own_redis: RedisServer) -> None:
+@pytest.mark.parametrize("kind", list(CONNECTIONS))
+async def test_start_succeeds_once_redis_is_back(own_redis: RedisServer, kind: str) -> None:
     own_redis.stop()
-    adapter = AsyncRedisAdapter(own_redis.url)
+    adapter = AsyncRedisAdapter(connection=CONNECTIONS[kind](own_redis.url))
     adapter.connection.confirm_timeout = 0.3  # type: ignore[attr-defined]
     try:
         with pytest.raises((TimeoutError, asyncio.TimeoutError, OSError)):

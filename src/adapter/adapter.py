@@ -20,6 +20,7 @@ from .codec import Channels, MalformedMessage
 from .connection import PubSubConnection, RedisPubSub
 from .fastpath import ChannelRouter, RoomIndex, deliver, encode_event
 from .remote_socket import ISSUED_KEY
+from .resp import RawPubSub
 from .uid import new_uid
 
 
@@ -52,8 +53,11 @@ class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[mi
                        instead of ``url``.
     :param callback_timeout: seconds after which an unanswered callback of
                              an emit to a socket on another server is dropped.
-    :param redis_options: extra keyword arguments for the Redis clients made
-                          from ``url``.
+    :param redis_options: extra keyword arguments for redis-py clients made
+                          from ``url``.  ``redis://`` and ``unix://`` URLs
+                          without options use the adapter's own lean
+                          connections (:class:`RawPubSub`); other URLs, or
+                          any options, use redis-py (:class:`RedisPubSub`).
     :param logger: a ``logging.Logger``; the server's logger by default.
 
     Example::
@@ -92,7 +96,9 @@ class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[mi
         self.channels = Channels(key)
         self.logger = logger
         if connection is None:
-            if isinstance(url, str):
+            if isinstance(url, str) and RawPubSub.supports(url) and not redis_options:
+                connection = RawPubSub(url)
+            elif isinstance(url, str):
                 connection = RedisPubSub.from_url(url, **(redis_options or {}))
             elif hasattr(url, "publish") and hasattr(url, "pubsub"):
                 connection = RedisPubSub(url)
