@@ -6,6 +6,9 @@ from .codec import JsonParser, MalformedMessage, MsgpackParser
 from .connection import PubSubConnection, RedisPubSub
 from .emitter import Emitter, SyncEmitter
 from .fastpath import FASTPATH
+from .remote_socket import RemoteSocket
+from .requests import RequestTimeoutError
+from .resp import RawPubSub
 
 __version__ = "0.1.0"
 
@@ -17,7 +20,10 @@ __all__ = (
     "MalformedMessage",
     "MsgpackParser",
     "PubSubConnection",
+    "RawPubSub",
     "RedisPubSub",
+    "RemoteSocket",
+    "RequestTimeoutError",
     "SyncEmitter",
     "__version__",
 )
