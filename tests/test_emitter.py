@@ -544,10 +544,9 @@ async def test_disconnect_sockets_close(cluster: Cluster) -> None:
 
 @pytest.mark.node
 async def test_disconnect_sockets_from_one_namespace(cluster: Cluster) -> None:
+    node_sid = cluster.clients[1].sid("/custom")  # read before the client loses it
     await cluster.send(lambda emitter: emitter.of("/custom").to("room2").disconnect_sockets())
-    await cluster.node.wait_event(
-        "disconnect", nsp="/custom", id=cluster.clients[1].sid("/custom"), timeout=10
-    )
+    await cluster.node.wait_event("disconnect", nsp="/custom", id=node_sid, timeout=10)
     for _ in range(250):
         if "/custom" not in cluster.clients[3].sio.namespaces:
             break

@@ -15,22 +15,13 @@ from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from . import codec
-from .cluster import ClusterMixin, as_rooms
+from .cluster import ClusterMixin, as_args, as_rooms
 from .codec import Channels, MalformedMessage
 from .connection import PubSubConnection, RedisPubSub
 from .fastpath import ChannelRouter, RoomIndex, deliver, encode_event
 from .remote_socket import ISSUED_KEY
 from .resp import RawPubSub
 from .uid import new_uid
-
-
-def _as_args(data: Any) -> list[Any]:
-    """python-socketio's rule: a tuple is several arguments, None is none."""
-    if isinstance(data, tuple):
-        return list(data)
-    if data is None:
-        return []
-    return [data]
 
 
 class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[misc]
@@ -382,7 +373,7 @@ class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[mi
         except_list = as_rooms(except_rooms) + [
             sid for sid in as_rooms(skip_sid) if sid is not None
         ]
-        payload = [event, *_as_args(data)]
+        payload = [event, *as_args(data)]
         if callback is not None:
             await self._emit_with_callback(namespace, payload, rooms, except_list, callback)
             return

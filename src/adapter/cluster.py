@@ -39,6 +39,15 @@ def as_rooms(value: Any) -> list[Any]:
     return list(value)
 
 
+def as_args(data: Any) -> list[Any]:
+    """python-socketio's rule: a tuple is several arguments, None is none."""
+    if isinstance(data, tuple):
+        return list(data)
+    if data is None:
+        return []
+    return [data]
+
+
 def _opts(rooms: Any, except_rooms: Any) -> dict[str, Any]:
     return {"rooms": as_rooms(rooms), "except": as_rooms(except_rooms)}
 
@@ -267,7 +276,7 @@ class ClusterMixin:
 
         Note: this method is a coroutine.
         """
-        payload = [event, *_as_args(data)]
+        payload = [event, *as_args(data)]
         rooms, excepted = as_rooms(to), as_rooms(except_rooms)
         waiter = AckWaiter(self._ack_requests, new_uid(), timeout)
         try:
@@ -584,14 +593,4 @@ class ClusterMixin:
         await self.connection.publish(channel, data)
 
 
-def _as_args(data: Any) -> list[Any]:
-    """python-socketio's rule: a tuple is several arguments, None is none."""
-    if isinstance(data, tuple):
-        return list(data)
-    if data is None:
-        return []
-    return [data]
-
-
-
-__all__ = ["ClusterMixin", "RequestTimeoutError", "as_rooms"]
+__all__ = ["ClusterMixin", "RequestTimeoutError", "as_args", "as_rooms"]

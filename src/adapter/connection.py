@@ -58,8 +58,160 @@ def _ignore_message(pattern: bytes | None, channel: bytes, data: bytes) -> None:
     return None
 
 
-class RedisPubSub:
-    """Classic Redis pub/sub (PUBLISH, SUBSCRIBE, PSUBSCRIBE) with reconnects.
+_CONFIRMATIONS = frozenset((b"subscribe", b"psubscribe", b"unsubscribe", b"punsubscribe"))
+
+
+class SubscriberBase:
+    """What every subscriber shares: the subscriptions it must hold, the
+    waiters for Redis' confirmations, dispatching, and the reconnect loop.
+
+    Subclasses implement :meth:`_session` (connect, subscribe to everything,
+    call :meth:`_session_up`, serve until the connection is lost) and
+    :meth:`_send` (send a (P)(UN)SUBSCRIBE on the live connection).
+    """
+
+    min_reconnect_delay = 0.05
+    max_reconnect_delay = 1.0
+
+    def __init__(self, confirm_timeout: float, idle_ping_interval: float) -> None:
+        self.confirm_timeout = confirm_timeout
+        self.idle_ping_interval = idle_ping_interval
+        self.on_message: MessageHandler = _ignore_message
+        self.channels: set[bytes] = set()
+        self.patterns: set[bytes] = set()
+        #: how many times the subscriber connection was lost
+        self.reconnects = 0
+        #: exceptions raised by ``on_message`` (logged, never fatal)
+        self.handler_errors = 0
+        self._connected = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+        self._confirmations: dict[tuple[bytes, bytes], list[asyncio.Future[None]]] = {}
+        self._closed = False
+        self._was_up = False
+
+    @property
+    def connected(self) -> bool:
+        """True while the subscriber connection is up and subscribed."""
+        return self._connected.is_set()
+
+    async def wait_connected(self, timeout: float) -> None:
+        """Wait until the subscriber is connected; raise ``TimeoutError``."""
+        await asyncio.wait_for(self._connected.wait(), timeout)
+
+    async def subscribe(self, *channels: bytes) -> None:
+        await self._add(b"subscribe", self.channels, channels)
+
+    async def psubscribe(self, *patterns: bytes) -> None:
+        await self._add(b"psubscribe", self.patterns, patterns)
+
+    async def unsubscribe(self, *channels: bytes) -> None:
+        await self._remove(b"unsubscribe", self.channels, channels)
+
+    async def punsubscribe(self, *patterns: bytes) -> None:
+        await self._remove(b"punsubscribe", self.patterns, patterns)
+
+    async def _send(self, kind: bytes, names: list[bytes]) -> None:
+        raise NotImplementedError
+
+    async def _session(self) -> None:
+        raise NotImplementedError
+
+    async def _add(self, kind: bytes, names: set[bytes], new: Iterable[bytes]) -> None:
+        if self._closed:
+            raise ConnectionError("the connection is closed")
+        fresh = [name for name in new if name not in names]
+        if not fresh:
+            return
+        names.update(fresh)
+        loop = asyncio.get_running_loop()
+        waiters = []
+        for name in fresh:
+            future: asyncio.Future[None] = loop.create_future()
+            self._confirmations.setdefault((kind, name), []).append(future)
+            waiters.append(future)
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.ensure_future(self._run())
+        elif self._connected.is_set():
+            try:
+                await self._send(kind, fresh)
+            except Exception as exc:  # the reconnect subscribes again
+                logger.debug("%s failed, will retry on reconnect: %r", kind, exc)
+        await asyncio.wait_for(asyncio.gather(*waiters), self.confirm_timeout)
+
+    async def _remove(self, kind: bytes, names: set[bytes], old: Iterable[bytes]) -> None:
+        gone = [name for name in old if name in names]
+        if not gone:
+            return
+        names.difference_update(gone)
+        if self._connected.is_set():
+            try:
+                await self._send(kind, gone)
+            except Exception as exc:
+                logger.debug("%s failed: %r", kind, exc)
+
+    def _dispatch(self, reply: Any) -> None:
+        """Handle one reply of the subscriber connection."""
+        try:
+            kind = reply[0]
+            if kind == b"pmessage":
+                self.on_message(reply[1], reply[2], reply[3])
+            elif kind == b"message":
+                self.on_message(None, reply[1], reply[2])
+            elif kind in _CONFIRMATIONS:
+                for future in self._confirmations.pop((kind, reply[1]), ()):
+                    if not future.done():
+                        future.set_result(None)
+        except Exception:
+            self.handler_errors += 1
+            logger.exception("error while handling a Redis message")
+
+    def _session_up(self) -> None:
+        self._was_up = True
+        self._connected.set()
+
+    async def _run(self) -> None:
+        delay = self.min_reconnect_delay
+        while not self._closed:
+            self._was_up = False
+            try:
+                await self._session()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not self._closed:
+                    logger.warning("Redis subscriber connection failed: %r", exc)
+            finally:
+                self._connected.clear()
+            if self._closed:
+                break
+            if self._was_up:
+                delay = self.min_reconnect_delay
+            self.reconnects += 1
+            logger.warning("Redis subscriber disconnected; reconnecting in %.2fs", delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.max_reconnect_delay)
+
+    async def _stop(self) -> None:
+        """Stop the reconnect loop and drop every pending confirmation."""
+        self._closed = True
+        self.channels.clear()
+        self.patterns.clear()
+        if self._reader is not None:
+            self._reader.cancel()
+            try:
+                await self._reader
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._reader = None
+        for futures in self._confirmations.values():
+            for future in futures:
+                if not future.done():
+                    future.cancel()
+        self._confirmations.clear()
+
+
+class RedisPubSub(SubscriberBase):
+    """Classic Redis pub/sub (PUBLISH, SUBSCRIBE, PSUBSCRIBE) on redis-py clients.
 
     :param publisher: the ``redis.asyncio.Redis`` client used for PUBLISH and
                       PUBSUB NUMSUB.
@@ -75,9 +227,6 @@ class RedisPubSub:
                                means the connection is dead.
     """
 
-    min_reconnect_delay = 0.05
-    max_reconnect_delay = 1.0
-
     def __init__(
         self,
         publisher: Any,
@@ -87,24 +236,12 @@ class RedisPubSub:
         confirm_timeout: float = 5.0,
         idle_ping_interval: float = 15.0,
     ) -> None:
+        super().__init__(confirm_timeout, idle_ping_interval)
         self.publisher = publisher
         self.subscriber = subscriber if subscriber is not None else publisher
         self.owns_clients = owns_clients
-        self.confirm_timeout = confirm_timeout
-        self.idle_ping_interval = idle_ping_interval
-        self.on_message: MessageHandler = _ignore_message
-        self.channels: set[bytes] = set()
-        self.patterns: set[bytes] = set()
-        #: how many times the subscriber connection was lost
-        self.reconnects = 0
-        #: exceptions raised by ``on_message`` (logged, never fatal)
-        self.handler_errors = 0
         self._pubsub: Any = None
-        self._reader: asyncio.Task[None] | None = None
-        self._connected = asyncio.Event()
-        self._confirmations: dict[tuple[bytes, bytes], list[asyncio.Future[None]]] = {}
         self._last_activity = 0.0
-        self._closed = False
 
     @classmethod
     def from_url(cls, url: str, **redis_options: Any) -> RedisPubSub:
@@ -137,27 +274,6 @@ class RedisPubSub:
         subscriber = aioredis.Redis.from_url(url, **subscriber_options)
         return cls(publisher, subscriber, owns_clients=True)
 
-    @property
-    def connected(self) -> bool:
-        """True while the subscriber connection is up and subscribed."""
-        return self._connected.is_set()
-
-    async def wait_connected(self, timeout: float) -> None:
-        """Wait until the subscriber is connected; raise ``TimeoutError``."""
-        await asyncio.wait_for(self._connected.wait(), timeout)
-
-    async def subscribe(self, *channels: bytes) -> None:
-        await self._add(b"subscribe", self.channels, channels)
-
-    async def psubscribe(self, *patterns: bytes) -> None:
-        await self._add(b"psubscribe", self.patterns, patterns)
-
-    async def unsubscribe(self, *channels: bytes) -> None:
-        await self._remove(b"unsubscribe", self.channels, channels)
-
-    async def punsubscribe(self, *patterns: bytes) -> None:
-        await self._remove(b"punsubscribe", self.patterns, patterns)
-
     async def publish(self, channel: bytes, data: bytes) -> int:
         """PUBLISH and return the number of receivers; raise on failure."""
         return int(await self.publisher.publish(channel, data))
@@ -169,7 +285,6 @@ class RedisPubSub:
 
     async def close(self) -> None:
         """Unsubscribe, stop the reader and close the clients we created."""
-        self._closed = True
         pubsub = self._pubsub
         if pubsub is not None and self._connected.is_set():
             try:
@@ -179,138 +294,45 @@ class RedisPubSub:
                     await asyncio.wait_for(pubsub.unsubscribe(*self.channels), 2)
             except Exception as exc:  # the connection may already be gone
                 logger.debug("unsubscribe on close failed: %r", exc)
-        self.channels.clear()
-        self.patterns.clear()
-        if self._reader is not None:
-            self._reader.cancel()
-            try:
-                await self._reader
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._reader = None
-        self._fail_confirmations(ConnectionError("connection closed"))
+        await self._stop()
         if self.owns_clients:
             await self.publisher.aclose()
             if self.subscriber is not self.publisher:
                 await self.subscriber.aclose()
 
-    # -- subscriptions -------------------------------------------------
+    async def _send(self, kind: bytes, names: list[bytes]) -> None:
+        await self._pubsub.execute_command(kind.decode().upper(), *names)
 
-    async def _add(self, kind: bytes, names: set[bytes], new: Iterable[bytes]) -> None:
-        if self._closed:
-            raise ConnectionError("the connection is closed")
-        new = [name for name in new if name not in names]
-        if not new:
-            return
-        names.update(new)
-        waiters = [self._expect(kind, name) for name in new]
-        self._ensure_reader()
-        pubsub = self._pubsub
-        if pubsub is not None and self._connected.is_set():
+    async def _session(self) -> None:
+        pubsub = self.subscriber.pubsub()
+        watchdog: asyncio.Task[None] | None = None
+        try:
+            await pubsub.connect()
+            if self.patterns:
+                await pubsub.execute_command("PSUBSCRIBE", *self.patterns)
+            if self.channels:
+                await pubsub.execute_command("SUBSCRIBE", *self.channels)
+            self._pubsub = pubsub
+            self._last_activity = asyncio.get_running_loop().time()
+            self._session_up()
+            watchdog = asyncio.ensure_future(self._watch(pubsub))
+            await self._read(pubsub)
+        finally:
+            self._pubsub = None
+            if watchdog is not None:
+                watchdog.cancel()
             try:
-                await pubsub.execute_command(kind.decode().upper(), *new)
-            except Exception as exc:
-                # the reader notices the broken connection and resubscribes
-                logger.debug("%s failed, will retry on reconnect: %r", kind, exc)
-        await asyncio.wait_for(asyncio.gather(*waiters), self.confirm_timeout)
-
-    async def _remove(self, kind: bytes, names: set[bytes], old: Iterable[bytes]) -> None:
-        old = [name for name in old if name in names]
-        if not old:
-            return
-        names.difference_update(old)
-        pubsub = self._pubsub
-        if pubsub is not None and self._connected.is_set():
-            try:
-                await pubsub.execute_command(kind.decode().upper(), *old)
-            except Exception as exc:
-                logger.debug("%s failed: %r", kind, exc)
-
-    def _expect(self, kind: bytes, name: bytes) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._confirmations.setdefault((kind, name), []).append(future)
-        return future
-
-    def _confirm(self, kind: bytes, name: bytes) -> None:
-        for future in self._confirmations.pop((kind, name), ()):
-            if not future.done():
-                future.set_result(None)
-
-    def _fail_confirmations(self, exc: BaseException) -> None:
-        for futures in self._confirmations.values():
-            for future in futures:
-                if not future.done():
-                    future.set_exception(exc)
-                    future.exception()  # mark retrieved
-        self._confirmations.clear()
-
-    # -- the reader ----------------------------------------------------
-
-    def _ensure_reader(self) -> None:
-        if self._reader is None or self._reader.done():
-            self._reader = asyncio.ensure_future(self._run())
-
-    async def _run(self) -> None:
-        delay = self.min_reconnect_delay
-        while not self._closed:
-            pubsub = self.subscriber.pubsub()
-            watchdog: asyncio.Task[None] | None = None
-            try:
-                await pubsub.connect()
-                if self.patterns:
-                    await pubsub.execute_command("PSUBSCRIBE", *self.patterns)
-                if self.channels:
-                    await pubsub.execute_command("SUBSCRIBE", *self.channels)
-                self._pubsub = pubsub
-                self._connected.set()
-                loop = asyncio.get_running_loop()
-                self._last_activity = loop.time()
-                watchdog = asyncio.ensure_future(self._watch(pubsub))
-                delay = self.min_reconnect_delay
-                await self._read(pubsub)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if self._closed:
-                    break
-                self.reconnects += 1
-                logger.warning(
-                    "Redis subscriber connection lost (%r); reconnecting in %.2fs", exc, delay
-                )
-            finally:
-                self._connected.clear()
-                self._pubsub = None
-                if watchdog is not None:
-                    watchdog.cancel()
-                try:
-                    await asyncio.shield(pubsub.aclose())
-                except BaseException:  # noqa: S110 - best effort on a dead connection
-                    pass
-            if self._closed:
-                break
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self.max_reconnect_delay)
+                await asyncio.shield(pubsub.aclose())
+            except BaseException:  # noqa: S110 - best effort on a dead connection
+                pass
 
     async def _read(self, pubsub: Any) -> None:
         loop = asyncio.get_running_loop()
-        on_message = self.on_message
         while True:
             response = await pubsub.parse_response(block=True)
             self._last_activity = loop.time()
-            if not isinstance(response, list) or not response:
-                continue
-            kind = response[0]
-            try:
-                if kind == b"pmessage":
-                    on_message(response[1], response[2], response[3])
-                elif kind == b"message":
-                    on_message(None, response[1], response[2])
-                elif kind in (b"subscribe", b"psubscribe", b"unsubscribe", b"punsubscribe"):
-                    self._confirm(kind, response[1])
-            except Exception:
-                self.handler_errors += 1
-                logger.exception("error while handling a Redis message")
-            on_message = self.on_message
+            if isinstance(response, list) and response:
+                self._dispatch(response)
 
     async def _watch(self, pubsub: Any) -> None:
         """Ping an idle subscriber; drop the connection if Redis stays silent."""

@@ -20,20 +20,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import hiredis
 from redis.connection import parse_url as _parse_url
 
-from .connection import MessageHandler
+from .connection import SubscriberBase
 
 logger = logging.getLogger("socketio_redis_adapter")
 parse_url: Callable[[str], dict[str, Any]] = _parse_url
 
-_PMESSAGE = b"pmessage"
-_MESSAGE = b"message"
-_CONFIRMATIONS = frozenset((b"subscribe", b"psubscribe", b"unsubscribe", b"punsubscribe"))
 
 
 def encode_command(*args: bytes | str | int) -> bytes:
@@ -75,31 +72,31 @@ class RespProtocol(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        reader = self._reader
-        reader.feed(data)
+        self._reader.feed(data)
         try:
-            reply = reader.gets()
+            self._dispatch_replies()
         except hiredis.ProtocolError as exc:
-            self._protocol_error(exc)
-            return
-        push = self._push
+            logger.error("Redis protocol error: %r", exc)
+            if self.transport is not None:
+                self.transport.abort()
+        self.last_activity = asyncio.get_running_loop().time()
+
+    def _dispatch_replies(self) -> None:
+        gets = self._reader.gets
+        reply = gets()
         while reply is not False:
+            push = self._push
             if push is not None:
                 push(reply)
             elif self._waiters:
                 waiter = self._waiters.popleft()
-                if not waiter.done():
-                    if isinstance(reply, hiredis.ReplyError):
-                        waiter.set_exception(reply)
-                    else:
-                        waiter.set_result(reply)
-            try:
-                reply = reader.gets()
-            except hiredis.ProtocolError as exc:
-                self._protocol_error(exc)
-                return
-            push = self._push
-        self.last_activity = asyncio.get_running_loop().time()
+                if waiter.done():
+                    pass
+                elif isinstance(reply, hiredis.ReplyError):
+                    waiter.set_exception(reply)
+                else:
+                    waiter.set_result(reply)
+            reply = gets()
 
     def connection_lost(self, exc: Exception | None) -> None:
         error = ConnectionError(f"Redis connection lost: {exc!r}" if exc else "Redis closed")
@@ -110,11 +107,6 @@ class RespProtocol(asyncio.Protocol):
         if not self.lost.done():
             self.lost.set_result(None)
         self.transport = None
-
-    def _protocol_error(self, exc: Exception) -> None:
-        logger.error("Redis protocol error: %r", exc)
-        if self.transport is not None:
-            self.transport.abort()
 
     # commands --------------------------------------------------------------
 
@@ -174,7 +166,7 @@ async def open_connection(
     return protocol
 
 
-class RawPubSub:
+class RawPubSub(SubscriberBase):
     """Classic pub/sub on two raw connections (publisher and subscriber).
 
     :param url: a ``redis://`` or ``unix://`` URL (TLS and Sentinel go through
@@ -188,9 +180,6 @@ class RawPubSub:
                                means the connection is dead.
     """
 
-    min_reconnect_delay = 0.05
-    max_reconnect_delay = 1.0
-
     def __init__(
         self,
         url: str,
@@ -202,37 +191,17 @@ class RawPubSub:
         options = parse_url(url)
         if "connection_class" in options and not options.get("path"):
             raise ValueError(f"RawPubSub does not support {url.split(':', 1)[0]}:// URLs")
+        super().__init__(confirm_timeout, idle_ping_interval)
         self.options = options
         self.connect_timeout = connect_timeout
-        self.confirm_timeout = confirm_timeout
-        self.idle_ping_interval = idle_ping_interval
-        self.on_message: MessageHandler = lambda pattern, channel, data: None
-        self.channels: set[bytes] = set()
-        self.patterns: set[bytes] = set()
-        #: how many times the subscriber connection was lost
-        self.reconnects = 0
-        #: exceptions raised by ``on_message`` (logged, never fatal)
-        self.handler_errors = 0
         self._publisher: RespProtocol | None = None
         self._publisher_lock: asyncio.Lock | None = None
         self._subscriber: RespProtocol | None = None
-        self._connected = asyncio.Event()
-        self._reader: asyncio.Task[None] | None = None
-        self._confirmations: dict[tuple[bytes, bytes], list[asyncio.Future[None]]] = {}
-        self._closed = False
 
     @classmethod
     def supports(cls, url: str) -> bool:
         """True for the URLs this class handles (plain TCP and Unix sockets)."""
         return url.startswith(("redis://", "unix://"))
-
-    @property
-    def connected(self) -> bool:
-        """True while the subscriber connection is up and subscribed."""
-        return self._connected.is_set()
-
-    async def wait_connected(self, timeout: float) -> None:
-        await asyncio.wait_for(self._connected.wait(), timeout)
 
     # publishing ----------------------------------------------------------
 
@@ -264,97 +233,30 @@ class RawPubSub:
         return await publisher.request(encode_command(*args))
 
     async def numsub(self, channel: bytes) -> int:
+        """Return ``PUBSUB NUMSUB channel``: the number of subscribed servers."""
         reply = await self.command("PUBSUB", "NUMSUB", channel)
         return int(reply[1]) if reply and len(reply) > 1 else 0
 
     # subscribing -----------------------------------------------------------
 
-    async def subscribe(self, *channels: bytes) -> None:
-        await self._add(b"subscribe", self.channels, channels)
+    async def _send(self, kind: bytes, names: list[bytes]) -> None:
+        if self._subscriber is not None:
+            self._subscriber.write(encode_command(kind.upper(), *names))
 
-    async def psubscribe(self, *patterns: bytes) -> None:
-        await self._add(b"psubscribe", self.patterns, patterns)
-
-    async def unsubscribe(self, *channels: bytes) -> None:
-        self._remove(b"UNSUBSCRIBE", self.channels, channels)
-
-    async def punsubscribe(self, *patterns: bytes) -> None:
-        self._remove(b"PUNSUBSCRIBE", self.patterns, patterns)
-
-    async def _add(self, kind: bytes, names: set[bytes], new: Iterable[bytes]) -> None:
-        if self._closed:
-            raise ConnectionError("the connection is closed")
-        fresh = [name for name in new if name not in names]
-        if not fresh:
-            return
-        names.update(fresh)
-        loop = asyncio.get_running_loop()
-        waiters = []
-        for name in fresh:
-            future: asyncio.Future[None] = loop.create_future()
-            self._confirmations.setdefault((kind, name), []).append(future)
-            waiters.append(future)
-        if self._reader is None or self._reader.done():
-            self._reader = asyncio.ensure_future(self._run())
-        elif self._connected.is_set() and self._subscriber is not None:
-            self._subscriber.write(encode_command(kind.upper(), *fresh))
-        await asyncio.wait_for(asyncio.gather(*waiters), self.confirm_timeout)
-
-    def _remove(self, command: bytes, names: set[bytes], old: Iterable[bytes]) -> None:
-        gone = [name for name in old if name in names]
-        if not gone:
-            return
-        names.difference_update(gone)
-        subscriber = self._subscriber
-        if subscriber is not None and self._connected.is_set():
-            subscriber.write(encode_command(command, *gone))
-
-    def _on_push(self, reply: Any) -> None:
+    async def _session(self) -> None:
+        subscriber = await open_connection(self.options, self.connect_timeout)
         try:
-            kind = reply[0]
-            if kind == _PMESSAGE:
-                self.on_message(reply[1], reply[2], reply[3])
-            elif kind == _MESSAGE:
-                self.on_message(None, reply[1], reply[2])
-            elif kind in _CONFIRMATIONS:
-                for future in self._confirmations.pop((kind, reply[1]), ()):
-                    if not future.done():
-                        future.set_result(None)
-        except Exception:
-            self.handler_errors += 1
-            logger.exception("error while handling a Redis message")
-
-    async def _run(self) -> None:
-        delay = self.min_reconnect_delay
-        while not self._closed:
-            subscriber: RespProtocol | None = None
-            try:
-                subscriber = await open_connection(self.options, self.connect_timeout)
-                subscriber.enter_push_mode(self._on_push)
-                if self.patterns:
-                    subscriber.write(encode_command(b"PSUBSCRIBE", *self.patterns))
-                if self.channels:
-                    subscriber.write(encode_command(b"SUBSCRIBE", *self.channels))
-                self._subscriber = subscriber
-                self._connected.set()
-                delay = self.min_reconnect_delay
-                await self._watch(subscriber)
-            except asyncio.CancelledError:
-                if subscriber is not None:
-                    subscriber.close()
-                raise
-            except Exception as exc:
-                if not self._closed:
-                    logger.warning("cannot connect the Redis subscriber: %r", exc)
-            finally:
-                self._connected.clear()
-                self._subscriber = None
-            if self._closed:
-                break
-            self.reconnects += 1
-            logger.warning("Redis subscriber disconnected; reconnecting in %.2fs", delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self.max_reconnect_delay)
+            subscriber.enter_push_mode(self._dispatch)
+            if self.patterns:
+                subscriber.write(encode_command(b"PSUBSCRIBE", *self.patterns))
+            if self.channels:
+                subscriber.write(encode_command(b"SUBSCRIBE", *self.channels))
+            self._subscriber = subscriber
+            self._session_up()
+            await self._watch(subscriber)
+        finally:
+            self._subscriber = None
+            subscriber.close()
 
     async def _watch(self, subscriber: RespProtocol) -> None:
         """Return when the connection is lost; ping it when idle, drop it when silent."""
@@ -368,7 +270,6 @@ class RawPubSub:
             idle = loop.time() - subscriber.last_activity
             if idle >= 2 * interval:
                 logger.warning("Redis subscriber silent for %.0fs; reconnecting", idle)
-                subscriber.close()
                 return
             if idle >= interval:
                 subscriber.write(encode_command(b"PING"))
@@ -377,7 +278,6 @@ class RawPubSub:
 
     async def close(self) -> None:
         """Unsubscribe, stop the subscriber and close both connections."""
-        self._closed = True
         subscriber = self._subscriber
         if subscriber is not None and self._connected.is_set():
             if self.patterns:
@@ -385,22 +285,7 @@ class RawPubSub:
             if self.channels:
                 subscriber.write(encode_command(b"UNSUBSCRIBE", *self.channels))
             await asyncio.sleep(0)  # let the flush go out
-        self.channels.clear()
-        self.patterns.clear()
-        if self._reader is not None:
-            self._reader.cancel()
-            try:
-                await self._reader
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._reader = None
-        if subscriber is not None:
-            subscriber.close()
-        for futures in self._confirmations.values():
-            for future in futures:
-                if not future.done():
-                    future.cancel()
-        self._confirmations.clear()
+        await self._stop()
         if self._publisher is not None:
             self._publisher.close()
             self._publisher = None
