@@ -473,14 +473,29 @@ class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[mi
         rooms: list[Any],
         except_rooms: list[Any],
         on_ack: Callable[..., Any],
+        expires: float | None = None,
     ) -> int:
-        """Send each recipient its own packet id; return the client count."""
+        """Send each recipient its own packet id; return the client count.
+
+        With ``expires`` (seconds), acknowledgements that have not come by
+        then are forgotten, so no callback entry outlives its request.
+        """
         count = 0
+        registered = []
         for sid, eio_sid in index.select(rooms, except_rooms).items():
             ack_id = self._generate_ack_id(sid, on_ack)
+            registered.append((sid, ack_id))
             parts = self._encode_parts(namespace, payload, ack_id)
             count += self._send_parts((eio_sid,), parts, False)
+        if expires is not None and registered:
+            asyncio.get_running_loop().call_later(expires, self._forget_acks, registered)
         return count
+
+    def _forget_acks(self, registered: list[tuple[str, int]]) -> None:
+        for sid, ack_id in registered:
+            pending = self.callbacks.get(sid)
+            if pending is not None:
+                pending.pop(ack_id, None)
 
     # -- Redis messages ------------------------------------------------
 

@@ -285,7 +285,9 @@ class ClusterMixin:
                     namespace, waiter.request_id, payload, rooms, excepted,
                     {"timeout": int(timeout * 1000)},
                 )
-            waiter.add_count(self._local_acks(namespace, payload, rooms, excepted, waiter))
+            waiter.add_count(
+                self._local_acks(namespace, payload, rooms, excepted, waiter, timeout)
+            )
             waiter.expect_servers(1 if local else await self.server_count(namespace))
         except BaseException:
             waiter.cancel()
@@ -326,14 +328,14 @@ class ClusterMixin:
 
     def _local_acks(
         self, namespace: str, payload: list[Any], rooms: list[Any],
-        except_rooms: list[Any], waiter: AckWaiter,
+        except_rooms: list[Any], waiter: AckWaiter, timeout: float,
     ) -> int:
         index = self._indexes.get(namespace)
         if index is None:
             return 0
         return self._deliver_with_acks(
             index, namespace, payload, rooms, except_rooms,
-            lambda *args: waiter.add_ack(args[0] if args else None),
+            lambda *args: waiter.add_ack(args[0] if args else None), timeout,
         )
 
     async def _publish_ack_request(
@@ -480,8 +482,13 @@ class ClusterMixin:
                     use_parser=True,
                 ))
 
+            timeout = message.flags.get("timeout")
+            expires = (
+                timeout / 1000 if isinstance(timeout, (int, float)) and timeout > 0
+                else self.callback_timeout
+            )
             count = self._deliver_with_acks(
-                index, nsp, message.data, message.rooms, message.except_rooms, on_ack
+                index, nsp, message.data, message.rooms, message.except_rooms, on_ack, expires
             )
         self._schedule(self._respond(
             nsp, request,
