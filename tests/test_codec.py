@@ -237,6 +237,9 @@ class RecordingConnection:
         self.published.append((channel, data))
         return 0
 
+    async def post(self, channel: bytes, data: bytes) -> None:
+        self.published.append((channel, data))
+
     async def close(self) -> None:
         return None
 

@@ -396,7 +396,7 @@ class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[mi
                 if len(rooms) == 1
                 else self.channels.broadcast(namespace)
             )
-            await self.connection.publish(channel, message)
+            await self.connection.post(channel, message)
             self.stats["published"] += 1
 
     async def can_disconnect(self, sid: str, namespace: str) -> bool:

@@ -35,7 +35,13 @@ logger = logging.getLogger("socketio_redis_adapter")
 
 
 class PubSubConnection(Protocol):
-    """What the adapter needs from Redis."""
+    """What the adapter needs from Redis.
+
+    ``publish`` waits for Redis' reply and returns the number of receivers;
+    ``post`` (used for broadcasts) may return as soon as the PUBLISH is
+    queued, reporting a later failure by logging and counting it.  Both
+    raise when Redis cannot be reached.
+    """
 
     on_message: MessageHandler
 
@@ -48,6 +54,8 @@ class PubSubConnection(Protocol):
     async def punsubscribe(self, *patterns: bytes) -> None: ...
 
     async def publish(self, channel: bytes, data: bytes) -> int: ...
+
+    async def post(self, channel: bytes, data: bytes) -> None: ...
 
     async def numsub(self, channel: bytes) -> int: ...
 
@@ -277,6 +285,10 @@ class RedisPubSub(SubscriberBase):
     async def publish(self, channel: bytes, data: bytes) -> int:
         """PUBLISH and return the number of receivers; raise on failure."""
         return int(await self.publisher.publish(channel, data))
+
+    async def post(self, channel: bytes, data: bytes) -> None:
+        """PUBLISH a broadcast (here the same as :meth:`publish`)."""
+        await self.publish(channel, data)
 
     async def numsub(self, channel: bytes) -> int:
         """Return ``PUBSUB NUMSUB channel``: the number of subscribed servers."""

@@ -52,19 +52,23 @@ def encode_publish(channel: bytes, data: bytes) -> bytes:
 class RespProtocol(asyncio.Protocol):
     """One Redis connection: writes are batched per loop iteration.
 
-    Replies resolve the futures of the commands in order.  Once
-    :meth:`enter_push_mode` is called (after SUBSCRIBE), every reply goes to
-    the push handler instead.
+    Replies resolve the futures of the commands in order; a command sent
+    with :meth:`post` has no future, and a failure of it is logged and
+    counted in :attr:`failures`.  Once :meth:`enter_push_mode` is called
+    (after SUBSCRIBE), every reply goes to the push handler instead.
     """
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self._reader = hiredis.Reader()
-        self._waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self._waiters: collections.deque[asyncio.Future[Any] | None] = collections.deque()
         self._pending: list[bytes] = []
         self._push: Callable[[Any], None] | None = None
+        self._writable: asyncio.Future[None] | None = None
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.last_activity = 0.0
+        #: posted commands that failed or whose fate is unknown (connection lost)
+        self.failures = 0
 
     # asyncio.Protocol ---------------------------------------------------
 
@@ -90,7 +94,11 @@ class RespProtocol(asyncio.Protocol):
                 push(reply)
             elif self._waiters:
                 waiter = self._waiters.popleft()
-                if waiter.done():
+                if waiter is None:
+                    if isinstance(reply, hiredis.ReplyError):
+                        self.failures += 1
+                        logger.error("Redis refused a PUBLISH: %s", reply)
+                elif waiter.done():
                     pass
                 elif isinstance(reply, hiredis.ReplyError):
                     waiter.set_exception(reply)
@@ -100,10 +108,20 @@ class RespProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         error = ConnectionError(f"Redis connection lost: {exc!r}" if exc else "Redis closed")
+        unconfirmed = 0
         while self._waiters:
             waiter = self._waiters.popleft()
-            if not waiter.done():
+            if waiter is None:
+                unconfirmed += 1
+            elif not waiter.done():
                 waiter.set_exception(error)
+        if unconfirmed:
+            self.failures += unconfirmed
+            logger.warning(
+                "%d publishes may be lost: the Redis connection dropped before they were "
+                "confirmed", unconfirmed,
+            )
+        self.resume_writing()
         if not self.lost.done():
             self.lost.set_result(None)
         self.transport = None
@@ -126,6 +144,25 @@ class RespProtocol(asyncio.Protocol):
         pending, self._pending = self._pending, []
         if self.transport is not None and pending:
             self.transport.write(b"".join(pending) if len(pending) > 1 else pending[0])
+
+    def pause_writing(self) -> None:
+        if self._writable is None:
+            self._writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        writable, self._writable = self._writable, None
+        if writable is not None and not writable.done():
+            writable.set_result(None)
+
+    async def drain(self) -> None:
+        """Wait while the transport's write buffer is over its high-water mark."""
+        if self._writable is not None:
+            await self._writable
+
+    def post(self, payload: bytes) -> None:
+        """Send a command whose reply is only checked for errors."""
+        self.write(payload)
+        self._waiters.append(None)
 
     def request(self, payload: bytes) -> asyncio.Future[Any]:
         """Send a command and return the future of its reply."""
@@ -197,6 +234,7 @@ class RawPubSub(SubscriberBase):
         self._publisher: RespProtocol | None = None
         self._publisher_lock: asyncio.Lock | None = None
         self._subscriber: RespProtocol | None = None
+        self._lost_failures = 0
 
     @classmethod
     def supports(cls, url: str) -> bool:
@@ -216,6 +254,8 @@ class RawPubSub(SubscriberBase):
         async with self._publisher_lock:
             publisher = self._publisher
             if publisher is None or not publisher.connected:
+                if publisher is not None:
+                    self._lost_failures += publisher.failures
                 publisher = await open_connection(self.options, self.connect_timeout)
                 self._publisher = publisher
         return publisher
@@ -226,6 +266,26 @@ class RawPubSub(SubscriberBase):
         if publisher is None or publisher.transport is None:
             publisher = await self._publisher_connection()
         return int(await publisher.request(encode_publish(channel, data)))
+
+    async def post(self, channel: bytes, data: bytes) -> None:
+        """PUBLISH without waiting for Redis' reply (publishes batch per loop
+        iteration).  Raises when Redis cannot be reached; a PUBLISH that Redis
+        refuses, or that a dropped connection leaves unconfirmed, is logged
+        and counted in :attr:`publish_failures`.  Waits while the write
+        buffer is full, so a slow Redis slows emitters down instead of
+        growing memory.
+        """
+        publisher = self._publisher
+        if publisher is None or publisher.transport is None:
+            publisher = await self._publisher_connection()
+        publisher.post(encode_publish(channel, data))
+        if publisher._writable is not None:
+            await publisher.drain()
+
+    @property
+    def publish_failures(self) -> int:
+        """Posted publishes that failed or may be lost, on the current connection."""
+        return self._lost_failures + (self._publisher.failures if self._publisher else 0)
 
     async def command(self, *args: bytes | str | int) -> Any:
         """Run one command on the publisher connection and return its reply."""
