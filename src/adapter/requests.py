@@ -24,59 +24,41 @@ class RequestTimeoutError(TimeoutError):
         self.responses = responses
 
 
-class ResponseWaiter:
-    """Collects responses to one request until ``expected`` arrived.
+class _Waiter:
+    """A future with a deadline that leaves its registry when it is settled."""
 
-    :param registry: the dict (request id -> waiter) the waiter removes itself
-                     from when it is done.
-    :param timeout_message: builds the error message from (received,
-                            expected).
-    """
+    __slots__ = ("request_id", "responses", "_future", "_timer", "_registry")
 
-    __slots__ = ("request_id", "kind", "expected", "responses", "_future", "_timer",
-                 "_registry", "_timeout_message")
-
-    def __init__(
-        self,
-        registry: dict[str, Any],
-        request_id: str,
-        kind: int,
-        expected: int,
-        timeout: float,
-        timeout_message: Callable[[int, int], str],
-    ) -> None:
+    def __init__(self, registry: dict[str, Any], request_id: str, timeout: float) -> None:
         loop = asyncio.get_running_loop()
         self.request_id = request_id
-        self.kind = kind
-        self.expected = expected
         self.responses: list[Any] = []
         self._registry = registry
-        self._timeout_message = timeout_message
         self._future: asyncio.Future[list[Any]] = loop.create_future()
         self._timer = loop.call_later(timeout, self._expire)
         registry[request_id] = self
-        self._check()
 
-    def add(self, response: Any) -> None:
-        """Record one server's response."""
-        if not self._future.done():
-            self.responses.append(response)
-            self._check()
+    @property
+    def done(self) -> bool:
+        return self._future.done()
 
-    def _check(self) -> None:
-        if len(self.responses) >= self.expected:
-            self._finish()
-            self._future.set_result(self.responses)
+    def _timeout_message(self) -> str:
+        raise NotImplementedError
+
+    def _complete(self) -> None:
+        self._finish()
+        self._future.set_result(self.responses)
 
     def _expire(self) -> None:
         if not self._future.done():
             self._finish()
-            self._future.set_exception(RequestTimeoutError(
-                self._timeout_message(len(self.responses), self.expected), self.responses
-            ))
+            self._future.set_exception(
+                RequestTimeoutError(self._timeout_message(), self.responses)
+            )
+            self._future.exception()  # retrieved: a callback's waiter has nobody awaiting it
 
     def cancel(self) -> None:
-        """Give up waiting (the adapter is closing)."""
+        """Give up waiting (the request failed to go out, or the adapter is closing)."""
         if not self._future.done():
             self._finish()
             self._future.cancel()
@@ -91,7 +73,45 @@ class ResponseWaiter:
         return await self._future
 
 
-class AckWaiter:
+class ResponseWaiter(_Waiter):
+    """Collects responses to one request until ``expected`` arrived.
+
+    :param registry: the dict (request id -> waiter) the waiter removes itself
+                     from when it is done.
+    :param timeout_message: builds the error message from (received,
+                            expected).
+    """
+
+    __slots__ = ("kind", "expected", "_message")
+
+    def __init__(
+        self,
+        registry: dict[str, Any],
+        request_id: str,
+        kind: int,
+        expected: int,
+        timeout: float,
+        timeout_message: Callable[[int, int], str],
+    ) -> None:
+        self.kind = kind
+        self.expected = expected
+        self._message = timeout_message
+        super().__init__(registry, request_id, timeout)
+        if expected <= 0:
+            self._complete()
+
+    def add(self, response: Any) -> None:
+        """Record one server's response."""
+        if not self._future.done():
+            self.responses.append(response)
+            if len(self.responses) >= self.expected:
+                self._complete()
+
+    def _timeout_message(self) -> str:
+        return self._message(len(self.responses), self.expected)
+
+
+class AckWaiter(_Waiter):
     """Collects client acknowledgements of a broadcast across servers.
 
     It completes when every server reported how many clients it sent the
@@ -99,10 +119,10 @@ class AckWaiter:
     (``BROADCAST_ACK``) arrived, as Socket.IO does; with ``single`` it
     completes with the first acknowledgement.  ``expected_servers`` may be
     set after the waiter was opened (Node counts servers after publishing).
+    ``on_done`` is called once the waiter is settled, whichever way.
     """
 
-    __slots__ = ("request_id", "single", "responses", "_clients", "_servers",
-                 "_expected_servers", "_future", "_timer", "_registry", "_on_done")
+    __slots__ = ("single", "_clients", "_servers", "_expected_servers", "_on_done")
 
     def __init__(
         self,
@@ -113,22 +133,12 @@ class AckWaiter:
         single: bool = False,
         on_done: Callable[[AckWaiter], None] | None = None,
     ) -> None:
-        loop = asyncio.get_running_loop()
-        self.request_id = request_id
         self.single = single
-        self.responses: list[Any] = []
         self._clients = 0
         self._servers = 0
         self._expected_servers: int | None = None
-        self._registry = registry
         self._on_done = on_done
-        self._future: asyncio.Future[list[Any]] = loop.create_future()
-        self._timer = loop.call_later(timeout, self._expire)
-        registry[request_id] = self
-
-    @property
-    def done(self) -> bool:
-        return self._future.done()
+        super().__init__(registry, request_id, timeout)
 
     def add_count(self, clients: int) -> None:
         """Record one server's client count (the local server counts too)."""
@@ -148,40 +158,20 @@ class AckWaiter:
     def _check(self) -> None:
         if self._future.done():
             return
-        if self.single and self.responses:
-            self._complete()
+        if self.single:
+            if self.responses:
+                self._complete()
         elif (
-            not self.single
-            and self._expected_servers is not None
+            self._expected_servers is not None
             and self._servers >= self._expected_servers
             and len(self.responses) >= self._clients
         ):
             self._complete()
 
-    def _complete(self) -> None:
-        self._finish()
-        self._future.set_result(self.responses)
-
-    def _expire(self) -> None:
-        if not self._future.done():
-            self._finish()
-            self._future.set_exception(
-                RequestTimeoutError("operation has timed out", self.responses)
-            )
-            self._future.exception()  # retrieved here: nobody may await a callback's waiter
-
-    def cancel(self) -> None:
-        if not self._future.done():
-            self._finish()
-            self._future.cancel()
+    def _timeout_message(self) -> str:
+        return "operation has timed out"
 
     def _finish(self) -> None:
-        self._timer.cancel()
-        if self._registry.get(self.request_id) is self:
-            del self._registry[self.request_id]
+        super()._finish()
         if self._on_done is not None:
             self._on_done(self)
-
-    async def wait(self) -> list[Any]:
-        """Return every acknowledgement, or raise :class:`RequestTimeoutError`."""
-        return await self._future
