@@ -1,0 +1,131 @@
+"""A python-socketio server (aiohttp + uvloop) for ``scenarios.py``.
+
+``python _scenario_server.py IMPL REDIS_URL KEY`` with IMPL ``ours`` (our
+``AsyncRedisAdapter``; ``SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS`` in the
+environment picks the pure-Python twin) or ``arm`` (python-socketio's
+``AsyncRedisManager``, with KEY as its channel).  Set ``EXPECT_FASTPATH`` to
+``1``/``0`` to have the child check which core it got.
+
+Clients join the rooms listed in their CONNECT auth ``{"rooms": [...]}``.
+Protocol: JSON lines.  stdout ``{"event": "ready", "port": P}``, then one
+``{"event": "reply", "id": N, "ok": ..., "result": ...}`` per stdin command
+``{"id": N, "cmd": ...}``: ``cpu`` (process CPU seconds), ``sockets``
+(connected sockets), ``gc``, ``emit_loop`` (``n``, ``room``: emit
+``{"n": i}`` n times, reply CPU and wall seconds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import socket
+import sys
+import time
+from typing import Any
+
+import socketio
+import uvloop
+from aiohttp import web
+
+import socketio_redis_adapter
+
+
+def out(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def make_manager(impl: str, url: str, key: str) -> Any:
+    if impl == "ours":
+        expect = os.environ.get("EXPECT_FASTPATH")
+        if expect is not None and socketio_redis_adapter.FASTPATH != (expect == "1"):
+            raise RuntimeError(
+                f"FASTPATH is {socketio_redis_adapter.FASTPATH}, expected {expect == '1'}"
+            )
+        return socketio_redis_adapter.AsyncRedisAdapter(url, key=key)
+    if impl == "arm":
+        return socketio.AsyncRedisManager(url, channel=key)
+    raise ValueError(f"unknown implementation {impl!r}")
+
+
+async def main(impl: str, url: str, key: str) -> None:
+    mgr = make_manager(impl, url, key)
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=mgr,
+        logger=False,
+        engineio_logger=False,
+    )
+
+    @sio.event
+    async def connect(sid: str, environ: Any, auth: Any) -> None:
+        rooms = auth.get("rooms") if isinstance(auth, dict) else None
+        for room in rooms or ():
+            await sio.enter_room(sid, room)
+
+    app = web.Application()
+    sio.attach(app)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    site = web.SockSite(runner, sock, backlog=4096)
+    await site.start()
+
+    # join the cluster now, not with the first client
+    if impl == "ours":
+        await mgr.start()
+    else:
+        sio.manager_initialized = True
+        mgr.initialize()
+
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    out({"event": "ready", "port": sock.getsockname()[1], "pid": os.getpid()})
+
+    async def emit_loop(n: int, room: str) -> dict[str, float]:
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        for i in range(n):
+            await sio.emit("ev", {"n": i}, to=room)
+        wall = time.perf_counter() - wall0
+        await asyncio.sleep(0.3)  # let the listener handle the last echoes
+        return {"cpu": time.process_time() - cpu0, "wall": wall}
+
+    while True:
+        line = await reader.readline()
+        if not line:
+            break
+        cmd = json.loads(line)
+        try:
+            name = cmd["cmd"]
+            if name == "cpu":
+                result: Any = {"cpu": time.process_time()}
+            elif name == "sockets":
+                try:
+                    count = sum(1 for _ in mgr.get_participants("/", None))
+                except KeyError:  # AsyncRedisManager before the first client
+                    count = 0
+                result = {"sockets": count}
+            elif name == "gc":
+                gc.collect()
+                result = {}
+            elif name == "emit_loop":
+                result = await emit_loop(int(cmd["n"]), str(cmd["room"]))
+            else:
+                raise ValueError(f"unknown command {name!r}")
+            out({"event": "reply", "id": cmd.get("id"), "ok": True, "result": result})
+        except Exception as exc:  # reported to the orchestrator
+            out({"event": "reply", "id": cmd.get("id"), "ok": False, "error": repr(exc)})
+    await runner.cleanup()
+
+
+if __name__ == "__main__":
+    try:
+        uvloop.run(main(*sys.argv[1:4]))
+    except Exception as exc:
+        out({"event": "fatal", "error": repr(exc)})
+        raise
