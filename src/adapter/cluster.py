@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from . import codec
 from .codec import Channels, MalformedMessage, RequestType
@@ -23,9 +23,6 @@ from .fastpath import RoomIndex
 from .remote_socket import RemoteSocket, handshake_from_environ
 from .requests import AckWaiter, RequestTimeoutError, ResponseWaiter
 from .uid import new_uid
-
-if TYPE_CHECKING:
-    pass
 
 ServerSideHandler = Callable[..., Any]
 
@@ -322,7 +319,9 @@ class ClusterMixin:
         fields: dict[str, Any], local: bool,
     ) -> None:
         request = {"uid": self.uid, "type": kind, "opts": opts, **fields}
-        await self._apply_socket_request(namespace, kind, request)
+        pending = self._apply_socket_request(namespace, kind, request)
+        if pending is not None:
+            await pending
         if not local:
             await self._publish_request(namespace, request)
 
@@ -393,7 +392,9 @@ class ClusterMixin:
         if kind in (RequestType.REMOTE_JOIN, RequestType.REMOTE_LEAVE,
                     RequestType.REMOTE_DISCONNECT):
             if request.get("uid") != self.uid:  # ours were applied when sent
-                self._schedule(self._apply_socket_request(nsp, kind, request))
+                pending = self._apply_socket_request(nsp, kind, request)
+                if pending is not None:
+                    self._schedule(pending)
         elif kind == RequestType.BROADCAST:
             self._on_broadcast_request(nsp, request)
         elif kind == RequestType.SERVER_SIDE_EMIT:
@@ -418,17 +419,22 @@ class ClusterMixin:
         else:
             self._get_logger().debug("ignoring request of type %r", kind)
 
-    async def _apply_socket_request(
+    def _apply_socket_request(
         self, nsp: str, kind: int, request: dict[str, Any]
-    ) -> None:
-        """Apply a join/leave/disconnect request to this server's sockets."""
+    ) -> Coroutine[Any, Any, None] | None:
+        """Apply a join/leave/disconnect request to this server's sockets.
+
+        Joins and leaves happen now (a malformed request raises
+        ``MalformedMessage`` before anything changes); the disconnects and the
+        legacy form's response come back as a coroutine to run.
+        """
         index = self._indexes.get(nsp)
         if index is None:
-            return
+            return None
         if "sid" in request:  # the legacy by-sid form: only the owner answers
             sid = request["sid"]
             if not isinstance(sid, str) or sid not in index.rooms[None]:
-                return
+                return None
             targets = [sid]
             rooms = [request.get("room")]
         else:
@@ -452,15 +458,24 @@ class ClusterMixin:
                         self._get_logger().debug("cannot join %s to %r: %s", sid, room, exc)
                 else:
                     self.basic_leave_room(sid, nsp, room)
-        if kind == RequestType.REMOTE_DISCONNECT:
-            close = bool(request.get("close"))
-            for sid in targets:
-                eio_sid = index.rooms[None].get(sid)
-                await self.server.disconnect(sid, namespace=nsp, ignore_queue=True)
-                if close and eio_sid is not None:
-                    await self.server.eio.disconnect(eio_sid)
-        if "sid" in request and isinstance(request.get("requestId"), str):
-            await self._respond(nsp, request, {"requestId": request["requestId"]})
+        close = bool(request.get("close"))
+        disconnect = targets if kind == RequestType.REMOTE_DISCONNECT else []
+        request_id = request.get("requestId") if "sid" in request else None
+        if not disconnect and not isinstance(request_id, str):
+            return None
+        return self._finish_socket_request(nsp, index, disconnect, close, request, request_id)
+
+    async def _finish_socket_request(
+        self, nsp: str, index: RoomIndex, disconnect: list[str], close: bool,
+        request: dict[str, Any], request_id: Any,
+    ) -> None:
+        for sid in disconnect:
+            eio_sid = index.rooms[None].get(sid)
+            await self.server.disconnect(sid, namespace=nsp, ignore_queue=True)
+            if close and eio_sid is not None:
+                await self.server.eio.disconnect(eio_sid)
+        if isinstance(request_id, str):
+            await self._respond(nsp, request, {"requestId": request_id})
 
     def _on_broadcast_request(self, nsp: str, request: dict[str, Any]) -> None:
         request_id = request.get("requestId")
