@@ -40,3 +40,7 @@ echo "== tests with the compiled core"
 
 echo "== tests in pure Python (SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS=1)"
 SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS=1 "$VPY" -m pytest -q "$@"
+
+echo "== micro-benchmarks, short mode (so they cannot rot)"
+"$VPY" -m pytest benchmarks -q --benchmark-min-rounds=1 --benchmark-max-time=0.005 \
+  --benchmark-warmup=off --benchmark-columns=min,median,ops
