@@ -11,6 +11,8 @@ Each benchmark group holds the two implementations of one operation, so the
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import importlib
 import json
 from types import ModuleType
@@ -18,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from socketio_redis_adapter import _fastpath_py
+from socketio_redis_adapter import _fastpath_py, codec
 
 try:
     _compiled: ModuleType | None = importlib.import_module("socketio_redis_adapter._fastpath")
@@ -82,6 +84,51 @@ def test_select_rooms_except(benchmark: Any, impl: ModuleType, size: int) -> Non
     assert len(result) <= len(index.rooms["r1"])
 
 
+@pytest.mark.parametrize("size", SIZES)
+def test_select_eio_rooms(benchmark: Any, impl: ModuleType, size: int) -> None:
+    """``select_eio``, as ``_deliver`` uses it: two overlapping rooms."""
+    benchmark.group = f"select_eio rooms, {size} sockets"
+    index = populated(impl, size)
+    result = benchmark(index.select_eio, ["r1", "t11"], None)
+    assert len(result) == len(index.rooms["r1"])
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_select_eio_one_room(benchmark: Any, impl: ModuleType, size: int) -> None:
+    """``select_eio`` of a single room (``socket.to(room)``)."""
+    benchmark.group = f"select_eio one room, {size} sockets"
+    index = populated(impl, size)
+    result = benchmark(index.select_eio, ["r1"], None)
+    assert len(result) == len(index.rooms["r1"])
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_select_eio_except(benchmark: Any, impl: ModuleType, size: int) -> None:
+    """``select_eio``: everyone but one room (90% of the sockets) and one socket."""
+    benchmark.group = f"select_eio except, {size} sockets"
+    index = populated(impl, size)
+    result = benchmark(index.select_eio, None, ["r1", "sid-00000000"])
+    assert len(result) == size - len(index.rooms["r1"]) - 1
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_select_eio_skip_sid(benchmark: Any, impl: ModuleType, size: int) -> None:
+    """``select_eio``: everyone but the sender (``emit(..., skip_sid=sid)``)."""
+    benchmark.group = f"select_eio skip_sid, {size} sockets"
+    index = populated(impl, size)
+    result = benchmark(index.select_eio, None, ["sid-00000003"])
+    assert len(result) == size - 1
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_select_eio_rooms_except(benchmark: Any, impl: ModuleType, size: int) -> None:
+    """``select_eio``: a room minus a sub-room."""
+    benchmark.group = f"select_eio rooms+except, {size} sockets"
+    index = populated(impl, size)
+    result = benchmark(index.select_eio, ["r1"], ["t21"])
+    assert len(result) <= len(index.rooms["r1"])
+
+
 @pytest.mark.parametrize(
     "channel",
     [b"socket.io#/#", b"socket.io#/#r3#", b"socket.io#/#unknown-room#", b"socket.io#/chat#"],
@@ -103,13 +150,21 @@ BINARY_EVENT = [
 ]
 
 
+# what the adapter passes (``AsyncRedisAdapter._dumps``)
+ADAPTER_DUMPS = functools.partial(json.dumps, default=codec.json_default)
+
+
 @pytest.mark.parametrize(
     ("data", "ack_id"), [(TEXT_EVENT, None), (BINARY_EVENT, 17)], ids=["text", "binary-nested"]
 )
-def test_encode_event(benchmark: Any, impl: ModuleType, data: list[Any], ack_id: Any) -> None:
-    benchmark.group = f"encode_event {'binary' if ack_id else 'text'}"
-    parts = benchmark(impl.encode_event, "/chat", data, json.dumps, ack_id)
-    assert parts == _fastpath_py.encode_event("/chat", data, json.dumps, ack_id)
+@pytest.mark.parametrize("dumps", [ADAPTER_DUMPS, json.dumps], ids=["adapter-dumps", "json.dumps"])
+def test_encode_event(
+    benchmark: Any, impl: ModuleType, data: list[Any], ack_id: Any, dumps: Any
+) -> None:
+    name = "adapter's dumps" if dumps is ADAPTER_DUMPS else "json.dumps"
+    benchmark.group = f"encode_event {'binary' if ack_id else 'text'}, {name}"
+    parts = benchmark(impl.encode_event, "/chat", data, dumps, ack_id)
+    assert parts == _fastpath_py.encode_event("/chat", data, dumps, ack_id)
 
 
 def _no_json(data: Any, **kwargs: Any) -> str:
@@ -171,32 +226,91 @@ def test_close_room(benchmark: Any, impl: ModuleType) -> None:
     assert not index.has_room("party")
 
 
-class _Queue:
-    """The two methods ``deliver`` uses, without asyncio.Queue's bookkeeping."""
-
-    __slots__ = ("items",)
-
-    def __init__(self) -> None:
-        self.items: list[Any] = []
-
-    def qsize(self) -> int:
-        return len(self.items)
-
-    def put_nowait(self, item: Any) -> None:
-        pass
-
-
 class _Socket:
+    """What ``deliver`` reads of an Engine.IO socket, with a real asyncio.Queue."""
+
     __slots__ = ("closed", "upgraded", "queue")
 
     def __init__(self) -> None:
         self.closed = False
         self.upgraded = True
-        self.queue = _Queue()
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
 
 
-def test_deliver(benchmark: Any, impl: ModuleType) -> None:
-    """Fan one packet out to 1000 websocket sockets (the queue is a stub)."""
-    benchmark.group = "deliver, 1000 sockets"
-    sockets = {f"eio-{i}": _Socket() for i in range(1000)}
-    benchmark(impl.deliver, sockets, list(sockets), ["pkt"], None, True)
+def _sockets(count: int) -> dict[str, _Socket]:
+    return {f"eio-{i:08d}": _Socket() for i in range(count)}
+
+
+def _empty(sockets: dict[str, _Socket]) -> None:
+    """Take back what the last round queued (as the writer tasks would)."""
+    for socket in sockets.values():
+        queue = socket.queue
+        while not queue.empty():
+            queue.get_nowait()
+            queue.task_done()
+
+
+ROUNDS = 200
+
+
+@pytest.mark.parametrize("volatile", [False, True], ids=["plain", "volatile"])
+def test_deliver(benchmark: Any, impl: ModuleType, volatile: bool) -> None:
+    """One packet to 1000 websocket sockets whose writers are busy (no getter waits)."""
+    benchmark.group = f"deliver, 1000 sockets, busy writers{', volatile' if volatile else ''}"
+    sockets = _sockets(1000)
+    eio_sids = list(sockets)
+
+    def setup() -> None:
+        _empty(sockets)
+
+    benchmark.pedantic(
+        impl.deliver, (sockets, eio_sids, ["pkt"], None, volatile),
+        setup=setup, rounds=ROUNDS, warmup_rounds=5,
+    )
+    assert all(socket.queue.qsize() == 1 for socket in sockets.values())
+
+
+def test_deliver_waiting_writers(benchmark: Any, impl: ModuleType) -> None:
+    """One packet to 1000 sockets whose writer tasks wait on ``queue.get()``.
+
+    Each queue has one waiting getter future with a done callback, as a task
+    awaiting it has: the wake-up schedules that callback on the loop.
+    """
+    benchmark.group = "deliver, 1000 sockets, waiting writers"
+    loop = asyncio.new_event_loop()
+    sockets = _sockets(1000)
+    eio_sids = list(sockets)
+
+    def wake(future: asyncio.Future[None]) -> None:
+        pass
+
+    def setup() -> None:
+        _empty(sockets)
+        loop._ready.clear()  # type: ignore[attr-defined]  # the callbacks, not run
+        for socket in sockets.values():
+            getter = loop.create_future()
+            getter.add_done_callback(wake)
+            socket.queue._getters.append(getter)  # type: ignore[attr-defined]
+
+    try:
+        benchmark.pedantic(
+            impl.deliver, (sockets, eio_sids, ["pkt"], None, False),
+            setup=setup, rounds=ROUNDS, warmup_rounds=5,
+        )
+        assert len(loop._ready) == 1000  # type: ignore[attr-defined]
+    finally:
+        loop._ready.clear()  # type: ignore[attr-defined]
+        loop.close()
+
+
+def test_select_and_deliver(benchmark: Any, impl: ModuleType) -> None:
+    """``_deliver``'s two steps, ``select_eio`` then ``deliver``: 9000 of 100k sockets."""
+    benchmark.group = "select_eio + deliver, room of 10000 in 100000 sockets"
+    index = populated(impl, 100_000)
+    sockets = {eio: _Socket() for eio in index.rooms["r1"].values()}
+
+    def fan_out() -> int:
+        return int(impl.deliver(sockets, index.select_eio(["r1"], ["t21"]), ["pkt"], None, False))
+
+    benchmark.pedantic(fan_out, setup=lambda: _empty(sockets), rounds=50, warmup_rounds=2)
+    assert fan_out() == 9000

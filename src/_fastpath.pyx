@@ -7,7 +7,10 @@ test against both.  Nothing here does I/O: these are the per-message and
 per-recipient hot paths of the adapter.
 """
 
+import asyncio as _asyncio
+import functools as _functools
 import json as _json
+from collections import deque as _deque
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
 from cpython.dict cimport (
@@ -52,6 +55,43 @@ cdef object _JSON_ENCODER = _json.JSONEncoder
 # state between calls, so one instance serves every call made with the
 # standard ``dumps`` (``engineio.json.dumps`` is the same function).
 cdef object _COMPACT_ENCODE = _JSON_ENCODER(separators=_SEPARATORS).encode
+
+
+# The adapter passes ``functools.partial(json.dumps, default=...)``:
+# ``dumps(obj, separators=S)`` is then documented as
+# ``JSONEncoder(separators=S, **partial.keywords).encode(obj)``.  The encoder
+# of the last such partial is kept, with a copy of its keywords (a partial's
+# keywords dict can be changed in place).
+cdef object _Partial = _functools.partial
+cdef frozenset _ENCODER_KEYWORDS = frozenset(
+    ["skipkeys", "ensure_ascii", "check_circular", "allow_nan", "sort_keys", "default"]
+)
+cdef object _partial_dumps = None
+cdef dict _partial_keywords = None
+cdef object _partial_encode = None
+
+
+cdef object _compact_encoder(object dumps):
+    """The ``encode`` equivalent to ``dumps(obj, separators=(",", ":"))``, or None."""
+    global _partial_dumps, _partial_keywords, _partial_encode
+    if _json.JSONEncoder is not _JSON_ENCODER:
+        return None  # json.dumps would use the replacement
+    if dumps is _JSON_DUMPS:
+        return _COMPACT_ENCODE
+    if type(dumps) is not _Partial:
+        return None
+    keywords = dumps.keywords
+    if dumps is _partial_dumps and keywords == _partial_keywords:
+        return _partial_encode
+    if dumps.func is not _JSON_DUMPS or dumps.args or type(keywords) is not dict:
+        return None
+    if not _ENCODER_KEYWORDS.issuperset(keywords):
+        return None
+    encode = _JSON_ENCODER(separators=_SEPARATORS, **keywords).encode
+    _partial_dumps = dumps
+    _partial_keywords = dict(keywords)
+    _partial_encode = encode
+    return encode
 
 
 cdef inline bint _is_numeric_char(Py_UCS4 ch) noexcept:
@@ -286,6 +326,82 @@ cdef class RoomIndex:
                     _remove_members(selected, all_rooms.get(room))
         return selected
 
+    def select_eio(self, rooms, except_rooms):
+        """Return the ``eio_sid`` of each recipient of a broadcast, as a list.
+
+        The recipients of ``select(rooms, except_rooms)``, in the same order,
+        without their sids: what a fan-out needs.
+        """
+        cdef dict all_rooms = self.rooms
+        cdef dict source
+        cdef dict found
+        cdef list excluded = []
+        cdef list result
+        cdef Py_ssize_t pos = 0
+        cdef Py_ssize_t i, n_excluded
+        cdef PyObject *key
+        cdef PyObject *value
+        if except_rooms:
+            for room in except_rooms:
+                members = all_rooms.get(room)
+                if members:
+                    excluded.append(members)
+        if rooms:
+            source = None
+            union = False
+            for room in rooms:
+                members = all_rooms.get(room)
+                if not members or members is source:
+                    continue
+                if source is None:
+                    source = <dict?>members
+                elif not union:
+                    source = source.copy()
+                    union = True
+                    PyDict_Update(source, members)
+                else:
+                    PyDict_Update(source, members)
+            if source is None:
+                return []
+        else:
+            source = _everyone(all_rooms)
+        n_excluded = len(excluded)
+        if not n_excluded:
+            return list(source.values())
+        if _few_excluded(source, excluded):
+            # copy (a block copy for a dict without holes) and delete
+            found = source.copy()
+            for members in excluded:
+                _remove_members(found, members)
+            return list(found.values())
+        result = []
+        for i in range(n_excluded):
+            if type(excluded[i]) is not dict:
+                # not the index's own layout: the generic, slower test
+                return [eio for sid, eio in source.items()
+                        if not any(sid in members for members in excluded)]
+        if n_excluded == 1:
+            found = <dict>excluded[0]
+            while PyDict_Next(source, &pos, &key, &value):
+                if not PyDict_Contains(found, <object>key):
+                    result.append(<object>value)
+            return result
+        while PyDict_Next(source, &pos, &key, &value):
+            for i in range(n_excluded):
+                if PyDict_Contains(<dict>excluded[i], <object>key):
+                    break
+            else:
+                result.append(<object>value)
+        return result
+
+
+cdef inline bint _few_excluded(dict source, list excluded) except -1:
+    """True when deleting the excluded sids from a copy beats filtering."""
+    cdef Py_ssize_t total = 0
+    for members in excluded:
+        total += len(members)
+    return total * 4 < PyDict_Size(source)
+
 
 cdef inline int _add_members(dict selected, object members) except -1:
     if members is None:
@@ -518,14 +634,87 @@ def encode_event(namespace, data, dumps, ack_id=None):
         header += namespace + ","
     if ack_id is not None:
         header += str(ack_id)
-    if dumps is _JSON_DUMPS and _json.JSONEncoder is _JSON_ENCODER:
-        body = _COMPACT_ENCODE(data)
+    encode = _compact_encoder(dumps)
+    if encode is not None:
+        body = encode(data)
     else:
         body = dumps(data, **_DUMPS_KWARGS)
     parts = [header + body]
     if attachments:
         parts.extend(attachments)
     return parts
+
+
+# ``asyncio.Queue.put_nowait`` done at C level (see ``_put_all``).  The
+# methods are the ones the class had when this module was imported; if any is
+# replaced later (a patch, a debugging hook) every queue takes the slow path.
+cdef object _AsyncioQueue = _asyncio.Queue
+cdef object _AsyncioEvent = _asyncio.Event
+cdef object _Deque = _deque
+cdef tuple _QUEUE_METHODS = ("put_nowait", "full", "_put", "_wakeup_next", "qsize")
+cdef tuple _queue_methods = tuple([getattr(_AsyncioQueue, name) for name in _QUEUE_METHODS])
+# Python 3.13's Queue.shutdown: a shut-down queue refuses items
+cdef bint _HAS_SHUTDOWN = hasattr(_asyncio, "QueueShutDown")
+
+
+cdef bint _queue_is_pristine() except -1:
+    """True while ``asyncio.Queue`` still has the methods ``_put_all`` mirrors."""
+    cdef Py_ssize_t i
+    for i in range(len(_QUEUE_METHODS)):
+        if getattr(_AsyncioQueue, _QUEUE_METHODS[i]) is not _queue_methods[i]:
+            return False
+    return True
+
+
+cdef int _put_each(object queue, object packets) except -1:
+    """``queue.put_nowait(pkt)`` for each packet: any queue type."""
+    put = queue.put_nowait
+    for pkt in packets:
+        put(pkt)
+    return 0
+
+
+cdef int _put_all(object queue, object packets, bint fast) except -1:
+    """``queue.put_nowait(pkt)`` for each packet, inlined for ``asyncio.Queue``.
+
+    For an unbounded, not shut down, exactly ``asyncio.Queue`` (``fast`` says
+    its class is untouched) this does what ``put_nowait`` does in CPython
+    3.10 to 3.13: append to ``_queue``, count ``_unfinished_tasks``, clear
+    ``_finished`` and wake the first waiting getter per item; any other queue
+    gets its own ``put_nowait``.
+    """
+    cdef Py_ssize_t count, woken
+    if not fast or type(queue) is not _AsyncioQueue:
+        return _put_each(queue, packets)
+    maxsize = queue._maxsize
+    if type(maxsize) is not int or maxsize > 0:
+        return _put_each(queue, packets)  # bounded: may raise QueueFull
+    if _HAS_SHUTDOWN and queue._is_shutdown:
+        return _put_each(queue, packets)  # raises QueueShutDown
+    items = queue._queue
+    getters = queue._getters
+    if type(items) is not _Deque or type(getters) is not _Deque:
+        return _put_each(queue, packets)
+    count = 0
+    for pkt in packets:
+        items.append(pkt)
+        count += 1
+    if not count:
+        return 0
+    queue._unfinished_tasks += count
+    finished = queue._finished
+    if type(finished) is not _AsyncioEvent:
+        finished.clear()
+    elif finished._value:
+        finished.clear()
+    # one wake-up per item, as ``count`` calls of ``_wakeup_next`` would do
+    woken = 0
+    while woken < count and getters:
+        waiter = getters.popleft()
+        if not waiter.done():
+            waiter.set_result(None)
+            woken += 1
+    return 0
 
 
 def deliver(sockets, eio_sids, packets, polling_packets, bint volatile):
@@ -542,6 +731,9 @@ def deliver(sockets, eio_sids, packets, polling_packets, bint volatile):
     cdef Py_ssize_t delivered = 0
     cdef bint exact = type(sockets) is dict
     cdef bint has_polling = polling_packets is not None
+    cdef bint fast = _queue_is_pristine()
+    if type(packets) is not list and type(packets) is not tuple:
+        packets = list(packets)
     for eio_sid in eio_sids:
         if exact:
             socket = (<dict>sockets).get(eio_sid)
@@ -550,14 +742,15 @@ def deliver(sockets, eio_sids, packets, polling_packets, bint volatile):
         if socket is None or socket.closed:
             continue
         queue = socket.queue
-        if volatile and queue.qsize():
-            continue
-        put = queue.put_nowait
+        if volatile:
+            if fast and type(queue) is _AsyncioQueue and type(queue._queue) is _Deque:
+                if len(queue._queue):
+                    continue
+            elif queue.qsize():
+                continue
         if has_polling and not socket.upgraded:
-            for pkt in polling_packets():
-                put(pkt)
+            _put_all(queue, polling_packets(), fast)
         else:
-            for pkt in packets:
-                put(pkt)
+            _put_all(queue, packets, fast)
         delivered += 1
     return delivered

@@ -9,12 +9,15 @@ module is missing, the ``c`` tests fail, unless
 from __future__ import annotations
 
 import asyncio
+import datetime
+import functools
 import importlib
 import inspect
 import json
 import math
 import os
 import random
+import sys
 from types import ModuleType
 from typing import Any
 
@@ -29,7 +32,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from socketio_redis_adapter import _fastpath_py
+from socketio_redis_adapter import _fastpath_py, codec
 
 NO_EXTENSIONS = bool(os.environ.get("SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS"))
 
@@ -104,7 +107,12 @@ def test_module_exports(impl: ModuleType) -> None:
     for name in ("RoomIndex", "ChannelRouter", "encode_event", "deliver"):
         doc = inspect.cleandoc(getattr(_fastpath_py, name).__doc__)
         assert inspect.cleandoc(getattr(impl, name).__doc__).endswith(doc)
-    for cls, method in [("RoomIndex", "join"), ("RoomIndex", "select"), ("ChannelRouter", "route")]:
+    for cls, method in [
+        ("RoomIndex", "join"),
+        ("RoomIndex", "select"),
+        ("RoomIndex", "select_eio"),
+        ("ChannelRouter", "route"),
+    ]:
         doc = inspect.cleandoc(getattr(getattr(_fastpath_py, cls), method).__doc__)
         assert inspect.cleandoc(getattr(getattr(impl, cls), method).__doc__).endswith(doc)
 
@@ -410,6 +418,67 @@ def test_select_large(impl: ModuleType) -> None:
     check_consistent(index)
 
 
+def assert_select_eio(index: Any, rooms: Any, except_rooms: Any) -> list[str]:
+    """``select_eio`` is ``select``'s eio_sids, in the same order."""
+    # an iterator is read once: both calls get their own
+    again = [list(arg) if arg is not None and not isinstance(arg, (list, tuple)) else arg
+             for arg in (rooms, except_rooms)]
+    rooms, except_rooms = [
+        iter(copy) if copy is not arg else arg
+        for arg, copy in zip((rooms, except_rooms), again, strict=True)
+    ]
+    got = index.select_eio(rooms, except_rooms)
+    assert type(got) is list
+    assert got == list(index.select(*again).values()), (rooms, except_rooms)
+    return got
+
+
+def test_select_eio(impl: ModuleType) -> None:
+    index = select_layout(impl)
+    assert assert_select_eio(index, None, None) == ["ea", "eb", "ec", "ed", "ee"]
+    assert assert_select_eio(index, [], ()) == ["ea", "eb", "ec", "ed", "ee"]
+    assert assert_select_eio(index, ["r1"], None) == ["ea", "eb"]
+    assert assert_select_eio(index, ["r1", "r2", "r1"], None) == ["ea", "eb", "ec"]
+    assert assert_select_eio(index, ["r1", "r1"], None) == ["ea", "eb"]
+    assert assert_select_eio(index, iter(["r3", "d"]), None) == ["ec", "ee", "ed"]
+    assert assert_select_eio(index, None, ["r1"]) == ["ec", "ed", "ee"]
+    assert assert_select_eio(index, None, ["r1", "r3"]) == ["ed"]
+    assert assert_select_eio(index, ["r2", "r3"], ["r1"]) == ["ec", "ee"]
+    assert assert_select_eio(index, ["r2"], iter(["a", "nope"])) == ["ec"]
+    assert assert_select_eio(index, ["r1", "r2"], ["a", "c"]) == ["eb"]
+    assert assert_select_eio(index, ["d"], [None]) == []
+    assert assert_select_eio(index, [None], ["r3"]) == ["ea", "eb", "ed"]
+    assert assert_select_eio(index, ["nope"], None) == []
+    assert assert_select_eio(index, ["nope"], ["r1"]) == []
+    assert assert_select_eio(index, None, ["nope"]) == ["ea", "eb", "ec", "ed", "ee"]
+    assert impl.RoomIndex().select_eio(None, None) == []
+    assert impl.RoomIndex().select_eio(None, ["r1"]) == []
+
+
+def test_select_eio_returns_a_new_list(impl: ModuleType) -> None:
+    index = select_layout(impl)
+    for rooms in (None, ["r1"], ["r1", "r2"]):
+        got = index.select_eio(rooms, None)
+        got.append("ez")
+        assert "ez" not in index.select_eio(rooms, None)
+    assert index.rooms["r1"] == {"a": "ea", "b": "eb"}  # a union does not touch the rooms
+    assert index.rooms["r2"] == {"a": "ea", "c": "ec"}
+
+
+def test_select_eio_large(impl: ModuleType) -> None:
+    index = make_index(impl, {f"s{i}": [f"r{i % 10}", i % 7] for i in range(2000)})
+    for rooms, except_rooms in [
+        (None, None),
+        (["r1"], None),
+        (["r1", "r2", 3], ["r2", 0]),
+        (None, ["r3"]),
+        (None, ["r3", 4, "s5"]),
+        (["r1"], ["r1"]),
+        ([5], ["s5", "s12"]),
+    ]:
+        assert_select_eio(index, rooms, except_rooms)
+
+
 # ------------------------------------------------------------ ChannelRouter
 
 
@@ -613,6 +682,54 @@ def test_encode_custom_dumps(impl: ModuleType) -> None:
     assert calls == [{"separators": (",", ":")}]
 
 
+def test_encode_partial_dumps(impl: ModuleType) -> None:
+    """The adapter's ``partial(json.dumps, default=...)``, as json.dumps does it."""
+    dumps = functools.partial(json.dumps, default=codec.json_default)
+    data = ["ev", {"when": datetime.datetime(2024, 1, 2, 3, 4, 5)}, "ü"]
+    want = '2["ev",{"when":"2024-01-02T03:04:05.000Z"},"\\u00fc"]'
+    assert impl.encode_event("/", data, dumps) == [want]
+    assert impl.encode_event("/", data, dumps) == [want]  # a second call, same answer
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        impl.encode_event("/", ["ev", object()], dumps)
+    # keywords changed in place are seen
+    dumps.keywords["ensure_ascii"] = False
+    assert impl.encode_event("/", ["ev", "ü"], dumps) == ['2["ev","ü"]']
+    dumps.keywords["default"] = lambda value: "dflt"
+    assert impl.encode_event("/", ["ev", object()], dumps) == ['2["ev","dflt"]']
+    del dumps.keywords["default"]
+    with pytest.raises(TypeError):
+        impl.encode_event("/", ["ev", object()], dumps)
+    # other partials of json.dumps
+    other = functools.partial(json.dumps, sort_keys=True)
+    assert impl.encode_event("/", ["ev", {"b": 1, "a": 2}], other) == ['2["ev",{"a":2,"b":1}]']
+    indented = functools.partial(json.dumps, indent=1)
+    assert impl.encode_event("/", ["ev"], indented) == ['2[\n "ev"\n]']
+    spaced = functools.partial(json.dumps, separators=(", ", ": "))  # the call's win
+    assert impl.encode_event("/", ["ev", {"a": 1}], spaced) == ['2["ev",{"a":1}]']
+
+
+def test_encode_partial_of_other_function(impl: ModuleType) -> None:
+    def fake(data: Any, **kwargs: Any) -> str:
+        return repr(sorted(kwargs))
+
+    dumps = functools.partial(fake, default=str)
+    assert impl.encode_event("/", ["ev"], dumps) == ["2['default', 'separators']"]
+
+
+def test_encode_sees_a_replaced_json_encoder(
+    impl: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Shouting(json.JSONEncoder):
+        def encode(self, o: Any) -> str:
+            return super().encode(o).upper()
+
+    dumps = functools.partial(json.dumps, default=codec.json_default)
+    impl.encode_event("/", ["warm"], dumps)
+    monkeypatch.setattr(json, "JSONEncoder", Shouting)
+    assert impl.encode_event("/", ["ev"], dumps) == ['2["EV"]']
+    assert impl.encode_event("/", ["ev"], json.dumps) == ['2["EV"]']
+
+
 def test_encode_subclasses(impl: ModuleType) -> None:
     class MyList(list):  # type: ignore[type-arg]
         pass
@@ -772,6 +889,145 @@ def test_deliver_propagates_errors(impl: ModuleType) -> None:
         impl.deliver({"e": socket}, ["e"], ["a", "b"], None, False)
 
 
+def test_deliver_queue_bookkeeping(impl: ModuleType) -> None:
+    """What put_nowait does: count unfinished tasks, clear ``_finished``."""
+
+    async def main() -> None:
+        socket = FakeSocket()
+        queue = socket.queue
+        assert queue._finished.is_set()  # type: ignore[attr-defined]
+        assert impl.deliver({"e": socket}, ["e"], ["a", "b"], None, False) == 1
+        assert queue.qsize() == 2
+        assert not queue._finished.is_set()  # type: ignore[attr-defined]
+        assert queue._unfinished_tasks == 2  # type: ignore[attr-defined]
+        joined = asyncio.ensure_future(queue.join())
+        for _ in range(2):
+            queue.get_nowait()
+            queue.task_done()
+        await asyncio.wait_for(joined, 1)
+        with pytest.raises(ValueError):
+            queue.task_done()  # as many task_done as items put
+
+    asyncio.run(main())
+
+
+def test_deliver_wakes_one_getter_per_packet(impl: ModuleType) -> None:
+    async def main() -> None:
+        socket = FakeSocket()
+        queue = socket.queue
+        getters = [asyncio.ensure_future(queue.get()) for _ in range(3)]
+        await asyncio.sleep(0)
+        assert len(queue._getters) == 3  # type: ignore[attr-defined]
+        getters[0].cancel()
+        await asyncio.sleep(0)
+        assert impl.deliver({"e": socket}, ["e"], ["a", "b"], None, False) == 1
+        done, pending = await asyncio.wait(getters[1:], timeout=1)
+        assert sorted(task.result() for task in done) == ["a", "b"]
+        assert not pending
+        assert getters[0].cancelled()
+        waiting = asyncio.ensure_future(queue.get())
+        await asyncio.sleep(0)
+        assert impl.deliver({"e": socket}, ["e"], ["c"], None, False) == 1
+        assert await asyncio.wait_for(waiting, 1) == "c"
+
+    asyncio.run(main())
+
+
+def test_deliver_wakes_writer_tasks(impl: ModuleType) -> None:
+    """The real pattern: every socket has a writer task waiting on its queue."""
+
+    async def main() -> None:
+        sockets = {f"e{i}": FakeSocket() for i in range(50)}
+        received: dict[str, list[Any]] = {eio: [] for eio in sockets}
+
+        async def writer(eio: str) -> None:
+            queue = sockets[eio].queue
+            while True:
+                received[eio].append(await queue.get())
+                queue.task_done()
+
+        tasks = [asyncio.ensure_future(writer(eio)) for eio in sockets]
+        await asyncio.sleep(0)
+        assert impl.deliver(sockets, list(sockets), ["p1"], None, False) == 50
+        assert impl.deliver(sockets, list(sockets)[::2], ["p2", "p3"], None, False) == 25
+        for socket in sockets.values():
+            await asyncio.wait_for(socket.queue.join(), 1)
+        for i, eio in enumerate(sockets):
+            assert received[eio] == (["p1", "p2", "p3"] if i % 2 == 0 else ["p1"])
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(main())
+
+
+def test_deliver_other_queues_use_put_nowait(impl: ModuleType) -> None:
+    calls: list[Any] = []
+
+    class Counting(asyncio.Queue):  # type: ignore[type-arg]
+        def put_nowait(self, item: Any) -> None:
+            calls.append(item)
+            super().put_nowait(item)
+
+    class Plain:
+        def __init__(self) -> None:
+            self.items: list[Any] = []
+
+        def qsize(self) -> int:
+            return len(self.items)
+
+        def put_nowait(self, item: Any) -> None:
+            self.items.append(item)
+
+    counting, plain, bounded = FakeSocket(), FakeSocket(), FakeSocket()
+    counting.queue = Counting()
+    plain.queue = Plain()  # type: ignore[assignment]
+    bounded.queue = asyncio.Queue(maxsize=5)
+    sockets = {"c": counting, "p": plain, "b": bounded}
+    assert impl.deliver(sockets, ["c", "p", "b"], ["x", "y"], None, True) == 3
+    assert calls == ["x", "y"]
+    assert counting.drain() == ["x", "y"]
+    assert plain.queue.items == ["x", "y"]  # type: ignore[attr-defined]
+    assert bounded.drain() == ["x", "y"]
+    assert impl.deliver(sockets, ["p"], ["z"], None, True) == 0  # volatile: qsize()
+
+
+def test_deliver_sees_a_patched_queue_class(
+    impl: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[Any] = []
+    original = asyncio.Queue.put_nowait
+
+    def put_nowait(self: Any, item: Any) -> None:
+        seen.append(item)
+        original(self, item)
+
+    monkeypatch.setattr(asyncio.Queue, "put_nowait", put_nowait)
+    socket = FakeSocket()
+    assert impl.deliver({"e": socket}, ["e"], ["a"], None, False) == 1
+    assert seen == ["a"]
+    assert socket.drain() == ["a"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 13), reason="Queue.shutdown is new in 3.13")
+def test_deliver_to_a_shut_down_queue(impl: ModuleType) -> None:
+    socket = FakeSocket()
+    socket.queue.shutdown()  # type: ignore[attr-defined]
+    with pytest.raises(asyncio.QueueShutDown):  # type: ignore[attr-defined]
+        impl.deliver({"e": socket}, ["e"], ["a"], None, False)
+
+
+def test_deliver_packet_iterables(impl: ModuleType) -> None:
+    sockets = {"e": FakeSocket(), "f": FakeSocket()}
+    assert impl.deliver(sockets, ["e", "f"], iter(["a", "b"]), None, False) == 2
+    assert sockets["f"].drain() == ["a", "b"]  # read once, for every socket
+    socket = sockets["e"]
+    assert socket.drain() == ["a", "b"]
+    assert impl.deliver({"e": socket}, ["e"], [], None, False) == 1
+    assert socket.drain() == []
+    assert socket.queue._unfinished_tasks == 2  # type: ignore[attr-defined]
+
+
 # --------------------------------------------------------------- model tests
 
 SIDS = ["s0", "s1", "s2", "s3"]
@@ -906,6 +1162,10 @@ class RoomMachineBase(RuleBasedStateMachine):
         got = self.index.select(rooms, except_rooms)
         assert got == self.model.select(rooms, except_rooms)
         assert got == self.twin.select(rooms, except_rooms)
+        assert_select_eio(self.index, rooms, except_rooms)
+        assert self.index.select_eio(rooms, except_rooms) == self.twin.select_eio(
+            rooms, except_rooms
+        )
 
     @invariant()
     def same_rooms(self) -> None:
@@ -960,6 +1220,7 @@ def test_room_index_randomized(impl: ModuleType, seed: int) -> None:
             picked = rng.sample(rooms, rng.randrange(3)) or None
             excluded = rng.sample(rooms, rng.randrange(3)) or None
             assert index.select(picked, excluded) == model.select(picked, excluded)
+            assert_select_eio(index, picked, excluded)
     assert index.rooms == model.layout()
     check_consistent(index)
     for sid in sids:

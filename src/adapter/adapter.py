@@ -457,11 +457,11 @@ class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[mi
         except_rooms: list[Any],
         volatile: bool,
     ) -> int:
-        recipients = index.select(rooms, except_rooms)
+        recipients = index.select_eio(rooms, except_rooms)
         if not recipients:
             return 0
         parts = self._encode_parts(namespace, payload)
-        delivered = self._send_parts(recipients.values(), parts, volatile)
+        delivered = self._send_parts(recipients, parts, volatile)
         self.stats["delivered"] += delivered
         return delivered
 
