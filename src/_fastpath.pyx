@@ -653,6 +653,7 @@ cdef object _AsyncioEvent = _asyncio.Event
 cdef object _Deque = _deque
 cdef tuple _QUEUE_METHODS = ("put_nowait", "full", "_put", "_wakeup_next", "qsize")
 cdef tuple _queue_methods = tuple([getattr(_AsyncioQueue, name) for name in _QUEUE_METHODS])
+cdef object _event_clear = _AsyncioEvent.clear
 # Python 3.13's Queue.shutdown: a shut-down queue refuses items
 cdef bint _HAS_SHUTDOWN = hasattr(_asyncio, "QueueShutDown")
 
@@ -703,10 +704,10 @@ cdef int _put_all(object queue, object packets, bint fast) except -1:
         return 0
     queue._unfinished_tasks += count
     finished = queue._finished
-    if type(finished) is not _AsyncioEvent:
+    if type(finished) is not _AsyncioEvent or _AsyncioEvent.clear is not _event_clear:
         finished.clear()
     elif finished._value:
-        finished.clear()
+        finished._value = False  # what Event.clear does in 3.10 to 3.13
     # one wake-up per item, as ``count`` calls of ``_wakeup_next`` would do
     woken = 0
     while woken < count and getters:

@@ -1009,6 +1009,23 @@ def test_deliver_sees_a_patched_queue_class(
     assert socket.drain() == ["a"]
 
 
+def test_deliver_sees_a_patched_event_class(
+    impl: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cleared: list[Any] = []
+    original = asyncio.Event.clear
+
+    def clear(self: Any) -> None:
+        cleared.append(self)
+        original(self)
+
+    monkeypatch.setattr(asyncio.Event, "clear", clear)
+    socket = FakeSocket()
+    assert impl.deliver({"e": socket}, ["e"], ["a"], None, False) == 1
+    assert cleared == [socket.queue._finished]  # type: ignore[attr-defined]
+    assert not socket.queue._finished.is_set()  # type: ignore[attr-defined]
+
+
 @pytest.mark.skipif(sys.version_info < (3, 13), reason="Queue.shutdown is new in 3.13")
 def test_deliver_to_a_shut_down_queue(impl: ModuleType) -> None:
     socket = FakeSocket()
