@@ -100,6 +100,9 @@ class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[mi
         #: counters: ``received``, ``published``, ``malformed``, ``delivered``
         self.stats = {"received": 0, "published": 0, "malformed": 0, "delivered": 0}
         self._router = ChannelRouter(key)
+        if hasattr(self.connection, "channel_filter"):
+            # let the connection drop foreign-room broadcasts before they become objects
+            self.connection.channel_filter = self._router
         self._indexes: dict[str, RoomIndex] = {}
         self._by_request_channel: dict[bytes, str] = {}
         self._subscriptions: dict[str, asyncio.Future[None]] = {}

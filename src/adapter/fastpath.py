@@ -18,13 +18,22 @@ NO_EXTENSIONS = bool(os.environ.get("SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS")) or 
 )
 
 if TYPE_CHECKING or NO_EXTENSIONS:
-    from ._fastpath_py import ChannelRouter, RoomIndex, deliver, encode_event
+    from ._fastpath_py import (
+        ChannelRouter,
+        PushParser,
+        RespError,
+        RoomIndex,
+        deliver,
+        encode_event,
+    )
 
     FASTPATH = False
 else:
     try:
         from ._fastpath import (  # type: ignore[import-not-found]
             ChannelRouter,
+            PushParser,
+            RespError,
             RoomIndex,
             deliver,
             encode_event,
@@ -38,8 +47,23 @@ else:
             RuntimeWarning,
             stacklevel=2,
         )
-        from ._fastpath_py import ChannelRouter, RoomIndex, deliver, encode_event
+        from ._fastpath_py import (
+            ChannelRouter,
+            PushParser,
+            RespError,
+            RoomIndex,
+            deliver,
+            encode_event,
+        )
 
         FASTPATH = False
 
-__all__ = ("FASTPATH", "ChannelRouter", "RoomIndex", "deliver", "encode_event")
+__all__ = (
+    "FASTPATH",
+    "ChannelRouter",
+    "PushParser",
+    "RespError",
+    "RoomIndex",
+    "deliver",
+    "encode_event",
+)

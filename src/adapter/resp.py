@@ -27,6 +27,7 @@ import hiredis
 from redis.connection import parse_url as _parse_url
 
 from .connection import SubscriberBase
+from .fastpath import PushParser, RespError
 
 logger = logging.getLogger("socketio_redis_adapter")
 parse_url: Callable[[str], dict[str, Any]] = _parse_url
@@ -55,7 +56,7 @@ class RespProtocol(asyncio.Protocol):
     Replies resolve the futures of the commands in order; a command sent
     with :meth:`post` has no future, and a failure of it is logged and
     counted in :attr:`failures`.  Once :meth:`enter_push_mode` is called
-    (after SUBSCRIBE), every reply goes to the push handler instead.
+    (before SUBSCRIBE), every byte goes to the push parser instead.
     """
 
     def __init__(self) -> None:
@@ -63,7 +64,7 @@ class RespProtocol(asyncio.Protocol):
         self._reader = hiredis.Reader()
         self._waiters: collections.deque[asyncio.Future[Any] | None] = collections.deque()
         self._pending: list[bytes] = []
-        self._push: Callable[[Any], None] | None = None
+        self._push_parser: PushParser | None = None
         self._writable: asyncio.Future[None] | None = None
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.last_activity = 0.0
@@ -76,10 +77,13 @@ class RespProtocol(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        self._reader.feed(data)
         try:
-            self._dispatch_replies()
-        except hiredis.ProtocolError as exc:
+            if self._push_parser is not None:
+                self._push_parser.feed(data)
+            else:
+                self._reader.feed(data)
+                self._dispatch_replies()
+        except (hiredis.ProtocolError, ValueError) as exc:
             logger.error("Redis protocol error: %r", exc)
             if self.transport is not None:
                 self.transport.abort()
@@ -89,10 +93,7 @@ class RespProtocol(asyncio.Protocol):
         gets = self._reader.gets
         reply = gets()
         while reply is not False:
-            push = self._push
-            if push is not None:
-                push(reply)
-            elif self._waiters:
+            if self._waiters:
                 waiter = self._waiters.popleft()
                 if waiter is None:
                     if isinstance(reply, hiredis.ReplyError):
@@ -171,8 +172,9 @@ class RespProtocol(asyncio.Protocol):
         self._waiters.append(future)
         return future
 
-    def enter_push_mode(self, handler: Callable[[Any], None]) -> None:
-        self._push = handler
+    def enter_push_mode(self, parser: PushParser) -> None:
+        """Hand every byte from now on to ``parser`` (a subscribed connection)."""
+        self._push_parser = parser
 
     def close(self) -> None:
         if self.transport is not None:
@@ -235,6 +237,9 @@ class RawPubSub(SubscriberBase):
         self._publisher_lock: asyncio.Lock | None = None
         self._subscriber: RespProtocol | None = None
         self._lost_failures = 0
+        #: an object with ``route(channel)`` (the adapter's ChannelRouter):
+        #: pattern messages it rejects are dropped by the parser, unread
+        self.channel_filter: Any = None
 
     @classmethod
     def supports(cls, url: str) -> bool:
@@ -306,7 +311,10 @@ class RawPubSub(SubscriberBase):
     async def _session(self) -> None:
         subscriber = await open_connection(self.options, self.connect_timeout)
         try:
-            subscriber.enter_push_mode(self._dispatch)
+            subscriber.enter_push_mode(
+                PushParser(self.on_message, self._on_reply, self._on_handler_error,
+                           self.channel_filter)
+            )
             if self.patterns:
                 subscriber.write(encode_command(b"PSUBSCRIBE", *self.patterns))
             if self.channels:
@@ -317,6 +325,16 @@ class RawPubSub(SubscriberBase):
         finally:
             self._subscriber = None
             subscriber.close()
+
+    def _on_reply(self, reply: Any) -> None:
+        if isinstance(reply, RespError):
+            logger.error("Redis error on the subscriber connection: %s", reply)
+        else:
+            self._dispatch(reply)
+
+    def _on_handler_error(self, exc: BaseException) -> None:
+        self.handler_errors += 1
+        logger.error("error while handling a Redis message", exc_info=exc)
 
     async def _watch(self, subscriber: RespProtocol) -> None:
         """Return when the connection is lost; ping it when idle, drop it when silent."""
