@@ -264,8 +264,11 @@ def test_deliver(benchmark: Any, impl: ModuleType, volatile: bool) -> None:
         _empty(sockets)
 
     benchmark.pedantic(
-        impl.deliver, (sockets, eio_sids, ["pkt"], None, volatile),
-        setup=setup, rounds=ROUNDS, warmup_rounds=5,
+        impl.deliver,
+        (sockets, eio_sids, ["pkt"], None, volatile),
+        setup=setup,
+        rounds=ROUNDS,
+        warmup_rounds=5,
     )
     assert all(socket.queue.qsize() == 1 for socket in sockets.values())
 
@@ -294,8 +297,11 @@ def test_deliver_waiting_writers(benchmark: Any, impl: ModuleType) -> None:
 
     try:
         benchmark.pedantic(
-            impl.deliver, (sockets, eio_sids, ["pkt"], None, False),
-            setup=setup, rounds=ROUNDS, warmup_rounds=5,
+            impl.deliver,
+            (sockets, eio_sids, ["pkt"], None, False),
+            setup=setup,
+            rounds=ROUNDS,
+            warmup_rounds=5,
         )
         assert len(loop._ready) == 1000  # type: ignore[attr-defined]
     finally:
@@ -314,3 +320,38 @@ def test_select_and_deliver(benchmark: Any, impl: ModuleType) -> None:
 
     benchmark.pedantic(fan_out, setup=lambda: _empty(sockets), rounds=50, warmup_rounds=2)
     assert fan_out() == 9000
+
+
+def _pmessage(channel: bytes, data: bytes) -> bytes:
+    pattern = b"socket.io#/#*"
+    return b"*4\r\n$8\r\npmessage\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
+        len(pattern),
+        pattern,
+        len(channel),
+        channel,
+        len(data),
+        data,
+    )
+
+
+BROADCAST = codec.MsgpackParser().encode(
+    codec.broadcast_value("other1", "/", ["ev", {"n": 1}], ["room-x"], [], {})
+)
+
+
+@pytest.mark.parametrize("room", ["room-x", "r1"], ids=["foreign-room", "local-room"])
+def test_push_parser(benchmark: Any, impl: ModuleType, room: str) -> None:
+    """1,000 broadcasts read from the subscriber connection in one chunk."""
+    benchmark.group = f"push parser, 1000 messages, {room}"
+    router = impl.ChannelRouter("socket.io")
+    router.add("/", populated(impl, 1000))
+    delivered: list[bytes] = []
+    parser = impl.PushParser(
+        lambda pattern, channel, data: delivered.append(data), lambda reply: None, None, router
+    )
+    chunk = _pmessage(f"socket.io#/#{room}#".encode(), BROADCAST) * 1000
+    benchmark(parser.feed, chunk)
+    if room == "room-x":
+        assert delivered == []
+    else:  # every run delivered all 1,000 (calibration runs included)
+        assert delivered and len(delivered) % 1000 == 0
