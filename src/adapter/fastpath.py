@@ -18,26 +18,12 @@ NO_EXTENSIONS = bool(os.environ.get("SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS")) or 
 )
 
 if TYPE_CHECKING or NO_EXTENSIONS:
-    from ._fastpath_py import (
-        ChannelRouter,
-        PushParser,
-        RespError,
-        RoomIndex,
-        deliver,
-        encode_event,
-    )
+    from . import _fastpath_py as _core
 
     FASTPATH = False
 else:
     try:
-        from ._fastpath import (  # type: ignore[import-not-found]
-            ChannelRouter,
-            PushParser,
-            RespError,
-            RoomIndex,
-            deliver,
-            encode_event,
-        )
+        from . import _fastpath as _core  # type: ignore[attr-defined]
 
         FASTPATH = True
     except ImportError as exc:  # pragma: no cover - depends on the build
@@ -47,16 +33,16 @@ else:
             RuntimeWarning,
             stacklevel=2,
         )
-        from ._fastpath_py import (
-            ChannelRouter,
-            PushParser,
-            RespError,
-            RoomIndex,
-            deliver,
-            encode_event,
-        )
+        from . import _fastpath_py as _core
 
         FASTPATH = False
+
+ChannelRouter = _core.ChannelRouter
+PushParser = _core.PushParser
+RespError = _core.RespError
+RoomIndex = _core.RoomIndex
+deliver = _core.deliver
+encode_event = _core.encode_event
 
 __all__ = (
     "FASTPATH",
