@@ -12,6 +12,7 @@ Each benchmark group holds the two implementations of one operation, so the
 from __future__ import annotations
 
 import asyncio
+import datetime
 import functools
 import importlib
 import json
@@ -355,3 +356,28 @@ def test_push_parser(benchmark: Any, impl: ModuleType, room: str) -> None:
         assert delivered == []
     else:  # every run delivered all 1,000 (calibration runs included)
         assert delivered and len(delivered) % 1000 == 0
+
+
+# beyond the two payloads above: text that needs escaping, numbers, a larger
+# array, and a payload outside what the compiled encode_event writes itself
+# (a datetime, so the adapter's ``default`` runs): the cost of giving up
+UNICODE_EVENT = [
+    "chat",
+    {"from": "Zoë", "text": "naïve café — “quoted”\n😀 ok", "lat": 48.8566, "lng": 2.3522},
+]
+LIST_EVENT = ["points", [{"x": i, "y": i * 0.5, "label": f"p{i}"} for i in range(50)]]
+DATETIME_EVENT = [
+    "message",
+    {"user": "alice", "text": "hello world", "at": datetime.datetime(2024, 1, 2, 3, 4, 5)},
+]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [UNICODE_EVENT, LIST_EVENT, DATETIME_EVENT],
+    ids=["unicode-floats", "50-objects", "datetime-fallback"],
+)
+def test_encode_event_more_payloads(benchmark: Any, impl: ModuleType, data: list[Any]) -> None:
+    benchmark.group = f"encode_event {data[0]!r} payload, adapter's dumps"
+    parts = benchmark(impl.encode_event, "/chat", data, ADAPTER_DUMPS, None)
+    assert parts == _fastpath_py.encode_event("/chat", data, ADAPTER_DUMPS, None)
