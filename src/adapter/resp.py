@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -192,7 +193,11 @@ async def open_connection(
         connect = loop.create_connection(
             RespProtocol, options.get("host") or "localhost", int(options.get("port") or 6379)
         )
-    _, protocol = await asyncio.wait_for(connect, timeout)
+    transport, protocol = await asyncio.wait_for(connect, timeout)
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        # notice a peer that vanished without closing (the publisher has no pings)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
     try:
         password = options.get("password")
         if password:
