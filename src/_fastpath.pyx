@@ -10,6 +10,7 @@ per-recipient hot paths of the adapter.
 import asyncio as _asyncio
 import functools as _functools
 import json as _json
+import sys as _sys
 from collections import deque as _deque
 
 from cpython.bytes cimport (
@@ -1140,11 +1141,16 @@ cdef tuple _queue_methods = tuple([getattr(_AsyncioQueue, name) for name in _QUE
 cdef object _event_clear = _AsyncioEvent.clear
 # Python 3.13's Queue.shutdown: a shut-down queue refuses items
 cdef bint _HAS_SHUTDOWN = hasattr(_asyncio, "QueueShutDown")
+# the versions whose asyncio.Queue internals _put_all was checked against;
+# any other Python takes put_nowait itself
+cdef bint _QUEUE_LAYOUT_KNOWN = (3, 10) <= _sys.version_info[:2] <= (3, 13)
 
 
 cdef bint _queue_is_pristine() except -1:
     """True while ``asyncio.Queue`` still has the methods ``_put_all`` mirrors."""
     cdef Py_ssize_t i
+    if not _QUEUE_LAYOUT_KNOWN:
+        return False
     for i in range(len(_QUEUE_METHODS)):
         if getattr(_AsyncioQueue, _QUEUE_METHODS[i]) is not _queue_methods[i]:
             return False
