@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from socketio_redis_adapter import RawPubSub, RedisPubSub
 from tests.support.redis_server import RedisServer
 from tests.support.sio_cluster import Client, PyServer, settle
 
@@ -110,3 +111,29 @@ async def test_local_only_broadcast(cluster: Cluster) -> None:
     assert await cluster.clients[1].wait_for("loc") == [[1]]
     await settle()
     assert cluster.clients[0].named("loc") == [] and cluster.clients[2].named("loc") == []
+
+
+@pytest.mark.parametrize("kind", ["raw", "redis-py"])
+async def test_broadcast_over_a_unix_socket(kind: str) -> None:
+    """``unix://`` URLs work with both connection layers."""
+    server = RedisServer(unix_socket=True)
+    server.start()
+    servers: list[PyServer] = []
+    clients: list[Client] = []
+    try:
+        url = server.unix_url
+        options: dict[str, Any] = {"key": f"unix-{uuid.uuid4().hex[:8]}"}
+        if kind == "redis-py":
+            options["redis_options"] = {"socket_connect_timeout": 5}
+        servers = [await PyServer.start(url, **options) for _ in range(2)]
+        expected = RawPubSub if kind == "raw" else RedisPubSub
+        assert all(type(s.adapter.connection) is expected for s in servers)
+        clients = [await Client.connect(s.url) for s in servers]
+        await servers[0].sio.emit("over-unix", b"\x01")
+        assert await clients[1].wait_for("over-unix") == [[b"\x01"]]
+    finally:
+        for client in clients:
+            await client.close()
+        for py_server in servers:
+            await py_server.stop()
+        server.stop()

@@ -259,10 +259,11 @@ class RedisPubSub(SubscriberBase):
         """
         common: dict[str, Any] = {
             "protocol": 2,
-            "socket_keepalive": True,
             "socket_connect_timeout": 5,
             "health_check_interval": 0,
         }
+        if not url.startswith("unix:"):  # Unix sockets take no keepalive option
+            common["socket_keepalive"] = True
         publisher_options = {
             **common,
             "socket_timeout": 5,

@@ -14,7 +14,7 @@ from .ports import free_port
 class RedisServer:
     """One redis-server process that the tests own (stopped by its PID only)."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, unix_socket: bool = False) -> None:
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             raise RuntimeError(
@@ -24,10 +24,16 @@ class RedisServer:
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.workdir = tempfile.mkdtemp(prefix="sra-redis-")
+        self.socket_path = f"{self.workdir}/redis.sock" if unix_socket else None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def unix_url(self) -> str:
+        assert self.socket_path is not None, "start the server with unix_socket=True"
+        return f"unix://{self.socket_path}?db=0"
 
     def start(self, timeout: float = 10.0) -> None:
         assert self.binary is not None
@@ -40,6 +46,7 @@ class RedisServer:
                 "--appendonly", "no",
                 "--dir", self.workdir,
                 "--protected-mode", "yes",
+                *(["--unixsocket", self.socket_path] if self.socket_path else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
