@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from socketio_redis_adapter import RawPubSub, RedisPubSub
 from tests.support.redis_server import RedisServer
@@ -137,3 +138,30 @@ async def test_broadcast_over_a_unix_socket(kind: str) -> None:
         for py_server in servers:
             await py_server.stop()
         server.stop()
+
+
+async def test_a_ready_redis_client_is_accepted(redis_server: RedisServer) -> None:
+    """``AsyncRedisAdapter(redis.asyncio.Redis(...))``: publishes and subscribes on it."""
+    key = f"client-{uuid.uuid4().hex[:8]}"
+    redis_client = aioredis.Redis.from_url(redis_server.url)
+    servers: list[PyServer] = []
+    clients: list[Client] = []
+    try:
+        servers = [
+            await PyServer.start(redis_client, key=key),
+            await PyServer.start(redis_server.url, key=key),
+        ]
+        assert type(servers[0].adapter.connection) is RedisPubSub
+        clients = [await Client.connect(s.url, rooms=["r"]) for s in servers]
+        await servers[0].sio.emit("from-client", 1, to="r")
+        await servers[1].sio.emit("to-client", 2, to="r")
+        assert await clients[1].wait_for("from-client") == [[1]]
+        assert await clients[0].wait_for("to-client") == [[2]]
+        assert await servers[1].adapter.server_count() == 2
+    finally:
+        for client in clients:
+            await client.close()
+        for server in servers:
+            await server.stop()
+        assert await redis_client.ping()  # a client the user passed in is left open
+        await redis_client.aclose()
