@@ -165,3 +165,24 @@ async def test_a_ready_redis_client_is_accepted(redis_server: RedisServer) -> No
             await server.stop()
         assert await redis_client.ping()  # a client the user passed in is left open
         await redis_client.aclose()
+
+
+async def test_broadcast_over_tls() -> None:
+    """``rediss://`` URLs (redis-py's connection layer, certificate verified)."""
+    server = RedisServer(tls=True)
+    server.start()
+    servers: list[PyServer] = []
+    clients: list[Client] = []
+    try:
+        key = f"tls-{uuid.uuid4().hex[:8]}"
+        servers = [await PyServer.start(server.tls_url, key=key) for _ in range(2)]
+        assert all(type(s.adapter.connection) is RedisPubSub for s in servers)
+        clients = [await Client.connect(s.url) for s in servers]
+        await servers[1].sio.emit("over-tls", {"secure": True})
+        assert await clients[0].wait_for("over-tls") == [[{"secure": True}]]
+    finally:
+        for client in clients:
+            await client.close()
+        for py_server in servers:
+            await py_server.stop()
+        server.stop()

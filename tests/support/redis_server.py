@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -14,7 +15,9 @@ from .ports import free_port
 class RedisServer:
     """One redis-server process that the tests own (stopped by its PID only)."""
 
-    def __init__(self, port: int | None = None, unix_socket: bool = False) -> None:
+    def __init__(
+        self, port: int | None = None, unix_socket: bool = False, tls: bool = False
+    ) -> None:
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             raise RuntimeError(
@@ -25,10 +28,36 @@ class RedisServer:
         self.process: subprocess.Popen[bytes] | None = None
         self.workdir = tempfile.mkdtemp(prefix="sra-redis-")
         self.socket_path = f"{self.workdir}/redis.sock" if unix_socket else None
+        self.tls_files: dict[str, str] = self._make_certificates() if tls else {}
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def _make_certificates(self) -> dict[str, str]:
+        """A throwaway CA and a server certificate for 127.0.0.1 (trustme)."""
+        import trustme  # noqa: PLC0415 - only the TLS tests need it
+
+        authority = trustme.CA()
+        certificate = authority.issue_cert("127.0.0.1")
+        files = {
+            "ca": f"{self.workdir}/ca.pem",
+            "cert": f"{self.workdir}/cert.pem",
+            "key": f"{self.workdir}/key.pem",
+        }
+        authority.cert_pem.write_to_path(files["ca"])
+        certificate.cert_chain_pems[0].write_to_path(files["cert"])
+        certificate.private_key_pem.write_to_path(files["key"])
+        return files
+
+    @property
+    def tls_url(self) -> str:
+        """A ``rediss://`` URL that verifies the server with the test CA."""
+        assert self.tls_files, "start the server with tls=True"
+        return (
+            f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.tls_files['ca']}"
+            "&ssl_cert_reqs=required"
+        )
 
     @property
     def unix_url(self) -> str:
@@ -47,6 +76,7 @@ class RedisServer:
                 "--dir", self.workdir,
                 "--protected-mode", "yes",
                 *(["--unixsocket", self.socket_path] if self.socket_path else []),
+                *self._tls_arguments(),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -61,9 +91,26 @@ class RedisServer:
         self.stop()
         raise RuntimeError(f"redis-server did not answer on port {self.port} in {timeout}s")
 
+    def _tls_arguments(self) -> list[str]:
+        if not self.tls_files:
+            return []
+        # TLS only: the plain port is off, so nothing can bypass it
+        return [
+            "--port", "0",
+            "--tls-port", str(self.port),
+            "--tls-cert-file", self.tls_files["cert"],
+            "--tls-key-file", self.tls_files["key"],
+            "--tls-ca-cert-file", self.tls_files["ca"],
+            "--tls-auth-clients", "no",
+        ]
+
     def ping(self) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as raw:
+                sock = raw
+                if self.tls_files:
+                    context = ssl.create_default_context(cafile=self.tls_files["ca"])
+                    sock = context.wrap_socket(raw, server_hostname="127.0.0.1")
                 sock.sendall(b"PING\r\n")
                 return sock.recv(16).startswith(b"+PONG")
         except OSError:
