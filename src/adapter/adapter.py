@@ -104,7 +104,8 @@ class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[mi
             # let the connection drop foreign-room broadcasts before they become objects
             self.connection.channel_filter = self._router
         self._indexes: dict[str, RoomIndex] = {}
-        self._by_request_channel: dict[bytes, str] = {}
+        #: request/response channel -> (namespace, True for the request channel)
+        self._by_request_channel: dict[bytes, tuple[str, bool]] = {}
         self._subscriptions: dict[str, asyncio.Future[None]] = {}
         self._own_prefix = (
             b"\x93\xa6" + self.uid.encode() if isinstance(self.parser, codec.MsgpackParser)
@@ -192,9 +193,11 @@ class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[mi
             self._indexes[nsp] = index
             self.rooms[nsp] = index.rooms
             self._router.add(nsp, index)
-            self._by_request_channel[self.channels.request(nsp)] = nsp
-            self._by_request_channel[self.channels.response(nsp)] = nsp
-            self._by_request_channel[self.channels.specific_response(nsp, self.uid)] = nsp
+            self._by_request_channel[self.channels.request(nsp)] = (nsp, True)
+            self._by_request_channel[self.channels.response(nsp)] = (nsp, False)
+            self._by_request_channel[self.channels.specific_response(nsp, self.uid)] = (
+                nsp, False
+            )
             if self._started:
                 self._subscribe(nsp)
         return index
@@ -507,13 +510,14 @@ class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[mi
         if pattern is not None:
             self._on_broadcast(channel, data)
             return
-        nsp = self._by_request_channel.get(channel)
-        if nsp is None:
+        entry = self._by_request_channel.get(channel)
+        if entry is None:
             return
+        nsp, is_request = entry
         self.stats["received"] += 1
         try:
             message = codec.decode_request(self.parser, data)
-            if channel == self.channels.request(nsp):
+            if is_request:
                 self._on_request(nsp, message)
             else:
                 self._on_response(message)
