@@ -29,6 +29,7 @@ import socketio
 
 from socketio_redis_adapter import AsyncRedisAdapter
 from socketio_redis_adapter.requests import RequestTimeoutError
+from tests.support.mixed import emit_from
 from tests.support.node_peer import NodePeer
 from tests.support.redis_server import RedisServer
 from tests.support.sio_cluster import Client, PyServer
@@ -93,15 +94,10 @@ class Cluster:
         except_rooms: list[Any] | None = None,
         local: bool = False,
     ) -> None:
-        if requester == "node":
-            await self.node.command(
-                "emit", nsp=nsp, event=event, args=args, rooms=rooms or [],
-                except_=except_rooms or [], local=local,
-            )
-        else:
-            await self.py.emit(
-                event, tuple(args), nsp, to=rooms, except_rooms=except_rooms, ignore_queue=local
-            )
+        await emit_from(
+            requester, self.node, self.py, event, args,
+            nsp=nsp, rooms=rooms, except_rooms=except_rooms, local=local,
+        )
 
     async def check(
         self, requester: str, event: str, expected: dict[int, list[Any]], nsp: str = "/"

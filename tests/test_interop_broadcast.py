@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.mixed import emit_from
 from tests.support.node_peer import NodePeer
 from tests.support.redis_server import RedisServer
 from tests.support.sio_cluster import Client, PyServer
@@ -42,16 +43,10 @@ class Mixed:
         except_rooms: list[Any] | None = None,
         local: bool = False,
     ) -> None:
-        if sender == "node":
-            await self.node.command(
-                "emit", nsp=nsp, event=event, args=args, rooms=rooms or [],
-                except_=except_rooms or [], local=local,
-            )
-        else:
-            await self.servers[0].adapter.emit(
-                event, tuple(args), nsp, to=rooms, except_rooms=except_rooms,
-                ignore_queue=local,
-            )
+        await emit_from(
+            sender, self.node, self.servers[0].adapter, event, args,
+            nsp=nsp, rooms=rooms, except_rooms=except_rooms, local=local,
+        )
 
     async def check(
         self, sender: str, event: str, expected: dict[int, list[Any]], nsp: str = "/"
