@@ -447,6 +447,35 @@ class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[mi
         ).encode()
         return encoded if isinstance(encoded, list) else [encoded]
 
+    def _ack_encoder(
+        self, namespace: str, payload: list[Any]
+    ) -> Callable[[int], list[Any]] | None:
+        """Encode ``payload`` once; return a function that adds an ack id.
+
+        Only the ack id differs between the packets of a broadcast with
+        acknowledgements, and in the text format it sits right after the
+        header (``2/nsp,<id>[...]``), so it is spliced into the one encoding.
+        Returns None when packets are not encoded by this adapter.
+        """
+        if not self._text_packets:
+            return None
+        parts = encode_event(namespace, payload, self._dumps, None)
+        text = parts[0]
+        attachments = parts[1:]
+        if not isinstance(text, str):
+            return None
+        header = f"5{len(attachments)}-" if attachments else "2"
+        if namespace and namespace != "/":
+            header += namespace + ","
+        if not text.startswith(header):
+            return None
+        head, body = text[: len(header)], text[len(header) :]
+
+        def with_id(ack_id: int) -> list[Any]:
+            return [f"{head}{ack_id}{body}", *attachments]
+
+        return with_id
+
     def _send_parts(self, eio_sids: Iterable[str], parts: list[Any], volatile: bool) -> int:
         make = eio_packet.Packet
         packets = [make(eio_packet.MESSAGE, part) for part in parts]
@@ -488,10 +517,16 @@ class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[mi
         """
         count = 0
         registered = []
-        for sid, eio_sid in index.select(rooms, except_rooms).items():
+        recipients = index.select(rooms, except_rooms)
+        with_id = self._ack_encoder(namespace, payload) if recipients else None
+        for sid, eio_sid in recipients.items():
             ack_id = self._generate_ack_id(sid, on_ack)
             registered.append((sid, ack_id))
-            parts = self._encode_parts(namespace, payload, ack_id)
+            parts = (
+                with_id(ack_id)
+                if with_id is not None
+                else self._encode_parts(namespace, payload, ack_id)
+            )
             count += self._send_parts((eio_sid,), parts, False)
         if expires is not None and registered:
             asyncio.get_running_loop().call_later(expires, self._forget_acks, registered)

@@ -1,0 +1,44 @@
+"""Broadcasts with acknowledgements: one encoding, the ack id spliced per recipient."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import socketio.packet
+
+from socketio_redis_adapter import AsyncRedisAdapter
+
+
+def reference(namespace: str, data: list[Any], ack_id: int) -> list[Any]:
+    encoded = socketio.packet.Packet(
+        socketio.packet.EVENT, namespace=namespace, data=data, id=ack_id
+    ).encode()
+    return encoded if isinstance(encoded, list) else [encoded]
+
+
+@pytest.mark.parametrize("namespace", ["/", "/chat", "/a[b,c", "/5-x"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        ["ev"],
+        ["ev", 1, "two", {"three": [3]}],
+        ["bin", b"\x00\x01", {"nested": [b"x", "y"]}],
+        ["[", "]", "2/x,12[", None, 1.5],
+    ],
+    ids=["no-args", "text", "binary", "brackets"],
+)
+def test_spliced_ack_packets_equal_python_socketio_encoding(
+    namespace: str, data: list[Any]
+) -> None:
+    adapter = AsyncRedisAdapter("redis://127.0.0.1:6379")
+    with_id = adapter._ack_encoder(namespace, data)
+    assert with_id is not None
+    for ack_id in (1, 9, 10, 12345, 2**40):
+        assert with_id(ack_id) == reference(namespace, data, ack_id)
+
+
+def test_other_packet_classes_are_encoded_by_themselves() -> None:
+    adapter = AsyncRedisAdapter("redis://127.0.0.1:6379")
+    adapter._text_packets = False  # what set_server does for a custom packet class
+    assert adapter._ack_encoder("/", ["ev"]) is None
