@@ -20,6 +20,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from _population import fill
 
 from socketio_redis_adapter import _fastpath_py, codec
 
@@ -44,17 +45,11 @@ _indexes: dict[tuple[str, int], Any] = {}
 
 
 def populated(impl: ModuleType, size: int) -> Any:
-    """``size`` sockets; socket i is in rooms ``r{i % 10}`` and ``t{i % 100}``."""
+    """``size`` sockets, laid out by ``_population.fill``."""
     key = (impl.__name__, size)
     index = _indexes.get(key)
     if index is None:
-        index = impl.RoomIndex()
-        for i in range(size):
-            sid = f"sid-{i:08d}"
-            index.connect(sid, f"eio-{i:08d}")
-            index.join(sid, f"r{i % 10}")
-            index.join(sid, f"t{i % 100}")
-        _indexes[key] = index
+        index = _indexes[key] = fill(impl.RoomIndex(), size)
     return index
 
 

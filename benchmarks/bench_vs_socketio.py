@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import socketio
+from _population import fill
 
 from socketio_redis_adapter import _fastpath_py
 
@@ -100,17 +101,11 @@ def make(request: pytest.FixtureRequest) -> tuple[str, Callable[[], Any]]:
 
 
 def populated(name: str, maker: Callable[[], Any], size: int) -> Any:
-    """``size`` sockets; socket i is in rooms ``r{i % 10}`` and ``t{i % 100}``."""
+    """``size`` sockets, laid out by ``_population.fill``."""
     key = (name, size)
     rooms = _populated.get(key)
     if rooms is None:
-        rooms = maker()
-        for i in range(size):
-            sid = f"sid-{i:08d}"
-            rooms.connect(sid, f"eio-{i:08d}")
-            rooms.join(sid, f"r{i % 10}")
-            rooms.join(sid, f"t{i % 100}")
-        _populated[key] = rooms
+        rooms = _populated[key] = fill(maker(), size)
     return rooms
 
 
