@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from _population import fill
 
-from socketio_redis_adapter import _fastpath_py, codec
+from socketio_redis_adapter import _fastpath_py, codec, msgpack_compat
 
 try:
     _compiled: ModuleType | None = importlib.import_module("socketio_redis_adapter._fastpath")
@@ -376,3 +376,41 @@ def test_encode_event_more_payloads(benchmark: Any, impl: ModuleType, data: list
     benchmark.group = f"encode_event {data[0]!r} payload, adapter's dumps"
     parts = benchmark(impl.encode_event, "/chat", data, ADAPTER_DUMPS, None)
     assert parts == _fastpath_py.encode_event("/chat", data, ADAPTER_DUMPS, None)
+
+
+# broadcast messages as the adapter publishes and reads them with the msgpack
+# parser: a text payload, binary at several depths, and a datetime (which the
+# pure twin's packb leaves to msgpack_compat's Python encoder)
+BROADCAST_PAYLOADS = {
+    "text": TEXT_EVENT,
+    "binary-nested": BINARY_EVENT,
+    "datetime": [
+        "message",
+        {"user": "alice", "text": "hello world",
+         "at": datetime.datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=datetime.timezone.utc)},
+    ],
+}
+BROADCAST_IDS = list(BROADCAST_PAYLOADS)
+
+
+def _broadcast_args(data: list[Any]) -> tuple[Any, ...]:
+    """A broadcast to one room, skipping the sender: ``socket.to(room).emit``."""
+    return ("aJBfRy", "/chat", data, ["room1"], ["Bg85RUYJDfAws5SAAAAB"], {})
+
+
+@pytest.mark.parametrize("payload", BROADCAST_IDS)
+def test_broadcast_encode(benchmark: Any, impl: ModuleType, payload: str) -> None:
+    benchmark.group = f"broadcast encode, {payload}"
+    args = _broadcast_args(BROADCAST_PAYLOADS[payload])
+    message = benchmark(impl.pack_broadcast, *args)
+    assert message == msgpack_compat.packb(codec.broadcast_value(*args))
+
+
+@pytest.mark.parametrize("payload", BROADCAST_IDS)
+def test_broadcast_decode(benchmark: Any, impl: ModuleType, payload: str) -> None:
+    """Unpack and validate (``unpack_broadcast``): what a subscriber does per message."""
+    benchmark.group = f"broadcast decode, {payload}"
+    args = _broadcast_args(BROADCAST_PAYLOADS[payload])
+    message = msgpack_compat.packb(codec.broadcast_value(*args))
+    result = benchmark(impl.unpack_broadcast, message)
+    assert result == codec.decode_broadcast(codec.MsgpackParser(), message)

@@ -1468,3 +1468,804 @@ cdef class PushParser:
                     self.on_error(exc)
                 except Exception:
                     pass
+
+
+# ------------------------------------------------------- broadcast messages
+#
+# ``pack_broadcast`` writes the MessagePack bytes of ``[uid, packet, opts]``
+# itself, byte for byte what ``msgpack_compat.packb(codec.broadcast_value(...))``
+# writes: minimal headers (fixstr/str8/str16/str32, fixint and the smallest
+# int, float64 for every float, bin for bytes-likes, timestamp ext -1 for
+# ``datetime``, fixarray/array16/array32, fixmap/map16/map32), and map keys
+# that are not strings written as the text JSON gives them.  Values of exact
+# ``str``, ``int``, ``float``, ``bool``, ``None``, ``bytes``, ``bytearray``,
+# ``memoryview``, ``list``, ``tuple``, ``dict`` and ``datetime`` (naive, or
+# with a ``timezone`` or ``ZoneInfo``) are written here.  Anything else
+# (subclasses, other types, ints beyond 64 bits, strings with lone
+# surrogates, non-contiguous memoryviews, nesting deeper than packb allows,
+# which also catches cycles) makes ``_pack_value`` give up, and the message
+# is encoded again by ``msgpack_compat.packb``, which then decides: its bytes
+# or its error.  Nothing here runs code of the caller's (``utcoffset`` is
+# only called on the two C tzinfo types), so giving up midway has no visible
+# effect.
+#
+# ``parse_broadcast`` validates in C what ``codec.parse_broadcast`` does in
+# Python; exact ``list``/``tuple``/``dict`` containers are read here, and a
+# subclass (whose methods Python would call) hands the whole value to
+# ``codec.parse_broadcast``.
+
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release
+from cpython.datetime cimport (
+    PyDateTime_CheckExact,
+    PyDateTime_DATE_GET_HOUR,
+    PyDateTime_DATE_GET_MICROSECOND,
+    PyDateTime_DATE_GET_MINUTE,
+    PyDateTime_DATE_GET_SECOND,
+    PyDateTime_DATE_GET_TZINFO,
+    PyDateTime_DELTA_GET_DAYS,
+    PyDateTime_DELTA_GET_MICROSECONDS,
+    PyDateTime_DELTA_GET_SECONDS,
+    PyDateTime_GET_DAY,
+    PyDateTime_GET_MONTH,
+    PyDateTime_GET_YEAR,
+    PyDelta_CheckExact,
+    datetime_new,
+    import_datetime,
+)
+from cpython.bool cimport PyBool_Check
+from cpython.exc cimport PyErr_Occurred
+from cpython.float cimport PyFloat_Check
+from cpython.long cimport PyLong_Check
+from cpython.dict cimport PyDict_GetItemWithError
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE, PyList_GetSlice
+from cpython.sequence cimport PySequence_Contains
+from cpython.tuple cimport PyTuple_GET_ITEM
+from cpython.unicode cimport PyUnicode_Check
+from libc.stdint cimport int64_t, uint64_t
+
+import datetime as _datetime
+
+from socketio_redis_adapter import codec as _codec
+from socketio_redis_adapter import msgpack_compat as _msgpack_compat
+
+try:
+    import zoneinfo as _zoneinfo
+    _ZoneInfo = _zoneinfo.ZoneInfo
+except ImportError:  # pragma: no cover - no tz database module
+    _ZoneInfo = None
+
+import_datetime()
+
+cdef extern from "Python.h":
+    # NULL with an exception set on failure (surrogates): checked by hand
+    const char *PyUnicode_AsUTF8AndSize(object text, Py_ssize_t *size)
+    # with the error left set (checked by hand), unlike cpython.* declares them
+    unsigned long long _srx_as_unsigned "PyLong_AsUnsignedLongLong"(object value)
+    int _srx_get_buffer "PyObject_GetBuffer"(object value, Py_buffer *view, int flags)
+    object PyObject_Vectorcall(object callable, PyObject **args, size_t nargsf,
+                               PyObject *kwnames)
+
+cdef extern from *:
+    """
+    #include "structmember.h"
+
+    /* The offset of a writable object slot (a member descriptor of __slots__),
+       or -1 for any other attribute. */
+    static Py_ssize_t _srx_slot_offset(PyObject *descr) {
+        PyMemberDef *member;
+        if (Py_TYPE(descr) != &PyMemberDescr_Type) return -1;
+        member = ((PyMemberDescrObject *)descr)->d_member;
+        if (member->type != 16 /* T_OBJECT_EX */ || (member->flags & 1 /* READONLY */))
+            return -1;
+        return member->offset;
+    }
+
+    /* A new instance of ``type`` with its slots at ``offsets`` set to
+       ``values``: what a dataclass __init__ that only assigns them makes. */
+    static PyObject *_srx_new_with_slots(PyTypeObject *type, const Py_ssize_t *offsets,
+                                         PyObject *const *values, int count) {
+        int i;
+        PyObject *obj = type->tp_alloc(type, 0);
+        if (obj == NULL) return NULL;
+        for (i = 0; i < count; i++) {
+            Py_INCREF(values[i]);
+            *(PyObject **)((char *)obj + offsets[i]) = values[i];
+        }
+        return obj;
+    }
+    """
+    Py_ssize_t _srx_slot_offset(object descr)
+    object _srx_new_with_slots(type kind, const Py_ssize_t *offsets, PyObject **values,
+                               int count)
+
+cdef enum:
+    # msgpack_compat._pack refuses a value deeper than this (the top is 0)
+    _PACK_MAX_DEPTH = 512
+    # bytes written on the stack before the buffer moves to the heap
+    _PACK_STACK_SIZE = 1024
+
+cdef object _packb = _msgpack_compat.packb
+cdef object _unpackb = _msgpack_compat.ormsgpack.unpackb
+cdef tuple _EXT_HOOK_KWNAMES = ("ext_hook",)
+cdef object _Broadcast = _codec.Broadcast
+cdef object _MalformedMessage = _codec.MalformedMessage
+cdef object _py_parse_broadcast = _codec.parse_broadcast
+cdef object _py_ext_hook = _msgpack_compat._ext_hook
+cdef object _UTC = _datetime.timezone.utc
+cdef type _Timezone = _datetime.timezone
+cdef object _ZoneInfoType = _ZoneInfo
+cdef tuple _EVENT_TYPES = (2, 5)
+cdef object _DEFAULT_TYPE = 2
+cdef str _ROOT_NSP = "/"
+# days from 0001-01-01 (ordinal 1) to 1970-01-01
+cdef int64_t _EPOCH_ORDINAL = 719163
+cdef int _DAYS_BEFORE_MONTH[13]
+_DAYS_BEFORE_MONTH[:] = [0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334]
+
+
+cdef inline void _store16(char *out, unsigned int value) noexcept:
+    out[0] = <char>(value >> 8)
+    out[1] = <char>value
+
+
+cdef inline void _store32(char *out, uint64_t value) noexcept:
+    out[0] = <char>(value >> 24)
+    out[1] = <char>(value >> 16)
+    out[2] = <char>(value >> 8)
+    out[3] = <char>value
+
+
+cdef inline void _store64(char *out, uint64_t value) noexcept:
+    _store32(out, value >> 32)
+    _store32(out + 4, value & 0xFFFFFFFF)
+
+
+cdef inline int _pack_byte(_Writer *w, unsigned char byte) except -1:
+    _reserve(w, 1)
+    w.data[w.size] = <char>byte
+    w.size += 1
+    return 0
+
+
+cdef int _pack_head(_Writer *w, size_t size, unsigned char fix, size_t fix_limit,
+                    unsigned char code8, unsigned char code16) except -1:
+    """A str/bin/array/map header: ``fix | size``, or a 1-, 2- or 4-byte size.
+
+    ``fix_limit`` 0 means no fix form; ``code8`` 0 means no 1-byte form.
+    Returns 1 (give up) for sizes of 2**32 and more.
+    """
+    cdef char *out
+    _reserve(w, 5)
+    out = w.data + w.size
+    if size < fix_limit:
+        out[0] = <char>(fix | size)
+        w.size += 1
+    elif code8 and size < 0x100:
+        out[0] = <char>code8
+        out[1] = <char>size
+        w.size += 2
+    elif size < 0x10000:
+        out[0] = <char>code16
+        _store16(out + 1, <unsigned int>size)
+        w.size += 3
+    elif size <= 0xFFFFFFFF:
+        out[0] = <char>(code16 + 1)  # the 4-byte form follows the 2-byte one
+        _store32(out + 1, size)
+        w.size += 5
+    else:
+        return 1
+    return 0
+
+
+cdef int _pack_utf8(_Writer *w, const char *data, Py_ssize_t size) except -1:
+    if _pack_head(w, <size_t>size, 0xA0, 32, 0xD9, 0xDA):
+        return 1
+    return _put(w, data, size)
+
+
+cdef int _pack_str(_Writer *w, object text) except -1:
+    """An exact ``str``; 1 (give up) if it does not encode to UTF-8."""
+    cdef Py_ssize_t size
+    cdef const char *data
+    _srx_unicode_ready(text)
+    if PyUnicode_IS_ASCII(text):
+        return _pack_utf8(w, <const char *>PyUnicode_1BYTE_DATA(text),
+                          PyUnicode_GET_LENGTH(text))
+    data = PyUnicode_AsUTF8AndSize(text, &size)
+    if data == NULL:
+        PyErr_Clear()  # lone surrogates: packb writes them its own way
+        return 1
+    return _pack_utf8(w, data, size)
+
+
+cdef int _pack_int(_Writer *w, object value) except -1:
+    """An exact ``int``; 1 (give up) beyond the 64-bit range."""
+    cdef int overflow = 0
+    cdef long long small = PyLong_AsLongLongAndOverflow(value, &overflow)
+    cdef unsigned long long big
+    cdef char *out
+    if overflow < 0:
+        return 1
+    if overflow > 0:
+        big = _srx_as_unsigned(value)
+        if big == <unsigned long long>-1 and PyErr_Occurred():
+            PyErr_Clear()
+            return 1
+        _reserve(w, 9)
+        out = w.data + w.size
+        out[0] = <char>0xCF
+        _store64(out + 1, big)
+        w.size += 9
+        return 0
+    _reserve(w, 9)
+    out = w.data + w.size
+    if small >= 0:
+        if small < 0x80:
+            out[0] = <char>small
+            w.size += 1
+        elif small < 0x100:
+            out[0] = <char>0xCC
+            out[1] = <char>small
+            w.size += 2
+        elif small < 0x10000:
+            out[0] = <char>0xCD
+            _store16(out + 1, <unsigned int>small)
+            w.size += 3
+        elif small < 0x100000000:
+            out[0] = <char>0xCE
+            _store32(out + 1, <uint64_t>small)
+            w.size += 5
+        else:
+            out[0] = <char>0xCF
+            _store64(out + 1, <uint64_t>small)
+            w.size += 9
+    elif small >= -0x20:
+        out[0] = <char>small
+        w.size += 1
+    elif small >= -0x80:
+        out[0] = <char>0xD0
+        out[1] = <char>small
+        w.size += 2
+    elif small >= -0x8000:
+        out[0] = <char>0xD1
+        _store16(out + 1, <unsigned int>(small & 0xFFFF))
+        w.size += 3
+    elif small >= -0x80000000:
+        out[0] = <char>0xD2
+        _store32(out + 1, <uint64_t>small & 0xFFFFFFFF)
+        w.size += 5
+    else:
+        out[0] = <char>0xD3
+        _store64(out + 1, <uint64_t>small)
+        w.size += 9
+    return 0
+
+
+cdef int _pack_float(_Writer *w, double value) except -1:
+    cdef uint64_t bits
+    memcpy(&bits, &value, 8)
+    _reserve(w, 9)
+    w.data[w.size] = <char>0xCB
+    _store64(w.data + w.size + 1, bits)
+    w.size += 9
+    return 0
+
+
+cdef int _pack_bin(_Writer *w, const char *data, Py_ssize_t size) except -1:
+    if _pack_head(w, <size_t>size, 0, 0, 0xC4, 0xC5):
+        return 1
+    return _put(w, data, size)
+
+
+cdef int _pack_memoryview(_Writer *w, object view) except -1:
+    """``bytes(view)`` as bin; 1 (give up) unless it is C-contiguous."""
+    cdef Py_buffer buffer
+    cdef int result
+    if _srx_get_buffer(view, &buffer, PyBUF_SIMPLE) < 0:
+        PyErr_Clear()
+        return 1
+    try:
+        result = _pack_bin(w, <const char *>buffer.buf, buffer.len)
+    finally:
+        PyBuffer_Release(&buffer)
+    return result
+
+
+cdef inline int64_t _floor_div(int64_t a, int64_t b) noexcept:
+    cdef int64_t q = a // b
+    if (a % b != 0) and ((a < 0) != (b < 0)):
+        q -= 1
+    return q
+
+
+cdef int _pack_datetime(_Writer *w, object value) except -1:
+    """A ``datetime`` as timestamp ext -1 (naive means UTC); 1 to give up."""
+    cdef PyObject *tzinfo = PyDateTime_DATE_GET_TZINFO(value)
+    cdef int64_t year, month, days, micros, seconds, nanos
+    cdef char *out
+    year = PyDateTime_GET_YEAR(value)
+    month = PyDateTime_GET_MONTH(value)
+    days = ((year - 1) * 365 + (year - 1) // 4 - (year - 1) // 100 + (year - 1) // 400
+            + _DAYS_BEFORE_MONTH[month] + PyDateTime_GET_DAY(value) - _EPOCH_ORDINAL)
+    if month > 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
+        days += 1
+    micros = (days * 86400
+              + PyDateTime_DATE_GET_HOUR(value) * 3600
+              + PyDateTime_DATE_GET_MINUTE(value) * 60
+              + PyDateTime_DATE_GET_SECOND(value)) * 1000000 \
+        + PyDateTime_DATE_GET_MICROSECOND(value)
+    if tzinfo != NULL and <object>tzinfo is not None and <object>tzinfo is not _UTC:
+        zone = <object>tzinfo
+        if type(zone) is not _Timezone and (
+                _ZoneInfoType is None or type(zone) is not _ZoneInfoType):
+            return 1  # a tzinfo of the caller's: its utcoffset is Python code
+        offset = value.utcoffset()
+        if not PyDelta_CheckExact(offset):
+            return 1
+        micros -= (<int64_t>PyDateTime_DELTA_GET_DAYS(offset) * 86400
+                   + PyDateTime_DELTA_GET_SECONDS(offset)) * 1000000 \
+            + PyDateTime_DELTA_GET_MICROSECONDS(offset)
+    seconds = _floor_div(micros, 1000000)
+    nanos = (micros - seconds * 1000000) * 1000
+    _reserve(w, 15)
+    out = w.data + w.size
+    if nanos == 0 and 0 <= seconds < 0x100000000:
+        out[0] = <char>0xD6
+        out[1] = <char>0xFF
+        _store32(out + 2, <uint64_t>seconds)
+        w.size += 6
+    elif 0 <= seconds < 0x400000000:
+        out[0] = <char>0xD7
+        out[1] = <char>0xFF
+        _store64(out + 2, (<uint64_t>nanos << 34) | <uint64_t>seconds)
+        w.size += 10
+    else:
+        out[0] = <char>0xC7
+        out[1] = 12
+        out[2] = <char>0xFF
+        _store32(out + 3, <uint64_t>nanos)
+        _store64(out + 7, <uint64_t>seconds)
+        w.size += 15
+    return 0
+
+
+cdef int _pack_key(_Writer *w, object key) except -1:
+    """A map key: a string, or the JSON text of None, a bool, an int or a float."""
+    cdef type kind = type(key)
+    cdef char digits[24]
+    cdef char *text
+    cdef double number
+    cdef Py_ssize_t size
+    cdef int overflow = 0
+    cdef long long small
+    if kind is str:
+        return _pack_str(w, key)
+    if key is None:
+        return _pack_utf8(w, b"null", 4)
+    if key is True:
+        return _pack_utf8(w, b"true", 4)
+    if key is False:
+        return _pack_utf8(w, b"false", 5)
+    if kind is int:
+        small = PyLong_AsLongLongAndOverflow(key, &overflow)
+        if overflow:
+            return 1
+        return _pack_utf8(w, digits, _format_integer(digits, small))
+    if kind is float:
+        number = <double>key
+        if not isfinite(number):
+            if isnan(number):
+                return _pack_utf8(w, b"NaN", 3)
+            if number > 0:
+                return _pack_utf8(w, b"Infinity", 8)
+            return _pack_utf8(w, b"-Infinity", 9)
+        text = PyOS_double_to_string(number, c'r', 0, Py_DTSF_ADD_DOT_0, NULL)
+        try:
+            size = 0
+            while text[size]:
+                size += 1
+            return _pack_utf8(w, text, size)
+        finally:
+            PyMem_Free(text)
+    return 1
+
+
+cdef int _pack_value(_Writer *w, object value, int depth) except -1:
+    """Write ``value`` as packb would; 0 when done, 1 to give up (see above)."""
+    cdef type kind = type(value)
+    cdef Py_ssize_t pos = 0
+    cdef PyObject *key
+    cdef PyObject *item
+    cdef int result = 0
+    if depth > _PACK_MAX_DEPTH:
+        return 1
+    if kind is str:
+        return _pack_str(w, value)
+    if kind is int:
+        return _pack_int(w, value)
+    if value is None:
+        return _pack_byte(w, 0xC0)
+    if value is True:
+        return _pack_byte(w, 0xC3)
+    if value is False:
+        return _pack_byte(w, 0xC2)
+    if kind is float:
+        return _pack_float(w, <double>value)
+    if kind is bytes:
+        return _pack_bin(w, PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value))
+    if kind is bytearray:
+        return _pack_bin(w, PyByteArray_AS_STRING(value), PyByteArray_GET_SIZE(value))
+    if kind is memoryview:
+        return _pack_memoryview(w, value)
+    if PyDateTime_CheckExact(value):
+        return _pack_datetime(w, value)
+    if kind is not dict and kind is not list and kind is not tuple:
+        return 1
+    if Py_EnterRecursiveCall(" while encoding a MessagePack value"):
+        PyErr_Clear()  # packb meets the same depth and reports it
+        return 1
+    try:
+        if kind is dict:
+            if _pack_head(w, <size_t>PyDict_Size(value), 0x80, 16, 0, 0xDE):
+                return 1
+            while PyDict_Next(value, &pos, &key, &item):
+                # the key is as deep as its value, which checks the depth
+                result = _pack_key(w, <object>key)
+                if not result:
+                    result = _pack_value(w, <object>item, depth + 1)
+                if result:
+                    break
+        else:
+            if _pack_head(w, <size_t>len(value), 0x90, 16, 0, 0xDC):
+                return 1
+            for member in value:
+                result = _pack_value(w, member, depth + 1)
+                if result:
+                    break
+    finally:
+        Py_LeaveRecursiveCall()
+    return result
+
+
+cdef const char *_PACKET_HEAD = b"\x83\xa4type\x02\xa4data"  # 12 bytes
+cdef const char *_OPTS_HEAD = b"\x83\xa5rooms"  # 7 bytes
+
+
+cdef int _pack_message(_Writer *w, object uid, object nsp, object data, object rooms,
+                       object except_rooms, object flags, bint emitter) except -1:
+    """``[uid, packet, opts]``; 0 when done, 1 to give up."""
+    _pack_byte(w, 0x93)
+    if _pack_value(w, uid, 1):
+        return 1
+    _put(w, _PACKET_HEAD, 12)
+    if _pack_value(w, data, 2):
+        return 1
+    _put(w, b"\xa3nsp", 4)
+    if _pack_value(w, nsp, 2):
+        return 1
+    _put(w, _OPTS_HEAD, 7)
+    if _pack_value(w, rooms, 2):
+        return 1
+    if emitter:
+        _put(w, b"\xa5flags", 6)
+        if _pack_value(w, flags, 2):
+            return 1
+        _put(w, b"\xa6except", 7)
+        return _pack_value(w, except_rooms, 2)
+    _put(w, b"\xa6except", 7)
+    if _pack_value(w, except_rooms, 2):
+        return 1
+    _put(w, b"\xa5flags", 6)
+    return _pack_value(w, flags, 2)
+
+
+cdef object _unique(object except_rooms):
+    """``list(dict.fromkeys(except_rooms))``, without the dict for 0 or 1 rooms."""
+    cdef type kind = type(except_rooms)
+    cdef Py_ssize_t size
+    if kind is list or kind is tuple:
+        size = len(except_rooms)
+        if size == 0:
+            return except_rooms
+        if size == 1:
+            try:
+                hash(except_rooms[0])
+            except TypeError:
+                pass  # dict.fromkeys raises it, in its own words
+            else:
+                return except_rooms
+    return list(dict.fromkeys(except_rooms))
+
+
+def pack_broadcast(uid, nsp, data, rooms, except_rooms, flags, *, bint emitter=False):
+    """Encode a ``[uid, packet, opts]`` broadcast message with the msgpack parser.
+
+    The bytes are ``msgpack_compat.packb(codec.broadcast_value(uid, nsp,
+    data, rooms, except_rooms, flags))``: what Node's adapter writes with
+    notepack.io 3, ``except`` de-duplicated in order.
+
+    :param uid: the sending server's uid.
+    :param nsp: the namespace.
+    :param data: the event name followed by its arguments.
+    :param rooms: the rooms to broadcast to (none for everyone).
+    :param except_rooms: the rooms whose clients must not get the event.
+    :param flags: Socket.IO's broadcast flags (``volatile``, ``compress``...).
+    :param emitter: write the ``opts`` keys in the order of Node's
+                    ``@socket.io/redis-emitter`` (``rooms, flags, except``)
+                    instead of the adapter's (``rooms, except, flags``).
+
+    Raises ``TypeError`` when the data cannot be serialized.
+    """
+    cdef char stack[_PACK_STACK_SIZE]
+    cdef _Writer w
+    cdef type kind = type(rooms)
+    if kind is not list and kind is not tuple:
+        rooms = list(rooms)
+    except_rooms = _unique(except_rooms)
+    w.data = stack
+    w.size = 0
+    w.capacity = _PACK_STACK_SIZE
+    w.on_heap = False
+    try:
+        if not _pack_message(&w, uid, nsp, data, rooms, except_rooms, flags, emitter):
+            return PyBytes_FromStringAndSize(w.data, w.size)
+    finally:
+        if w.on_heap:
+            PyMem_Free(w.data)
+    # what packb makes of it: the same bytes, written the slow way, or its error
+    packet = {"type": 2, "data": data, "nsp": nsp}
+    if emitter:
+        opts = {"rooms": list(rooms), "flags": flags, "except": list(except_rooms)}
+    else:
+        opts = {"rooms": list(rooms), "except": list(except_rooms), "flags": flags}
+    return _packb([uid, packet, opts])
+
+
+# ``Broadcast(uid, nsp, data, rooms, except_rooms, flags)`` without running
+# the dataclass's __init__, which only assigns the six slots; any other shape
+# of the class (a __post_init__, other fields, no slots) calls the class.
+cdef Py_ssize_t _BROADCAST_SLOTS[6]
+cdef bint _broadcast_by_slots = False
+
+
+cdef int _init_broadcast_slots() except -1:
+    global _broadcast_by_slots
+    cdef Py_ssize_t i
+    names = ("uid", "nsp", "data", "rooms", "except_rooms", "flags")
+    if (_Broadcast.__new__ is not object.__new__
+            or type(_Broadcast).__call__ is not type.__call__
+            or hasattr(_Broadcast, "__post_init__")
+            or tuple(_Broadcast.__dataclass_fields__) != names
+            or _Broadcast.__init__.__qualname__ != "Broadcast.__init__"):
+        return 0
+    for i in range(6):
+        _BROADCAST_SLOTS[i] = _srx_slot_offset(_Broadcast.__dict__[names[i]])
+        if _BROADCAST_SLOTS[i] < 0:
+            return 0
+    _broadcast_by_slots = True
+    return 0
+
+
+_init_broadcast_slots()
+
+
+cdef object _new_broadcast(object uid, object nsp, object data, object rooms,
+                           object except_rooms, object flags):
+    cdef PyObject *values[6]
+    if not _broadcast_by_slots:
+        return _Broadcast(uid, nsp, data, rooms, except_rooms, flags)
+    values[0] = <PyObject *>uid
+    values[1] = <PyObject *>nsp
+    values[2] = <PyObject *>data
+    values[3] = <PyObject *>rooms
+    values[4] = <PyObject *>except_rooms
+    values[5] = <PyObject *>flags
+    return _srx_new_with_slots(<type>_Broadcast, _BROADCAST_SLOTS, values, 6)
+
+
+# the MessagePack timestamps that decode to a datetime (years 1 to 9999)
+cdef int64_t _MIN_MICROS = -62135596800 * <int64_t>1000000
+cdef int64_t _MAX_MICROS = 253402300800 * <int64_t>1000000 - 1
+
+
+cdef inline uint64_t _load32(const unsigned char *data) noexcept:
+    return ((<uint64_t>data[0] << 24) | (<uint64_t>data[1] << 16)
+            | (<uint64_t>data[2] << 8) | <uint64_t>data[3])
+
+
+cdef object _utc_datetime(int64_t micros):
+    """The aware UTC datetime ``micros`` microseconds after 1970-01-01."""
+    cdef int64_t days = _floor_div(micros, 86400 * <int64_t>1000000)
+    cdef int64_t rest = micros - days * 86400 * <int64_t>1000000
+    cdef int64_t n, n400, n100, n4, n1, year, month, preceding
+    cdef bint leap
+    # CPython's ord_to_ymd
+    n = days + _EPOCH_ORDINAL - 1
+    n400 = n // 146097
+    n = n % 146097
+    year = n400 * 400 + 1
+    n100 = n // 36524
+    n = n % 36524
+    n4 = n // 1461
+    n = n % 1461
+    n1 = n // 365
+    n = n % 365
+    year += n100 * 100 + n4 * 4 + n1
+    if n1 == 4 or n100 == 4:
+        year -= 1
+        month = 12
+        n = 30
+    else:
+        leap = n1 == 3 and (n4 != 24 or n100 == 3)
+        month = (n + 50) >> 5
+        preceding = _DAYS_BEFORE_MONTH[month] + (1 if month > 2 and leap else 0)
+        if preceding > n:
+            month -= 1
+            preceding = _DAYS_BEFORE_MONTH[month] + (1 if month > 2 and leap else 0)
+        n -= preceding
+    return datetime_new(
+        <int>year, <int>month, <int>(n + 1),
+        <int>(rest // 3600000000), <int>(rest // 60000000 % 60),
+        <int>(rest // 1000000 % 60), <int>(rest % 1000000), _UTC,
+    )
+
+
+def _ext_hook(code, data):
+    """``msgpack_compat._ext_hook``, timestamps (ext -1) decoded in C."""
+    cdef const unsigned char *raw
+    cdef Py_ssize_t size
+    cdef int64_t seconds, nanos, micros
+    cdef uint64_t packed
+    if type(code) is int and code == -1 and type(data) is bytes:
+        raw = <const unsigned char *>PyBytes_AS_STRING(data)
+        size = PyBytes_GET_SIZE(data)
+        if size == 4:
+            seconds = <int64_t>_load32(raw)
+            nanos = 0
+        elif size == 8:
+            packed = (_load32(raw) << 32) | _load32(raw + 4)
+            seconds = <int64_t>(packed & 0x3FFFFFFFF)
+            nanos = <int64_t>(packed >> 34)
+        elif size == 12:
+            nanos = <int64_t>_load32(raw)
+            seconds = <int64_t>((_load32(raw + 4) << 32) | _load32(raw + 8))
+        else:
+            return _py_ext_hook(code, data)  # raises
+        if -62135596800 - 10 <= seconds <= 253402300800 + 10:
+            micros = seconds * 1000000 + nanos // 1000
+            if _MIN_MICROS <= micros <= _MAX_MICROS:
+                return _utc_datetime(micros)
+    # other extensions, and dates out of range (its OverflowError)
+    return _py_ext_hook(code, data)
+
+
+cdef object _c_ext_hook = _ext_hook
+
+
+cdef inline bint _is_room(object room) noexcept:
+    return (PyUnicode_Check(room) or PyLong_Check(room) or PyFloat_Check(room)) \
+        and not PyBool_Check(room)
+
+
+cdef object _parse_rooms(object rooms, str what):
+    """``codec.parse_rooms``; None when ``rooms`` is a list or tuple subclass."""
+    cdef type kind = type(rooms)
+    cdef Py_ssize_t i
+    if rooms is None:
+        return []
+    if kind is list:
+        for i in range(PyList_GET_SIZE(rooms)):
+            if not _is_room(<object>PyList_GET_ITEM(rooms, i)):
+                break
+        else:
+            return PyList_GetSlice(rooms, 0, PyList_GET_SIZE(rooms))
+    elif kind is tuple:
+        for i in range(PyTuple_GET_SIZE(rooms)):
+            if not _is_room(<object>PyTuple_GET_ITEM(rooms, i)):
+                break
+        else:
+            return list(rooms)
+    elif isinstance(rooms, (list, tuple)):
+        return None  # its own iteration: codec.parse_rooms does it
+    raise _MalformedMessage(f"opts.{what} is not a list of room names")
+
+
+cdef inline object _get(dict mapping, str key, object default):
+    cdef PyObject *found = PyDict_GetItemWithError(mapping, key)
+    if found == NULL:
+        if PyErr_Occurred():
+            raise
+        return default
+    return <object>found
+
+
+cdef object _parse(object value):
+    """``codec.parse_broadcast`` (which gets any container subclass)."""
+    cdef type kind = type(value)
+    cdef Py_ssize_t size
+    if kind is list:
+        size = PyList_GET_SIZE(value)
+    elif kind is tuple:
+        size = PyTuple_GET_SIZE(value)
+    elif isinstance(value, (list, tuple)):
+        return _py_parse_broadcast(value)
+    else:
+        size = -1
+    if size < 3:
+        raise _MalformedMessage("a broadcast is not a [uid, packet, opts] array")
+    uid = value[0]
+    packet = value[1]
+    opts = value[2]
+    if type(packet) is not dict:
+        if isinstance(packet, dict):
+            return _py_parse_broadcast(value)
+        raise _MalformedMessage("packet is not a map")
+    kind_value = _get(<dict>packet, "type", _DEFAULT_TYPE)
+    if not PySequence_Contains(_EVENT_TYPES, kind_value):
+        raise _MalformedMessage(
+            f"packet type {_get(<dict>packet, 'type', None)!r} is not an event"
+        )
+    data = _get(<dict>packet, "data", None)
+    if type(data) is not list:
+        if isinstance(data, list):
+            return _py_parse_broadcast(value)
+        raise _MalformedMessage("packet.data is not [event, ...args]")
+    if not PyList_GET_SIZE(data) or not PyUnicode_Check(<object>PyList_GET_ITEM(data, 0)):
+        raise _MalformedMessage("packet.data is not [event, ...args]")
+    nsp = _get(<dict>packet, "nsp", _ROOT_NSP)
+    if nsp is None:
+        nsp = _ROOT_NSP
+    if not PyUnicode_Check(nsp):
+        raise _MalformedMessage("packet.nsp is not a string")
+    if opts is None:
+        opts = {}
+    elif type(opts) is not dict:
+        if isinstance(opts, dict):
+            return _py_parse_broadcast(value)
+        raise _MalformedMessage("opts is not a map")
+    flags = _get(<dict>opts, "flags", None)
+    if flags is None:
+        flags = {}
+    elif not isinstance(flags, dict):
+        raise _MalformedMessage("opts.flags is not a map")
+    rooms = _parse_rooms(_get(<dict>opts, "rooms", None), "rooms")
+    if rooms is None:
+        return _py_parse_broadcast(value)
+    except_rooms = _parse_rooms(_get(<dict>opts, "except", None), "except")
+    if except_rooms is None:
+        return _py_parse_broadcast(value)
+    return _new_broadcast(uid, nsp, data, rooms, except_rooms, flags)
+
+
+def parse_broadcast(value):
+    """Validate a decoded ``[uid, packet, opts]`` broadcast message.
+
+    Returns a :class:`Broadcast`: ``nsp`` defaults to ``"/"``, and missing
+    ``rooms``, ``except`` and ``flags`` to empty ones.
+
+    :param value: the message, as the parser decoded it.
+
+    Raises ``MalformedMessage`` when it is not a broadcast of an event.
+    """
+    return _parse(value)
+
+
+def unpack_broadcast(data):
+    """Decode and validate a broadcast message written with the msgpack parser.
+
+    The same as ``codec.decode_broadcast(codec.MsgpackParser(), data)``.
+
+    :param data: the message, as published on a broadcast channel.
+
+    Raises ``MalformedMessage`` when the message cannot be decoded or is not
+    a ``[uid, packet, opts]`` broadcast.
+    """
+    cdef PyObject *args[2]
+    args[0] = <PyObject *>data
+    args[1] = <PyObject *>_c_ext_hook
+    try:
+        # msgpack_compat.unpackb(data), without its frame
+        value = PyObject_Vectorcall(_unpackb, args, 1, <PyObject *>_EXT_HOOK_KWNAMES)
+    except Exception as exc:
+        raise _MalformedMessage(f"undecodable broadcast: {exc}") from exc
+    return _parse(value)

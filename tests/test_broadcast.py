@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from socketio_redis_adapter import RawPubSub, RedisPubSub
+from socketio_redis_adapter import MsgpackParser, RawPubSub, RedisPubSub, codec, msgpack_compat
 from tests.support.redis_server import RedisServer
 from tests.support.sio_cluster import Client, PyServer, settle
 
@@ -186,3 +187,69 @@ async def test_broadcast_over_tls() -> None:
         for py_server in servers:
             await py_server.stop()
         server.stop()
+
+
+class CountingParser(MsgpackParser):
+    """A parser of the user's: the adapter must call it, not its own msgpack path."""
+
+    def __init__(self) -> None:
+        self.encoded: list[Any] = []
+        self.decoded: list[Any] = []
+
+    def encode(self, value: Any) -> bytes:
+        self.encoded.append(value)
+        return super().encode(value)
+
+    def decode(self, data: bytes) -> Any:
+        value = super().decode(data)
+        self.decoded.append(value)
+        return value
+
+
+async def test_msgpack_parser_subclass_is_called(redis_server: RedisServer) -> None:
+    key = f"test-{uuid.uuid4().hex[:8]}"
+    parsers = [CountingParser(), CountingParser()]
+    servers = [await PyServer.start(redis_server.url, key=key, parser=p) for p in parsers]
+    client = None
+    try:
+        client = await Client.connect(servers[1].url)
+        await servers[0].sio.emit("counted", {"a": [1, 2.5]})
+        assert await client.wait_for("counted") == [[{"a": [1, 2.5]}]]
+        assert parsers[0].encoded[-1][1]["data"] == ["counted", {"a": [1, 2.5]}]
+        assert parsers[1].decoded[-1][1]["data"] == ["counted", {"a": [1, 2.5]}]
+    finally:
+        if client is not None:
+            await client.close()
+        for server in servers:
+            await server.stop()
+
+
+async def test_published_bytes_with_datetimes_and_number_keys(redis_server: RedisServer) -> None:
+    """What the default parser publishes: msgpack_compat.packb's bytes, decoded back."""
+    key = f"test-{uuid.uuid4().hex[:8]}"
+    server = await PyServer.start(redis_server.url, key=key)
+    watcher = aioredis.Redis.from_url(redis_server.url)
+    pubsub = watcher.pubsub()
+    try:
+        await pubsub.psubscribe(f"{key}#*")
+        when = datetime.datetime(1969, 7, 20, 20, 17, 40, 123456)
+        data = {"at": when, 2.5: [when], None: b"\x00", 7: "seven"}
+        await server.adapter.emit("dated", data, "/", to="room", skip_sid="sid")
+        message = None
+        while message is None or message["type"] != "pmessage":
+            message = await pubsub.get_message(timeout=5)
+        assert message["channel"] == f"{key}#/#room#".encode()
+        assert message["data"] == msgpack_compat.packb(codec.broadcast_value(
+            server.adapter.uid, "/", ["dated", data], ["room"], ["sid"], {}
+        ))
+        decoded = codec.decode_broadcast(MsgpackParser(), message["data"])
+        assert decoded.data == ["dated", {
+            "at": when.replace(tzinfo=datetime.timezone.utc),
+            "2.5": [when.replace(tzinfo=datetime.timezone.utc)],
+            "null": b"\x00",
+            "7": "seven",
+        }]
+    finally:
+        await pubsub.aclose()
+        await watcher.aclose()
+        await server.stop()

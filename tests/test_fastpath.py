@@ -8,8 +8,11 @@ module is missing, the ``c`` tests fail, unless
 
 from __future__ import annotations
 
+import array
 import asyncio
+import collections
 import datetime
+import enum
 import functools
 import importlib
 import inspect
@@ -17,6 +20,9 @@ import json
 import math
 import os
 import random
+import struct
+import uuid
+import zoneinfo
 from types import ModuleType
 from typing import Any
 
@@ -31,7 +37,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from socketio_redis_adapter import _fastpath_py, codec
+from socketio_redis_adapter import _fastpath_py, codec, msgpack_compat
 
 NO_EXTENSIONS = bool(os.environ.get("SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS"))
 
@@ -99,11 +105,17 @@ def check_consistent(index: Any) -> None:
 # ---------------------------------------------------------------- RoomIndex
 
 
+PUBLIC_FUNCTIONS = (
+    "RoomIndex", "ChannelRouter", "encode_event", "deliver",
+    "pack_broadcast", "parse_broadcast", "unpack_broadcast",
+)
+
+
 def test_module_exports(impl: ModuleType) -> None:
-    for name in ("RoomIndex", "ChannelRouter", "encode_event", "deliver"):
+    for name in PUBLIC_FUNCTIONS:
         assert callable(getattr(impl, name))
     # the compiled docstrings may start with an embedded signature
-    for name in ("RoomIndex", "ChannelRouter", "encode_event", "deliver"):
+    for name in PUBLIC_FUNCTIONS:
         doc = inspect.cleandoc(getattr(_fastpath_py, name).__doc__)
         assert inspect.cleandoc(getattr(impl, name).__doc__).endswith(doc)
     for cls, method in [
@@ -1768,3 +1780,593 @@ def test_encode_json_written_without_json_for_the_subset(
         calls.clear()
         impl.encode_event("/chat", [*data, {1: 2}], dumps, 4)
         assert len(calls) == 1
+
+
+# ------------------------------------------------------- broadcast messages
+
+
+def packb_reference(
+    uid: Any, nsp: Any, data: Any, rooms: Any, except_rooms: Any, flags: Any,
+    emitter: bool = False,
+) -> bytes:
+    """What the adapter (or, with ``emitter``, the emitter) published before."""
+    if emitter:
+        return msgpack_compat.packb([
+            uid,
+            {"type": 2, "data": data, "nsp": nsp},
+            {"rooms": list(rooms), "flags": flags, "except": list(dict.fromkeys(except_rooms))},
+        ])
+    return msgpack_compat.packb(codec.broadcast_value(uid, nsp, data, rooms, except_rooms, flags))
+
+
+def result_or_error(call: Any) -> tuple[str, Any]:
+    """The value, or the exception's type and message: what must be identical."""
+    try:
+        return ("ok", call())
+    except Exception as exc:
+        return (type(exc).__name__, str(exc))
+
+
+def check_pack(
+    impl: ModuleType, data: Any, rooms: Any = (), except_rooms: Any = (), flags: Any = None,
+    uid: Any = "aJBfRy", nsp: Any = "/", emitter: bool = False,
+) -> bytes:
+    """``pack_broadcast`` gives packb's bytes, or its error, in both key orders."""
+    flags = {} if flags is None else flags
+    rooms, except_rooms = list(rooms), list(except_rooms)
+    want = result_or_error(
+        lambda: packb_reference(uid, nsp, data, rooms, except_rooms, flags, emitter)
+    )
+    got = result_or_error(
+        lambda: impl.pack_broadcast(uid, nsp, data, rooms, except_rooms, flags, emitter=emitter)
+    )
+    assert got == want
+    if not emitter:
+        assert got == result_or_error(
+            lambda: impl.pack_broadcast(uid, nsp, data, rooms, except_rooms, flags)
+        )
+    return got[1] if got[0] == "ok" else b""
+
+
+class Color(enum.IntEnum):
+    RED = 1
+
+
+class Text(str):
+    pass
+
+
+class Mapping(dict):  # type: ignore[type-arg]
+    pass
+
+
+class Sequence(list):  # type: ignore[type-arg]
+    pass
+
+
+class Pair(tuple):  # type: ignore[type-arg]
+    pass
+
+
+Point = collections.namedtuple("Point", "x y")
+
+
+class FixedZone(datetime.tzinfo):
+    """A tzinfo of the caller's (Python code)."""
+
+    def utcoffset(self, dt: datetime.datetime | None) -> datetime.timedelta:
+        return datetime.timedelta(hours=-3, minutes=-30)
+
+    def dst(self, dt: datetime.datetime | None) -> datetime.timedelta:
+        return datetime.timedelta(0)
+
+
+class NoOffset(datetime.tzinfo):
+    def utcoffset(self, dt: datetime.datetime | None) -> None:
+        return None
+
+
+UTC = datetime.timezone.utc
+
+
+def offset(**delta: int) -> datetime.timezone:
+    return datetime.timezone(datetime.timedelta(**delta))
+
+
+EDGE_INTS = [
+    0, 1, 127, 128, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**63 - 1, 2**63, 2**64 - 1,
+    -1, -31, -32, -33, -127, -128, -129, -32767, -32768, -32769, -(2**31) + 1, -(2**31),
+    -(2**31) - 1, -(2**63) + 1, -(2**63),
+]
+EDGE_FLOATS = [0.0, -0.0, 1.5, -2.25, 1e300, 5e-324, 1e16, math.pi, math.inf, -math.inf, math.nan]
+EDGE_DATETIMES = [
+    datetime.datetime(2024, 1, 2, 3, 4, 5),
+    datetime.datetime(2024, 1, 2, 3, 4, 5, 678000),
+    datetime.datetime(2024, 1, 2, 3, 4, 5, 1, tzinfo=UTC),
+    datetime.datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=UTC),
+    datetime.datetime(1970, 1, 1),
+    datetime.datetime(1970, 1, 1, 0, 0, 0, 1),
+    datetime.datetime(1969, 12, 31, 23, 59, 59),
+    datetime.datetime(1969, 12, 31, 23, 59, 59, 999999),
+    datetime.datetime(1900, 3, 1, 12),
+    datetime.datetime(1600, 2, 29, 6, 30, 15, 250),
+    datetime.datetime(1, 1, 1),
+    datetime.datetime(9999, 12, 31, 23, 59, 59, 999999),
+    datetime.datetime(2106, 2, 7, 6, 28, 15),  # the last 4-byte timestamp
+    datetime.datetime(2106, 2, 7, 6, 28, 16),  # the first 8-byte one without nanoseconds
+    datetime.datetime(2514, 5, 30, 1, 53, 3, 999999),  # the last 8-byte one
+    datetime.datetime(2514, 5, 30, 1, 53, 4),  # 12 bytes
+    datetime.datetime(2024, 6, 1, 12, tzinfo=offset(hours=5, minutes=30)),
+    datetime.datetime(2024, 6, 1, tzinfo=offset(hours=-11, seconds=-1)),
+    datetime.datetime(1970, 1, 1, 1, tzinfo=offset(hours=2)),
+    datetime.datetime(1, 1, 1, 23, tzinfo=offset(hours=23)),
+    datetime.datetime(2024, 3, 31, 2, 30, tzinfo=zoneinfo.ZoneInfo("Europe/Paris")),
+    datetime.datetime(2024, 10, 27, 2, 30, fold=1, tzinfo=zoneinfo.ZoneInfo("Europe/Paris")),
+    datetime.datetime(2024, 6, 1, 12, tzinfo=zoneinfo.ZoneInfo("America/New_York")),
+    datetime.datetime(2024, 6, 1, 12, tzinfo=FixedZone()),
+]
+
+
+@pytest.mark.parametrize("value", EDGE_INTS + [2**64, -(2**63) - 1, 10**30, True, False])
+def test_pack_broadcast_ints(impl: ModuleType, value: int) -> None:
+    check_pack(impl, ["ev", value, -value], rooms=[value] if value else [])
+    check_pack(impl, ["ev", {"n": value}], flags={"timeout": value})
+
+
+@pytest.mark.parametrize("value", EDGE_FLOATS)
+def test_pack_broadcast_floats(impl: ModuleType, value: float) -> None:
+    packed = check_pack(impl, ["ev", value], rooms=[value], except_rooms=[value])
+    assert struct.pack(">Bd", 0xCB, value) in packed
+
+
+@pytest.mark.parametrize("size", [0, 1, 31, 32, 255, 256, 65535, 65536, 70000])
+def test_pack_broadcast_size_boundaries(impl: ModuleType, size: int) -> None:
+    check_pack(impl, ["ev", "x" * size, b"b" * size, bytearray(size), memoryview(b"m" * size)])
+    check_pack(impl, ["ev", list(range(size)), tuple("t" * size)])
+    check_pack(impl, ["ev", {f"k{i}": i for i in range(size)}])
+    check_pack(impl, ["ev", {i: None for i in range(size)}])  # non-string keys
+    check_pack(impl, ["ev"], rooms=[f"r{i}" for i in range(size)], uid="u" * size)
+
+
+@pytest.mark.parametrize("size", [10, 11, 16, 17, 85, 86, 127, 128, 21845, 21846])
+def test_pack_broadcast_multibyte_text(impl: ModuleType, size: int) -> None:
+    # UTF-8 sizes around 32, 256 and 65536 bytes, from 2-, 3- and 4-byte characters
+    for char in ("é", "€", "☃", "😀"):
+        check_pack(impl, ["ev", char * size, {char * size: char}], nsp="/" + char * size)
+
+
+@pytest.mark.parametrize(
+    "value", EDGE_DATETIMES, ids=[f"dt{i}" for i in range(len(EDGE_DATETIMES))]
+)
+def test_pack_broadcast_datetimes(impl: ModuleType, value: datetime.datetime) -> None:
+    packed = check_pack(impl, ["ev", value, {"at": value}, [value]], flags={"at": value})
+    assert packed.count(b"\xff") >= 4  # ext -1 each time
+
+
+def test_pack_broadcast_types(impl: ModuleType) -> None:
+    check_pack(impl, ["ev", None, True, False, "", "ü", b"", 0, 0.0, [], (), {}])
+    check_pack(impl, ["ev", {"a": [1, {"b": (2, 3)}], "c": None}], rooms=("r1", 2, 3.5))
+    check_pack(impl, ["ev", b"\x00\xff", bytearray(b"ba"), memoryview(b"mv")])
+    check_pack(impl, ["ev", memoryview(array.array("i", [1, -2]))])
+    check_pack(impl, ["ev", memoryview(b"abcd").cast("B", (2, 2))])
+    check_pack(impl, ["upload", {"chunks": [b"\x89PNG" * 16, b"\x00" * 64], "meta": {"t": b"t"}},
+                      [1, 2, {"deep": [b"x", bytearray(b"y"), (memoryview(b"z"),)]}]])
+    check_pack(impl, ["ev"], uid=None, nsp=1, flags={"volatile": True, "compress": False})
+    check_pack(impl, ["ev"], uid=b"raw", nsp=None, flags=None)
+    check_pack(impl, "not a list", flags=[1, 2])
+    check_pack(impl, ["ev", "\x00\x7f\x80\uffff\U0010ffff"])
+
+
+def test_pack_broadcast_non_string_keys(impl: ModuleType) -> None:
+    keys: list[Any] = [
+        None, True, False, 0, 1, -7, 2**63 - 1, -(2**63), 1.5, -0.0, 1e16, 1e-7, 0.1,
+        math.nan, math.inf, -math.inf, "s",
+    ]
+    check_pack(impl, ["ev", {key: i for i, key in enumerate(keys)}])
+    for key in keys:
+        check_pack(impl, ["ev", {key: [key]}, {"n": {key: {key: b"b"}}}], flags={key: True})
+    # keys with no short JSON text go the slow way, with the same result
+    check_pack(impl, ["ev", {2**64: 1, 10**40: 2, -(2**70): 3}])
+    check_pack(impl, ["ev", {Color.RED: 1, Text("k"): 2}])
+
+
+def test_pack_broadcast_beyond_the_c_writer(impl: ModuleType) -> None:
+    """Values the compiled writer leaves to packb: the same bytes or error."""
+    for value in [
+        Color.RED, Text("sub"), Mapping(a=1), Sequence([1, b"x"]), Pair((1, 2)), Point(1, 2),
+        uuid.UUID(int=1), "lone \ud800 surrogate", {"\udcff": 1}, memoryview(b"abcd")[::2],
+        {"k": datetime.date(2024, 1, 1)}, datetime.time(1, 2), {1, 2}, object(), 2**64,
+        -(2**63) - 1, {(1, 2): 3}, {b"k": 1}, {frozenset(): 1},
+        datetime.datetime(2024, 1, 1, tzinfo=NoOffset()),
+        [Color.RED, datetime.datetime(2024, 1, 1)],  # ormsgpack refuses, _pack too
+        [uuid.UUID(int=1), {1: 2}],
+        [datetime.datetime(2024, 1, 1), Text("x"), Mapping(b=datetime.datetime(2000, 1, 1))],
+    ]:
+        check_pack(impl, ["ev", value])
+        check_pack(impl, ["ev"], flags={"f": value})
+    released = memoryview(b"gone")
+    released.release()
+    check_pack(impl, ["ev", released])
+
+
+@pytest.mark.parametrize("depth", [1, 250, 254, 255, 256, 300, 509, 510, 511, 600])
+def test_pack_broadcast_depth(impl: ModuleType, depth: int) -> None:
+    nested: Any = 1
+    for _ in range(depth):
+        nested = [nested]
+    check_pack(impl, ["ev", nested])
+    keyed: Any = {"k": {}}
+    for _ in range(depth):
+        keyed = {1: keyed}
+    check_pack(impl, ["ev", keyed])
+    check_pack(impl, ["ev"], flags={"f": nested})
+    check_pack(impl, ["ev"], uid=nested)
+
+
+def test_pack_broadcast_cycles(impl: ModuleType) -> None:
+    loop: list[Any] = ["ev"]
+    loop.append(loop)
+    check_pack(impl, loop)
+    table: dict[str, Any] = {}
+    table["self"] = table
+    check_pack(impl, ["ev", table])
+
+
+def test_pack_broadcast_rooms(impl: ModuleType) -> None:
+    for rooms, except_rooms in [
+        ([], []),
+        (["r"], ["s"]),
+        (("a", "b"), ("c",)),
+        ([1, 2.5, "x"], ["s", "s", 1, 1.0, True, "t", "s"]),
+        ([], ["only"]),
+        (["dup", "dup"], [2, 2]),
+    ]:
+        for emitter in (False, True):
+            check_pack(impl, ["ev"], rooms, except_rooms, emitter=emitter)
+            assert impl.pack_broadcast(
+                "u", "/", ["ev"], iter(rooms), iter(except_rooms), {}, emitter=emitter
+            ) == packb_reference("u", "/", ["ev"], rooms, except_rooms, {}, emitter)
+    assert impl.pack_broadcast("u", "/", ["e"], (r for r in "ab"), {"x": 1}, {}) == (
+        packb_reference("u", "/", ["e"], ["a", "b"], ["x"], {})
+    )
+    # except is read once and de-duplicated in order, as broadcast_value does
+    packed = impl.pack_broadcast("u", "/", ["e"], [], ["s", "t", "s", 1, 1.0, True], {})
+    assert msgpack_compat.unpackb(packed)[2]["except"] == ["s", "t", 1]
+
+
+def test_pack_broadcast_bad_rooms(impl: ModuleType) -> None:
+    for rooms, except_rooms in [
+        ([], [[1]]),
+        ([], [{"a": 1}]),
+        ([], ["ok", [1]]),
+        (None, []),
+        (5, []),
+        ([], None),
+        ([], 7),
+        ([[1]], [{}]),
+    ]:
+        args = ("u", "/", ["e"], rooms, except_rooms, {})
+        want = result_or_error(functools.partial(codec.broadcast_value, *args))
+        assert want[0] == "TypeError"
+        assert result_or_error(functools.partial(impl.pack_broadcast, *args)) == want
+    # an unhashable room in a list of rooms is fine (rooms are not de-duplicated)
+    check_pack(impl, ["e"], rooms=[[1], {"a": 1}])
+
+
+def test_pack_broadcast_emitter_order(impl: ModuleType) -> None:
+    packed = impl.pack_broadcast(
+        "emitter", "/", ["ev"], ("r",), ("s",), {"volatile": True}, emitter=True
+    )
+    assert packed.endswith(
+        b"\x83\xa5rooms\x91\xa1r\xa5flags\x81\xa8volatile\xc3\xa6except\x91\xa1s"
+    )
+    assert impl.pack_broadcast("u", "/", ["ev"], [], [], {}).endswith(
+        b"\x83\xa5rooms\x90\xa6except\x90\xa5flags\x80"
+    )
+
+
+def test_pack_broadcast_matches_node_capture(impl: ModuleType) -> None:
+    # io.emit("test", 1, "2", Buffer.from([3, 4])) captured from Node 8.3.0
+    captured = bytes.fromhex(
+        "93a6614a4266527983a47479706502a46461746194a47465737401a132c4020304"
+        "a36e7370a12f83a5726f6f6d7390a665786365707490a5666c61677380"
+    )
+    assert impl.pack_broadcast("aJBfRy", "/", ["test", 1, "2", b"\x03\x04"], [], [], {}) == captured
+    message = impl.unpack_broadcast(captured)
+    assert message == codec.Broadcast("aJBfRy", "/", ["test", 1, "2", b"\x03\x04"], [], [], {})
+    # a Date from a Node peer: {"d": Date(2024-01-02T03:04:05.678Z)}
+    with_date = bytes.fromhex("93a175") + bytes.fromhex(
+        "83a47479706502a46461746192a165" + "81a164d7ffa1a5d60065937d25" + "a36e7370a12f"
+    ) + bytes.fromhex("80")
+    message = impl.unpack_broadcast(with_date)
+    assert message.data == ["e", {"d": datetime.datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)}]
+
+
+def test_pack_broadcast_does_not_mutate(impl: ModuleType) -> None:
+    data = ["ev", {"k": b"x", 1: [datetime.datetime(2020, 1, 1)]}]
+    rooms, except_rooms, flags = ["r"], ["s", "s"], {"volatile": True}
+    impl.pack_broadcast("u", "/", data, rooms, except_rooms, flags)
+    assert data == ["ev", {"k": b"x", 1: [datetime.datetime(2020, 1, 1)]}]
+    assert (rooms, except_rooms, flags) == (["r"], ["s", "s"], {"volatile": True})
+
+
+def test_pack_broadcast_signature(impl: ModuleType) -> None:
+    with pytest.raises(TypeError):
+        impl.pack_broadcast("u", "/", ["e"], [], [], {}, True)  # emitter is keyword-only
+    with pytest.raises(TypeError):
+        impl.pack_broadcast("u", "/", ["e"], [], [])
+
+
+msgpack_keys = (
+    st.text(max_size=6) | st.none() | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1) | st.floats()
+)
+timezones = st.none() | st.just(UTC) | st.builds(
+    datetime.timezone,
+    st.timedeltas(
+        min_value=datetime.timedelta(hours=-23, minutes=59),
+        max_value=datetime.timedelta(hours=23, minutes=59),
+    ),
+)
+msgpack_leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=40)
+    | st.binary(max_size=40)
+    | st.builds(bytearray, st.binary(max_size=8))
+    | st.builds(memoryview, st.binary(max_size=8))
+    | st.datetimes(
+        min_value=datetime.datetime(1, 1, 2), max_value=datetime.datetime(9999, 12, 30),
+        timezones=timezones,
+    )
+)
+msgpack_like = st.recursive(
+    msgpack_leaves,
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.lists(children, max_size=5).map(tuple)
+        | st.dictionaries(msgpack_keys, children, max_size=5)
+    ),
+    max_leaves=25,
+)
+room_names = st.text(max_size=5) | st.integers(-5, 5) | st.floats(allow_nan=False) | st.booleans()
+
+
+@given(
+    uid=st.text(max_size=8) | st.none(),
+    nsp=st.sampled_from(["/", "/chat", "/ü"]),
+    args=st.lists(msgpack_like, max_size=4),
+    rooms=st.lists(room_names, max_size=4),
+    except_rooms=st.lists(room_names, max_size=4),
+    flags=st.dictionaries(msgpack_keys, msgpack_like, max_size=3),
+    emitter=st.booleans(),
+)
+@HYPOTHESIS
+def test_pack_broadcast_hypothesis(
+    impl: ModuleType, uid: Any, nsp: str, args: list[Any], rooms: list[Any],
+    except_rooms: list[Any], flags: dict[Any, Any], emitter: bool,
+) -> None:
+    data = ["ev", *args]
+    got = check_pack(impl, data, rooms, except_rooms, flags, uid, nsp, emitter)
+    if got:  # it reads back as the message it was (ints beyond 64 bits do not pack)
+        assert unpack_outcome(impl.unpack_broadcast, got) == unpack_outcome(reference_unpack, got)
+
+
+# ---------------------------------------------------------- parse_broadcast
+
+GOOD_PACKET = {"type": 2, "data": ["ev", 1], "nsp": "/chat"}
+GOOD_OPTS = {"rooms": ["r", 1, 2.5], "except": ("s",), "flags": {"volatile": True}}
+
+PARSE_CASES: list[Any] = [
+    ["u", GOOD_PACKET, GOOD_OPTS],
+    ("u", GOOD_PACKET, GOOD_OPTS, "extra", 1),
+    [None, {"data": ["ev"]}, None],
+    [1, {"type": 5, "data": ["ev"], "nsp": None}, {}],
+    [1, {"type": 2.0, "data": ["ev"]}, {"rooms": None, "except": None, "flags": None}],
+    [1, {"type": True, "data": ["ev"]}, {}],
+    [1, {"type": "2", "data": ["ev"]}, {}],
+    [1, {"type": None, "data": ["ev"]}, {}],
+    [1, {"type": 3, "data": ["ev"]}, {}],
+    [1, {"type": [2], "data": ["ev"]}, {}],
+    [1, {"type": 2, "data": []}, {}],
+    [1, {"type": 2, "data": [1]}, {}],
+    [1, {"type": 2, "data": ("ev",)}, {}],
+    [1, {"type": 2, "data": "ev"}, {}],
+    [1, {"type": 2}, {}],
+    [1, {"type": 2, "data": [Text("ev")]}, {}],
+    [1, {"data": ["ev"], "nsp": 1}, {}],
+    [1, {"data": ["ev"], "nsp": b"/"}, {}],
+    [1, {"data": ["ev"], "nsp": Text("/t")}, {}],
+    [1, {"data": ["ev"]}, []],
+    [1, {"data": ["ev"]}, "opts"],
+    [1, {"data": ["ev"]}, {"flags": []}],
+    [1, {"data": ["ev"]}, {"flags": Mapping(a=1)}],
+    [1, {"data": ["ev"]}, {"rooms": "r"}],
+    [1, {"data": ["ev"]}, {"rooms": [True]}],
+    [1, {"data": ["ev"]}, {"rooms": [None]}],
+    [1, {"data": ["ev"]}, {"rooms": [b"r"]}],
+    [1, {"data": ["ev"]}, {"rooms": [["r"]]}],
+    [1, {"data": ["ev"]}, {"rooms": {"r": 1}}],
+    [1, {"data": ["ev"]}, {"except": [False]}],
+    [1, {"data": ["ev"]}, {"except": 1}],
+    [1, {"data": ["ev"]}, {"rooms": [Text("t"), Color.RED, 1.5]}],
+    [1, {"data": ["ev"]}, {"rooms": [1], "except": [{}], "flags": 3}],
+    [1, {"type": 9, "data": 1}, 5],
+    [1, [], {}],
+    [1, None, {}],
+    [1, "packet", {}],
+    ["u", GOOD_PACKET],
+    [],
+    None,
+    "abc",
+    b"abc",
+    {"uid": 1},
+    5,
+    # subclasses: codec.parse_broadcast's own rules, through their methods
+    Sequence(["u", GOOD_PACKET, GOOD_OPTS]),
+    Pair(("u", GOOD_PACKET, GOOD_OPTS)),
+    ["u", Mapping(GOOD_PACKET), GOOD_OPTS],
+    ["u", {"data": Sequence(["ev"])}, {}],
+    ["u", {"data": Sequence([])}, {}],
+    ["u", GOOD_PACKET, Mapping(GOOD_OPTS)],
+    ["u", GOOD_PACKET, Mapping(rooms=3)],
+    ["u", GOOD_PACKET, {"rooms": Sequence(["a"]), "except": Pair(("b",))}],
+    ["u", GOOD_PACKET, {"rooms": ["a"], "except": Pair((None,))}],
+    ["u", GOOD_PACKET, {"rooms": Sequence([None])}],
+]
+
+
+def parse_outcome(parse: Any, value: Any) -> tuple[str, Any]:
+    try:
+        message = parse(value)
+    except Exception as exc:
+        return (type(exc).__name__, str(exc))
+    assert type(message) is codec.Broadcast
+    # repr, not ==: a NaN in the data is never equal to itself
+    return ("ok", (repr(message), type(message.nsp), type(message.flags)))
+
+
+@pytest.mark.parametrize("value", PARSE_CASES, ids=[f"case{i}" for i in range(len(PARSE_CASES))])
+def test_parse_broadcast(impl: ModuleType, value: Any) -> None:
+    want = parse_outcome(codec.parse_broadcast, value)
+    assert want[0] in ("ok", "MalformedMessage")
+    assert parse_outcome(impl.parse_broadcast, value) == want
+
+
+def test_parse_broadcast_result(impl: ModuleType) -> None:
+    data = ["ev", {"a": 1}]
+    flags = {"volatile": True}
+    rooms = ["r1", 2]
+    message = impl.parse_broadcast(("u", {"type": 2, "data": data, "nsp": "/"},
+                                    {"rooms": rooms, "except": ("s",), "flags": flags}))
+    assert message == codec.Broadcast("u", "/", data, ["r1", 2], ["s"], flags)
+    assert message.data is data and message.flags is flags
+    assert type(message.rooms) is list and message.rooms is not rooms
+    assert type(message.except_rooms) is list
+    message.rooms.append("changed")  # an instance like any other
+    assert rooms == ["r1", 2]
+    assert message.rooms == ["r1", 2, "changed"]
+    empty = impl.parse_broadcast(["u", {"data": ["ev"]}, None])
+    assert empty == codec.Broadcast("u", "/", ["ev"], [], [], {})
+    assert empty.rooms is not impl.parse_broadcast(["u", {"data": ["ev"]}, None]).rooms
+    assert empty.flags is not impl.parse_broadcast(["u", {"data": ["ev"]}, None]).flags
+
+
+# --------------------------------------------------------- unpack_broadcast
+
+
+def unpack_outcome(call: Any, data: Any) -> tuple[str, Any]:
+    return parse_outcome(call, data)
+
+
+def reference_unpack(data: Any) -> codec.Broadcast:
+    return codec.decode_broadcast(codec.MsgpackParser(), data)
+
+
+def ext(code: int, payload: bytes) -> bytes:
+    """A MessagePack ext value (fixext or ext8)."""
+    fixed = {1: 0xD4, 2: 0xD5, 4: 0xD6, 8: 0xD7, 16: 0xD8}
+    if len(payload) in fixed:
+        return bytes([fixed[len(payload)], code & 0xFF]) + payload
+    return bytes([0xC7, len(payload), code & 0xFF]) + payload
+
+
+def with_data_value(raw: bytes) -> bytes:
+    """``["u", {"data": ["e", <raw>]}, {}]``."""
+    return b"\x93\xa1u\x81\xa4data\x92\xa1e" + raw + b"\x80"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\xc1",
+        b"\x93",
+        b"\x93\xa1u",
+        b"\x90",
+        b"\x81\x01\x02",
+        b"\xa3abc",
+        b"\x93\xa1u\x81\xa4data\x91\xa1e\x80trailing",
+        b"\x93\xa1u\x81\x01\x02\x80",  # an int map key
+        b"\x93\xa2\xff\xfe\x81\xa4data\x91\xa1e\x80",  # invalid UTF-8
+        b"\x93\xa1u\x81\xa4data\x91\x01\x80",
+        bytearray(b"\x93\xa1u\x81\xa4data\x91\xa1e\xc0"),
+        memoryview(b"\x93\xa1u\x81\xa4data\x91\xa1e\xc0"),
+        "text",
+        None,
+    ],
+)
+def test_unpack_broadcast_malformed(impl: ModuleType, data: Any) -> None:
+    want = unpack_outcome(reference_unpack, data)
+    assert unpack_outcome(impl.unpack_broadcast, data) == want
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        ext(-1, struct.pack(">I", 0)),
+        ext(-1, struct.pack(">I", 2**32 - 1)),
+        ext(-1, struct.pack(">Q", (999_999_999 << 34) | (2**34 - 1))),
+        ext(-1, struct.pack(">Q", (1_000_000_000 << 34) | 5)),  # nanoseconds out of range
+        ext(-1, struct.pack(">Q", ((2**30 - 1) << 34) | 1)),
+        ext(-1, struct.pack(">Iq", 0, -1)),
+        ext(-1, struct.pack(">Iq", 999_999_999, -1)),
+        ext(-1, struct.pack(">Iq", 123_456_789, -62135596800)),
+        ext(-1, struct.pack(">Iq", 0, -62135596801)),  # before year 1
+        ext(-1, struct.pack(">Iq", 999_999_000, 253402300799)),
+        ext(-1, struct.pack(">Iq", 0, 253402300800)),  # after year 9999
+        ext(-1, struct.pack(">Iq", 2**32 - 1, 253402300795)),
+        ext(-1, struct.pack(">Iq", 0, 2**63 - 1)),
+        ext(-1, struct.pack(">Iq", 0, -(2**63))),
+        ext(-1, b"\x00" * 5),
+        ext(-1, b""),
+        ext(0, b"\x00"),  # notepack 2: undefined
+        ext(0, struct.pack(">q", 1_700_000_000_123)),  # notepack 2: Date
+        ext(0, struct.pack(">q", -(2**62))),
+        ext(0, b"abc"),  # notepack 2: ArrayBuffer
+        ext(5, b"xyz"),
+    ],
+)
+def test_unpack_broadcast_extensions(impl: ModuleType, raw: bytes) -> None:
+    data = with_data_value(raw)
+    want = unpack_outcome(reference_unpack, data)
+    assert unpack_outcome(impl.unpack_broadcast, data) == want
+
+
+@given(
+    seconds=st.integers(-62135596800 - 5, 253402300799 + 5) | st.integers(-(2**63), 2**63 - 1),
+    nanoseconds=st.integers(0, 999_999_999) | st.integers(0, 2**32 - 1),
+    form=st.sampled_from([4, 8, 12]),
+)
+@HYPOTHESIS
+def test_unpack_broadcast_timestamps(
+    impl: ModuleType, seconds: int, nanoseconds: int, form: int
+) -> None:
+    if form == 4:
+        payload = struct.pack(">I", seconds % 2**32)
+    elif form == 8:
+        payload = struct.pack(">Q", ((nanoseconds % 2**30) << 34) | (seconds % 2**34))
+    else:
+        payload = struct.pack(">Iq", nanoseconds, seconds)
+    data = with_data_value(ext(-1, payload))
+    want = unpack_outcome(reference_unpack, data)
+    assert unpack_outcome(impl.unpack_broadcast, data) == want
+
+
+@given(
+    value=st.datetimes(
+        min_value=datetime.datetime(1, 1, 1), max_value=datetime.datetime(9999, 12, 31, 23, 59, 59),
+        timezones=timezones,
+    )
+)
+@HYPOTHESIS
+def test_broadcast_datetime_round_trip(impl: ModuleType, value: datetime.datetime) -> None:
+    packed = impl.pack_broadcast("u", "/", ["ev", value], [], [], {})
+    assert packed == packb_reference("u", "/", ["ev", value], [], [], {})
+    got = impl.unpack_broadcast(packed).data[1]
+    assert got == (value if value.tzinfo else value.replace(tzinfo=UTC))
+    assert got.tzinfo is UTC
+    assert got == reference_unpack(packed).data[1]

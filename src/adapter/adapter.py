@@ -18,7 +18,14 @@ from . import codec
 from .cluster import ClusterMixin, as_args, as_rooms
 from .codec import Channels, MalformedMessage
 from .connection import PubSubConnection, RedisPubSub
-from .fastpath import ChannelRouter, RoomIndex, deliver, encode_event
+from .fastpath import (
+    ChannelRouter,
+    RoomIndex,
+    deliver,
+    encode_event,
+    pack_broadcast,
+    unpack_broadcast,
+)
 from .remote_socket import ISSUED_KEY
 from .resp import RawPubSub
 from .uid import new_uid
@@ -390,9 +397,12 @@ class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[mi
             flags["compress"] = bool(compress)
         message = None
         if not ignore_queue:
-            message = self.parser.encode(
-                codec.broadcast_value(self.uid, namespace, payload, rooms, except_list, flags)
-            )
+            if type(self.parser) is codec.MsgpackParser:
+                message = pack_broadcast(self.uid, namespace, payload, rooms, except_list, flags)
+            else:
+                message = self.parser.encode(
+                    codec.broadcast_value(self.uid, namespace, payload, rooms, except_list, flags)
+                )
         index = self._indexes.get(namespace)
         if index is not None and len(index):
             self._deliver(index, namespace, payload, rooms, except_list, volatile)
@@ -569,7 +579,10 @@ class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[mi
         self.stats["received"] += 1
         nsp, index = entry
         try:
-            message = codec.decode_broadcast(self.parser, data)
+            if type(self.parser) is codec.MsgpackParser:
+                message = unpack_broadcast(data)
+            else:
+                message = codec.decode_broadcast(self.parser, data)
         except MalformedMessage as exc:
             self._malformed(channel, exc)
             return

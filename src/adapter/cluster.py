@@ -19,7 +19,7 @@ from typing import Any
 from . import codec
 from .codec import Channels, MalformedMessage, RequestType
 from .connection import PubSubConnection
-from .fastpath import RoomIndex
+from .fastpath import RoomIndex, parse_broadcast
 from .remote_socket import RemoteSocket, handshake_from_environ
 from .requests import AckWaiter, RequestTimeoutError, ResponseWaiter
 from .uid import new_uid
@@ -483,7 +483,7 @@ class ClusterMixin:
             raise MalformedMessage("a broadcast request without requestId")
         if request_id in self._ack_requests:
             return  # our own
-        message = codec.parse_broadcast(
+        message = parse_broadcast(
             [request.get("uid"), request.get("packet"), request.get("opts")]
         )
         index = self._indexes.get(nsp)

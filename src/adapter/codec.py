@@ -196,7 +196,15 @@ def parse_rooms(value: Any, what: str) -> list[Any]:
 
 
 def parse_broadcast(value: Any) -> Broadcast:
-    """Validate a decoded broadcast message; raise ``MalformedMessage``."""
+    """Validate a decoded ``[uid, packet, opts]`` broadcast message.
+
+    Returns a :class:`Broadcast`: ``nsp`` defaults to ``"/"``, and missing
+    ``rooms``, ``except`` and ``flags`` to empty ones.
+
+    :param value: the message, as the parser decoded it.
+
+    Raises ``MalformedMessage`` when it is not a broadcast of an event.
+    """
     if not isinstance(value, (list, tuple)) or len(value) < 3:
         raise MalformedMessage("a broadcast is not a [uid, packet, opts] array")
     uid, packet, opts = value[0], value[1], value[2]

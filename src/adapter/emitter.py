@@ -30,6 +30,7 @@ import redis.asyncio as aioredis
 
 from . import codec
 from .codec import Channels, RequestType
+from .fastpath import pack_broadcast
 
 #: the ``uid`` Node's emitter writes in broadcasts and server-side events
 EMITTER_UID = "emitter"
@@ -171,13 +172,21 @@ class _EmitterCore:
         data = _event_data(event, args)
         if event in RESERVED_EVENTS:
             raise ValueError(f'"{event}" is a reserved event name')
-        payload = self._parser.encode(
-            [
-                EMITTER_UID,
-                {"type": 2, "data": data, "nsp": self._nsp},
-                {"rooms": list(self._rooms), "flags": self._flags, "except": list(self._except)},
-            ]
-        )
+        if type(self._parser) is codec.MsgpackParser:
+            # the emitter's opts order: rooms, flags, except
+            payload = pack_broadcast(
+                EMITTER_UID, self._nsp, data, self._rooms, self._except, self._flags,
+                emitter=True,
+            )
+        else:
+            payload = self._parser.encode(
+                [
+                    EMITTER_UID,
+                    {"type": 2, "data": data, "nsp": self._nsp},
+                    {"rooms": list(self._rooms), "flags": self._flags,
+                     "except": list(self._except)},
+                ]
+            )
         if len(self._rooms) == 1:
             return self._channels.room(self._nsp, self._rooms[0]), payload
         return self._channels.broadcast(self._nsp), payload

@@ -43,6 +43,9 @@ RespError = _core.RespError
 RoomIndex = _core.RoomIndex
 deliver = _core.deliver
 encode_event = _core.encode_event
+pack_broadcast = _core.pack_broadcast
+parse_broadcast = _core.parse_broadcast
+unpack_broadcast = _core.unpack_broadcast
 
 __all__ = (
     "FASTPATH",
@@ -52,4 +55,7 @@ __all__ = (
     "RoomIndex",
     "deliver",
     "encode_event",
+    "pack_broadcast",
+    "parse_broadcast",
+    "unpack_broadcast",
 )
