@@ -38,6 +38,7 @@ else:
         FASTPATH = False
 
 ChannelRouter = _core.ChannelRouter
+DeliveryCache = _core.DeliveryCache
 PushParser = _core.PushParser
 RespError = _core.RespError
 RoomIndex = _core.RoomIndex
@@ -47,6 +48,7 @@ encode_event = _core.encode_event
 __all__ = (
     "FASTPATH",
     "ChannelRouter",
+    "DeliveryCache",
     "PushParser",
     "RespError",
     "RoomIndex",
