@@ -1309,12 +1309,13 @@ cdef class DeliveryCache:
     cdef int _prune(self, object sockets) except -1:
         """Drop the records whose socket is gone, replaced or closed."""
         stale = []
-        for eio_sid, record in self._records.items():
+        # a copy: ``sockets.get`` or ``closed`` may be Python code that forgets records
+        for eio_sid, record in list(self._records.items()):
             socket = sockets.get(eio_sid)
             if socket is not (<_QueueRecord>record).socket or socket.closed:
                 stale.append(eio_sid)
         for eio_sid in stale:
-            del self._records[eio_sid]
+            self._records.pop(eio_sid, None)
         self._limit = max(_PRUNE_FLOOR, 2 * len(self._records))
         return 0
 

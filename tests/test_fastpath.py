@@ -1317,6 +1317,30 @@ def test_deliver_cache_prunes_stale_records(impl: ModuleType) -> None:
     assert len(cache) <= 6000
 
 
+def test_deliver_cache_forget_while_pruning(impl: ModuleType) -> None:
+    """``closed`` may be Python code that changes the cache, even while it is pruned."""
+    cache = impl.DeliveryCache()
+
+    class Forgetful(FakeSocket):
+        def __init__(self, eio_sid: str) -> None:
+            super().__init__()
+            self.eio_sid = eio_sid
+
+        @property  # type: ignore[override]
+        def closed(self) -> bool:
+            cache.forget(self.eio_sid)
+            return False
+
+        @closed.setter
+        def closed(self, value: bool) -> None:
+            pass
+
+    sockets = {f"e{i}": Forgetful(f"e{i}") for i in range(1500)}
+    assert impl.deliver(sockets, list(sockets), ["a"], None, False, cache) == 1500
+    assert impl.deliver(sockets, list(sockets), ["b"], None, False, cache) == 1500
+    assert all(drain(socket) == ["a", "b"] for socket in sockets.values())
+
+
 def test_deliver_cache_is_collected(impl: ModuleType) -> None:
     """A record is part of a reference cycle (socket -> server -> adapter -> cache)."""
 
