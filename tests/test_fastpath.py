@@ -18,6 +18,7 @@ import json
 import math
 import os
 import random
+import tracemalloc
 import types
 import weakref
 from types import ModuleType
@@ -1339,6 +1340,23 @@ def test_deliver_cache_forget_while_pruning(impl: ModuleType) -> None:
     assert impl.deliver(sockets, list(sockets), ["a"], None, False, cache) == 1500
     assert impl.deliver(sockets, list(sockets), ["b"], None, False, cache) == 1500
     assert all(drain(socket) == ["a", "b"] for socket in sockets.values())
+
+
+def test_deliver_cache_memory_per_socket(impl: ModuleType) -> None:
+    """A record and its share of the cache's dict stay small (about 100 bytes)."""
+    sockets = {f"eio-{i:08d}": engineio_socket() for i in range(20_000)}
+    eio_sids = list(sockets)
+    cache = impl.DeliveryCache()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        assert impl.deliver(sockets, eio_sids, [], None, False, cache) == 20_000
+        per_socket = (tracemalloc.get_traced_memory()[0] - before) / len(sockets)
+    finally:
+        tracemalloc.stop()
+    assert len(cache) in (0, 20_000)
+    assert per_socket <= 120
 
 
 def test_deliver_cache_is_collected(impl: ModuleType) -> None:
