@@ -16,11 +16,12 @@ import datetime
 import functools
 import importlib
 import json
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
 from _population import fill
+from engineio.async_socket import AsyncSocket
 
 from socketio_redis_adapter import _fastpath_py, codec, msgpack_compat
 
@@ -233,11 +234,25 @@ class _Socket:
         self.queue: asyncio.Queue[Any] = asyncio.Queue()
 
 
-def _sockets(count: int) -> dict[str, _Socket]:
-    return {f"eio-{i:08d}": _Socket() for i in range(count)}
+def _engineio_socket() -> Any:
+    """A real python-engineio ``AsyncSocket`` (a plain ``__dict__`` object), on websocket."""
+    socket = AsyncSocket(SimpleNamespace(create_queue=asyncio.Queue), "sid")
+    socket.upgraded = True
+    return socket
 
 
-def _empty(sockets: dict[str, _Socket]) -> None:
+SOCKET_KINDS = [
+    pytest.param(_Socket, id="slots"),
+    pytest.param(_engineio_socket, id="engineio"),
+]
+_KIND_NAMES = {_Socket: "__slots__ sockets", _engineio_socket: "engineio AsyncSockets"}
+
+
+def _sockets(count: int, make: Any = _Socket) -> dict[str, Any]:
+    return {f"eio-{i:08d}": make() for i in range(count)}
+
+
+def _empty(sockets: dict[str, Any]) -> None:
     """Take back what the last round queued (as the writer tasks would)."""
     for socket in sockets.values():
         queue = socket.queue
@@ -249,19 +264,26 @@ def _empty(sockets: dict[str, _Socket]) -> None:
 ROUNDS = 200
 
 
+@pytest.mark.parametrize("make", SOCKET_KINDS)
 @pytest.mark.parametrize("volatile", [False, True], ids=["plain", "volatile"])
-def test_deliver(benchmark: Any, impl: ModuleType, volatile: bool) -> None:
-    """One packet to 1000 websocket sockets whose writers are busy (no getter waits)."""
-    benchmark.group = f"deliver, 1000 sockets, busy writers{', volatile' if volatile else ''}"
-    sockets = _sockets(1000)
+def test_deliver(benchmark: Any, impl: ModuleType, volatile: bool, make: Any) -> None:
+    """One packet to 1000 websocket sockets whose writers are busy (no getter waits).
+
+    With the ``DeliveryCache`` the adapter passes, warmed up as the adapter's is.
+    """
+    benchmark.group = (
+        f"deliver, 1000 {_KIND_NAMES[make]}, busy writers{', volatile' if volatile else ''}"
+    )
+    sockets = _sockets(1000, make)
     eio_sids = list(sockets)
+    cache = impl.DeliveryCache()
 
     def setup() -> None:
         _empty(sockets)
 
     benchmark.pedantic(
         impl.deliver,
-        (sockets, eio_sids, ["pkt"], None, volatile),
+        (sockets, eio_sids, ["pkt"], None, volatile, cache),
         setup=setup,
         rounds=ROUNDS,
         warmup_rounds=5,
@@ -269,16 +291,33 @@ def test_deliver(benchmark: Any, impl: ModuleType, volatile: bool) -> None:
     assert all(socket.queue.qsize() == 1 for socket in sockets.values())
 
 
-def test_deliver_waiting_writers(benchmark: Any, impl: ModuleType) -> None:
+def test_deliver_without_cache(benchmark: Any, impl: ModuleType) -> None:
+    """``test_deliver`` without a ``DeliveryCache``: every socket read from scratch."""
+    benchmark.group = "deliver without a cache, 1000 __slots__ sockets, busy writers"
+    sockets = _sockets(1000)
+    eio_sids = list(sockets)
+    benchmark.pedantic(
+        impl.deliver,
+        (sockets, eio_sids, ["pkt"], None, False),
+        setup=lambda: _empty(sockets),
+        rounds=ROUNDS,
+        warmup_rounds=5,
+    )
+    assert all(socket.queue.qsize() == 1 for socket in sockets.values())
+
+
+@pytest.mark.parametrize("make", SOCKET_KINDS)
+def test_deliver_waiting_writers(benchmark: Any, impl: ModuleType, make: Any) -> None:
     """One packet to 1000 sockets whose writer tasks wait on ``queue.get()``.
 
     Each queue has one waiting getter future with a done callback, as a task
     awaiting it has: the wake-up schedules that callback on the loop.
     """
-    benchmark.group = "deliver, 1000 sockets, waiting writers"
+    benchmark.group = f"deliver, 1000 {_KIND_NAMES[make]}, waiting writers"
     loop = asyncio.new_event_loop()
-    sockets = _sockets(1000)
+    sockets = _sockets(1000, make)
     eio_sids = list(sockets)
+    cache = impl.DeliveryCache()
 
     def wake(future: asyncio.Future[None]) -> None:
         pass
@@ -289,12 +328,12 @@ def test_deliver_waiting_writers(benchmark: Any, impl: ModuleType) -> None:
         for socket in sockets.values():
             getter = loop.create_future()
             getter.add_done_callback(wake)
-            socket.queue._getters.append(getter)  # type: ignore[attr-defined]
+            socket.queue._getters.append(getter)
 
     try:
         benchmark.pedantic(
             impl.deliver,
-            (sockets, eio_sids, ["pkt"], None, False),
+            (sockets, eio_sids, ["pkt"], None, False, cache),
             setup=setup,
             rounds=ROUNDS,
             warmup_rounds=5,
@@ -309,10 +348,12 @@ def test_select_and_deliver(benchmark: Any, impl: ModuleType) -> None:
     """``_deliver``'s two steps, ``select_eio`` then ``deliver``: 9000 of 100k sockets."""
     benchmark.group = "select_eio + deliver, room of 10000 in 100000 sockets"
     index = populated(impl, 100_000)
-    sockets = {eio: _Socket() for eio in index.rooms["r1"].values()}
+    sockets = {eio: _engineio_socket() for eio in index.rooms["r1"].values()}
+    cache = impl.DeliveryCache()
 
     def fan_out() -> int:
-        return int(impl.deliver(sockets, index.select_eio(["r1"], ["t21"]), ["pkt"], None, False))
+        recipients = index.select_eio(["r1"], ["t21"])
+        return int(impl.deliver(sockets, recipients, ["pkt"], None, False, cache))
 
     benchmark.pedantic(fan_out, setup=lambda: _empty(sockets), rounds=50, warmup_rounds=2)
     assert fan_out() == 9000

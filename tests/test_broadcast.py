@@ -253,3 +253,44 @@ async def test_published_bytes_with_datetimes_and_number_keys(redis_server: Redi
         await pubsub.aclose()
         await watcher.aclose()
         await server.stop()
+
+
+async def test_disconnect_drops_the_delivery_record(redis_server: RedisServer) -> None:
+    """``deliver``'s per-socket records follow connects, transports and disconnects."""
+    server = await PyServer.start(redis_server.url, key=f"test-{uuid.uuid4().hex[:8]}")
+    cache = server.adapter._delivery_cache
+    clients: list[Client] = []
+    try:
+        clients = [
+            await Client.connect(server.url, namespaces=["/", "/custom"]),
+            await Client.connect(server.url, transports=["polling"]),
+        ]
+        eio_sids = [str(server.sio.manager.eio_sid_from_sid(c.sid(), "/")) for c in clients]
+        for round_ in range(2):
+            await server.sio.emit("bin", (round_, b"\x01\x02"))
+            await server.sio.emit("text", round_)
+            for client in clients:
+                assert await client.wait_for("bin", round_ + 1) == [
+                    [i, b"\x01\x02"] for i in range(round_ + 1)
+                ]
+                assert await client.wait_for("text", round_ + 1) == [
+                    [i] for i in range(round_ + 1)
+                ]
+        assert len(cache) <= 2
+        await clients[0].close()
+        await settle()
+        assert eio_sids[0] not in cache
+        await server.sio.emit("after", 1)
+        assert await clients[1].wait_for("after") == [[1]]
+        assert clients[0].named("after") == []
+        assert len(cache) <= 1
+        # a new client: a new Engine.IO socket, a new record
+        clients.append(await Client.connect(server.url))
+        await server.sio.emit("again", 2)
+        for client in clients[1:]:
+            assert await client.wait_for("again") == [[2]]
+    finally:
+        for client in clients:
+            await client.close()
+        await server.stop()
+    assert len(cache) == 0

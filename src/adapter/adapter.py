@@ -20,6 +20,7 @@ from .codec import Channels, MalformedMessage
 from .connection import PubSubConnection, RedisPubSub
 from .fastpath import (
     ChannelRouter,
+    DeliveryCache,
     RoomIndex,
     deliver,
     encode_event,
@@ -111,6 +112,8 @@ class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[mi
             # let the connection drop foreign-room broadcasts before they become objects
             self.connection.channel_filter = self._router
         self._indexes: dict[str, RoomIndex] = {}
+        #: ``deliver``'s per-socket records, dropped when a socket disconnects
+        self._delivery_cache = DeliveryCache()
         #: request/response channel -> (namespace, True for the request channel)
         self._by_request_channel: dict[bytes, tuple[str, bool]] = {}
         self._subscriptions: dict[str, asyncio.Future[None]] = {}
@@ -192,6 +195,7 @@ class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[mi
         for future in self._subscriptions.values():
             future.cancel()
         await self.connection.close()
+        self._delivery_cache.clear()
 
     def _namespace(self, nsp: str) -> RoomIndex:
         index = self._indexes.get(nsp)
@@ -298,7 +302,10 @@ class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[mi
             # instrumented (Admin UI): report every room left
             for room in index.rooms_of(sid):
                 self.basic_leave_room(sid, namespace, room)
+        eio_sid = index.rooms[None].get(sid)
         index.disconnect(sid)
+        if eio_sid is not None:
+            self._delivery_cache.forget(eio_sid)
         self.callbacks.pop(sid, None)
         for pending in (self.pending_connect, self.pending_disconnect):
             sids = pending.get(namespace)
@@ -491,7 +498,8 @@ class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[mi
         packets = [make(eio_packet.MESSAGE, part) for part in parts]
         binary = len(parts) > 1 or isinstance(parts[0], bytes)
         polling = (lambda: [make(eio_packet.MESSAGE, part) for part in parts]) if binary else None
-        return int(deliver(self.server.eio.sockets, eio_sids, packets, polling, volatile))
+        return int(deliver(self.server.eio.sockets, eio_sids, packets, polling, volatile,
+                           self._delivery_cache))
 
     def _deliver(
         self,

@@ -38,6 +38,7 @@ else:
         FASTPATH = False
 
 ChannelRouter = _core.ChannelRouter
+DeliveryCache = _core.DeliveryCache
 PushParser = _core.PushParser
 RespError = _core.RespError
 RoomIndex = _core.RoomIndex
@@ -50,6 +51,7 @@ unpack_broadcast = _core.unpack_broadcast
 __all__ = (
     "FASTPATH",
     "ChannelRouter",
+    "DeliveryCache",
     "PushParser",
     "RespError",
     "RoomIndex",
