@@ -2269,6 +2269,8 @@ def parse_broadcast(value):
 # then decides: its result or its error.  The fast path runs no code of the
 # caller's, so giving up midway has no visible effect.
 
+from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.ref cimport Py_INCREF
 from libc.stdint cimport int8_t, int16_t, int32_t, uint32_t
 
 cdef extern from "Python.h":
@@ -2288,14 +2290,14 @@ cdef enum:
     _SEEN_EXCEPT = 2
     _SEEN_FLAGS = 4
 
-# the flag keys Socket.IO sets, made once (ASCII: their UTF-8 is their text)
-cdef tuple _FLAG_KEYS = ("volatile", "compress", "local", "timeout", "broadcast", "binary")
-# the last uid and namespace read, as UTF-8 and as text (a server hears the
-# same few again and again)
-cdef bytes _last_uid_raw = b""
-cdef str _last_uid = ""
-cdef bytes _last_nsp_raw = b"/"
-cdef str _last_nsp = "/"
+# Short strings of the envelope (uids, namespaces, rooms, socket ids, flag
+# keys: a server reads the same ones again and again) are kept by the hash of
+# their UTF-8 in a small table, as UTF-8 and as text, and reused.
+cdef enum:
+    _NAMES_SIZE = 256  # a power of 2
+    _NAME_MAX = 32  # longer strings are decoded every time
+cdef list _names_raw = [b""] * _NAMES_SIZE
+cdef list _names_text = [""] * _NAMES_SIZE
 
 
 cdef inline Py_ssize_t _load16(const unsigned char *data) noexcept:
@@ -2473,6 +2475,27 @@ cdef Py_ssize_t _skip_value(const unsigned char *buf, Py_ssize_t pos,
             pending = left[depth]
 
 
+cdef str _name(const unsigned char *text, Py_ssize_t length):
+    """The ``str`` of ``length`` bytes of UTF-8 at ``text``, from the table when
+    it is there.  Raises UnicodeDecodeError."""
+    cdef uint32_t slot = 2166136261u  # FNV-1a
+    cdef Py_ssize_t i
+    cdef object raw
+    if length > _NAME_MAX:
+        return PyUnicode_DecodeUTF8(<const char *>text, length, NULL)
+    for i in range(length):
+        slot = (slot ^ text[i]) * 16777619u
+    slot = (slot ^ (slot >> 16)) & (_NAMES_SIZE - 1)
+    raw = <object>PyList_GET_ITEM(_names_raw, slot)
+    if PyBytes_GET_SIZE(raw) == length and memcmp(
+            PyBytes_AS_STRING(raw), text, <size_t>length) == 0:
+        return <str>PyList_GET_ITEM(_names_text, slot)
+    name = PyUnicode_DecodeUTF8(<const char *>text, length, NULL)
+    _names_raw[slot] = PyBytes_FromStringAndSize(<const char *>text, length)
+    _names_text[slot] = name
+    return name
+
+
 cdef object _read_scalar(const unsigned char *buf, Py_ssize_t *pos, Py_ssize_t size,
                          bint room):
     """The room name (``room``: ``str``, int or float) or flag value (those,
@@ -2499,7 +2522,7 @@ cdef object _read_scalar(const unsigned char *buf, Py_ssize_t *pos, Py_ssize_t s
         if length < 0:
             return _MISSING
         pos[0] += length
-        return PyUnicode_DecodeUTF8(<const char *>buf + pos[0] - length, length, NULL)
+        return _name(buf + pos[0] - length, length)
     if not room:
         if byte == 0xC0:
             pos[0] = at + 1
@@ -2558,20 +2581,20 @@ cdef object _read_rooms(const unsigned char *buf, Py_ssize_t *pos, Py_ssize_t si
     count = _read_head(buf, pos, size, 0x90)
     if count < 0:
         return None
-    rooms = []
+    # filled in place (a list given up with empty slots is freed as it is)
+    rooms = PyList_New(count)
     for i in range(count):
         room = _read_scalar(buf, pos, size, True)
         if room is _MISSING:
             return None
-        rooms.append(room)
+        Py_INCREF(room)
+        PyList_SET_ITEM(rooms, i, room)
     return rooms
 
 
 cdef object _read_flags(const unsigned char *buf, Py_ssize_t *pos, Py_ssize_t size):
     """The flags dict (nil: empty) at ``pos[0]``; None to give up."""
-    cdef Py_ssize_t count, i, j, length
-    cdef const unsigned char *text
-    cdef str name
+    cdef Py_ssize_t count, i, length
     if pos[0] < size and buf[pos[0]] == 0xC0:
         pos[0] += 1
         return {}
@@ -2583,17 +2606,8 @@ cdef object _read_flags(const unsigned char *buf, Py_ssize_t *pos, Py_ssize_t si
         length = _read_str_head(buf, pos, size)
         if length < 0:
             return None
-        text = buf + pos[0]
+        key = _name(buf + pos[0], length)
         pos[0] += length
-        key = None
-        for j in range(6):
-            name = <str>PyTuple_GET_ITEM(_FLAG_KEYS, j)
-            if _is_key(text, length, <const char *>PyUnicode_1BYTE_DATA(name),
-                       PyUnicode_GET_LENGTH(name)):
-                key = name
-                break
-        if key is None:
-            key = PyUnicode_DecodeUTF8(<const char *>text, length, NULL)
         value = _read_scalar(buf, pos, size, False)
         if value is _MISSING:
             return None
@@ -2601,24 +2615,6 @@ cdef object _read_flags(const unsigned char *buf, Py_ssize_t *pos, Py_ssize_t si
     if len(flags) != count:  # a repeated key
         return None
     return flags
-
-
-cdef str _remember_uid(const unsigned char *text, Py_ssize_t length):
-    """Decode a uid (raises UnicodeDecodeError) and keep it as the last one."""
-    global _last_uid_raw, _last_uid
-    uid = PyUnicode_DecodeUTF8(<const char *>text, length, NULL)
-    _last_uid_raw = PyBytes_FromStringAndSize(<const char *>text, length)
-    _last_uid = uid
-    return uid
-
-
-cdef str _remember_nsp(const unsigned char *text, Py_ssize_t length):
-    """Decode a namespace (raises UnicodeDecodeError) and keep it as the last one."""
-    global _last_nsp_raw, _last_nsp
-    nsp = PyUnicode_DecodeUTF8(<const char *>text, length, NULL)
-    _last_nsp_raw = PyBytes_FromStringAndSize(<const char *>text, length)
-    _last_nsp = nsp
-    return nsp
 
 
 cdef object _unpack_fast(bytes message):
@@ -2638,11 +2634,7 @@ cdef object _unpack_fast(bytes message):
     length = _read_str_head(buf, &pos, size)
     if length < 0:
         return None
-    if length == PyBytes_GET_SIZE(_last_uid_raw) and memcmp(
-            buf + pos, PyBytes_AS_STRING(_last_uid_raw), <size_t>length) == 0:
-        uid = _last_uid
-    else:
-        uid = _remember_uid(buf + pos, length)
+    uid = _name(buf + pos, length)
     pos += length
     # the packet
     count = _read_head(buf, &pos, size, 0x80)
@@ -2682,11 +2674,7 @@ cdef object _unpack_fast(bytes message):
                 length = _read_str_head(buf, &pos, size)
                 if length < 0:
                     return None
-                if length == PyBytes_GET_SIZE(_last_nsp_raw) and memcmp(
-                        buf + pos, PyBytes_AS_STRING(_last_nsp_raw), <size_t>length) == 0:
-                    nsp = _last_nsp
-                else:
-                    nsp = _remember_nsp(buf + pos, length)
+                nsp = _name(buf + pos, length)
                 pos += length
         else:
             return None

@@ -2750,14 +2750,16 @@ def test_unpack_broadcast_uid_and_nsp_in_turn(impl: ModuleType) -> None:
 
 
 def test_unpack_broadcast_reads_the_envelope_itself(impl: ModuleType) -> None:
-    """The compiled twin keeps the last uid and namespace: proof that it read
-    the envelope itself (ormsgpack makes new strings every time)."""
+    """The compiled twin reuses the short strings of the envelope: proof that
+    it read the envelope itself (ormsgpack makes new strings every time)."""
     if impl is _fastpath_py:
         pytest.skip("the pure twin decodes the whole message")
     for name, data in WELL_FORMED.items():
         first, second = impl.unpack_broadcast(data), impl.unpack_broadcast(data)
-        assert first.uid is second.uid, name
-        assert first.nsp is second.nsp, name
+        short = [part for part in ("uid", "nsp") if len(getattr(first, part).encode()) <= 32]
+        assert short, name
+        for part in short:
+            assert getattr(first, part) is getattr(second, part), (name, part)
 
 
 TRUNCATED = ["adapter order", "emitter order", "rooms numbers", "flags values",
