@@ -2392,6 +2392,498 @@ def parse_broadcast(value):
     return _parse(value)
 
 
+# ``unpack_broadcast`` reads the envelope of a well-formed message itself:
+# the ``[uid, packet, opts]`` array (fixarray, array16 or array32 of exactly
+# 3 items), a ``str`` uid, the packet map (fixmap, map16 or map32) with
+# ``str`` keys among ``type`` (the positive fixint 2 or 5), ``data`` (an
+# array) and ``nsp`` (``str`` or nil), each at most once and in any order,
+# then ``opts``: nil, or such a map with keys among ``rooms`` and ``except``
+# (nil, or arrays of ``str``, int and float) and ``flags`` (nil, or a map of
+# distinct ``str`` keys to nil, bool, int, float or ``str``), and nothing
+# after it.  Only ``data`` goes to ormsgpack, with the same ``ext_hook``:
+# ``_skip_value`` finds where it ends without making objects, at most
+# ``_SKIP_MAX_DEPTH`` containers deep (far from ormsgpack's and Python's
+# recursion limits, which would count the two levels above it).  A message
+# of any other shape (unknown or repeated keys, other key or value types, ext
+# values in the envelope, bytes after it, which ormsgpack ignores, invalid
+# UTF-8, a ``data`` that ormsgpack refuses or that is not ``[event, ...]``,
+# a ``bytes`` subclass or other buffer) is decoded again the whole way, which
+# then decides: its result or its error.  The fast path runs no code of the
+# caller's, so giving up midway has no visible effect.
+
+from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.ref cimport Py_INCREF
+from libc.stdint cimport int8_t, int16_t, int32_t, uint32_t
+
+cdef extern from "Python.h":
+    object PyMemoryView_FromMemory(char *mem, Py_ssize_t size, int flags)
+    int PyBUF_READ
+
+cdef enum:
+    # containers open at once inside ``data`` (``data`` itself included)
+    _SKIP_MAX_DEPTH = 64
+    # from this size on ``data`` is lent to ormsgpack as a memoryview
+    _DATA_VIEW_SIZE = 512
+    # which keys of the packet and of opts were read
+    _SEEN_TYPE = 1
+    _SEEN_DATA = 2
+    _SEEN_NSP = 4
+    _SEEN_ROOMS = 1
+    _SEEN_EXCEPT = 2
+    _SEEN_FLAGS = 4
+
+# Short strings of the envelope (uids, namespaces, rooms, socket ids, flag
+# keys: a server reads the same ones again and again) are kept by the hash of
+# their UTF-8 in a small table, as UTF-8 and as text, and reused.
+cdef enum:
+    _NAMES_SIZE = 256  # a power of 2
+    _NAME_MAX = 32  # longer strings are decoded every time
+cdef list _names_raw = [b""] * _NAMES_SIZE
+cdef list _names_text = [""] * _NAMES_SIZE
+
+
+cdef inline Py_ssize_t _load16(const unsigned char *data) noexcept:
+    return (<Py_ssize_t>data[0] << 8) | <Py_ssize_t>data[1]
+
+
+cdef inline uint64_t _load64(const unsigned char *data) noexcept:
+    return (_load32(data) << 32) | _load32(data + 4)
+
+
+cdef inline Py_ssize_t _read_head(const unsigned char *buf, Py_ssize_t *pos, Py_ssize_t size,
+                                  unsigned char fix) noexcept:
+    """The item count of the array (``fix`` 0x90) or map (0x80) header at
+    ``pos[0]``, which moves past it; -1 for any other value or a header cut
+    short.  A count the rest of the buffer cannot hold (a byte an item at
+    least) is -1 too."""
+    cdef Py_ssize_t at = pos[0]
+    cdef Py_ssize_t count, head
+    cdef unsigned char byte
+    # array16 and array32 are 0xdc and 0xdd, map16 and map32 0xde and 0xdf
+    cdef unsigned char form16 = 0xDC if fix == 0x90 else 0xDE
+    if at >= size:
+        return -1
+    byte = buf[at]
+    if byte & 0xF0 == fix:
+        head = 1
+        count = byte & 0x0F
+    elif byte == form16:
+        if size - at < 3:
+            return -1
+        head = 3
+        count = _load16(buf + at + 1)
+    elif byte == form16 + 1:
+        if size - at < 5:
+            return -1
+        head = 5
+        count = <Py_ssize_t>_load32(buf + at + 1)
+    else:
+        return -1
+    if count > size - at - head:
+        return -1
+    pos[0] = at + head
+    return count
+
+
+cdef inline Py_ssize_t _read_str_head(const unsigned char *buf, Py_ssize_t *pos,
+                                      Py_ssize_t size) noexcept:
+    """The length of the ``str`` at ``pos[0]``, which moves to its bytes (all
+    within the buffer); -1 for any other value or a string cut short."""
+    cdef Py_ssize_t at = pos[0]
+    cdef Py_ssize_t length, head
+    cdef unsigned char byte
+    if at >= size:
+        return -1
+    byte = buf[at]
+    if byte & 0xE0 == 0xA0:
+        head = 1
+        length = byte & 0x1F
+    elif byte == 0xD9:
+        if size - at < 2:
+            return -1
+        head = 2
+        length = buf[at + 1]
+    elif byte == 0xDA:
+        if size - at < 3:
+            return -1
+        head = 3
+        length = _load16(buf + at + 1)
+    elif byte == 0xDB:
+        if size - at < 5:
+            return -1
+        head = 5
+        length = <Py_ssize_t>_load32(buf + at + 1)
+    else:
+        return -1
+    if length > size - at - head:
+        return -1
+    pos[0] = at + head
+    return length
+
+
+cdef inline bint _is_key(const unsigned char *text, Py_ssize_t length, const char *key,
+                         Py_ssize_t key_length) noexcept:
+    return length == key_length and memcmp(text, key, <size_t>length) == 0
+
+
+cdef Py_ssize_t _skip_value(const unsigned char *buf, Py_ssize_t pos,
+                            Py_ssize_t size) noexcept:
+    """Where the MessagePack value at ``pos`` ends; -1 when it is cut short,
+    holds the never-used byte 0xc1 or nests deeper than ``_SKIP_MAX_DEPTH``."""
+    cdef Py_ssize_t left[_SKIP_MAX_DEPTH]
+    cdef int depth = 0
+    cdef Py_ssize_t pending = 1  # values still to skip in the innermost container
+    cdef Py_ssize_t head, length, items
+    cdef unsigned char byte
+    while True:
+        if pos >= size:
+            return -1
+        byte = buf[pos]
+        items = 0
+        length = 0
+        if byte <= 0x7F or byte >= 0xE0:  # fixints
+            head = 1
+        elif byte <= 0x8F:  # fixmap
+            head = 1
+            items = 2 * (byte & 0x0F)
+        elif byte <= 0x9F:  # fixarray
+            head = 1
+            items = byte & 0x0F
+        elif byte <= 0xBF:  # fixstr
+            head = 1
+            length = byte & 0x1F
+        elif byte == 0xC0 or byte == 0xC2 or byte == 0xC3:  # nil, false, true
+            head = 1
+        elif byte == 0xC1:  # never used
+            return -1
+        elif byte == 0xC4 or byte == 0xD9:  # bin8, str8
+            head = 2
+        elif byte == 0xC5 or byte == 0xDA:  # bin16, str16
+            head = 3
+        elif byte == 0xC6 or byte == 0xDB:  # bin32, str32
+            head = 5
+        elif byte == 0xC7:  # ext8
+            head = 3
+        elif byte == 0xC8:  # ext16
+            head = 4
+        elif byte == 0xC9:  # ext32
+            head = 6
+        elif byte == 0xCC or byte == 0xD0:  # uint8, int8
+            head = 2
+        elif byte == 0xCD or byte == 0xD1:  # uint16, int16
+            head = 3
+        elif byte == 0xCA or byte == 0xCE or byte == 0xD2:  # float32, uint32, int32
+            head = 5
+        elif byte == 0xCB or byte == 0xCF or byte == 0xD3:  # float64, uint64, int64
+            head = 9
+        elif byte <= 0xD8:  # fixext 1, 2, 4, 8 and 16 (0xd4 to 0xd8)
+            head = 2 + (1 << (byte - 0xD4))
+        elif byte == 0xDC or byte == 0xDE:  # array16, map16
+            head = 3
+        else:  # array32, map32 (0xdd, 0xdf)
+            head = 5
+        if head > size - pos:
+            return -1
+        if byte == 0xC4 or byte == 0xC7 or byte == 0xD9:
+            length = buf[pos + 1]
+        elif byte == 0xC5 or byte == 0xC8 or byte == 0xDA:
+            length = _load16(buf + pos + 1)
+        elif byte == 0xC6 or byte == 0xC9 or byte == 0xDB:
+            length = <Py_ssize_t>_load32(buf + pos + 1)
+        elif byte == 0xDC:
+            items = _load16(buf + pos + 1)
+        elif byte == 0xDD:
+            items = <Py_ssize_t>_load32(buf + pos + 1)
+        elif byte == 0xDE:
+            items = 2 * _load16(buf + pos + 1)
+        elif byte == 0xDF:
+            items = 2 * <Py_ssize_t>_load32(buf + pos + 1)
+        pos += head
+        if length > size - pos:
+            return -1
+        pos += length
+        pending -= 1
+        if items:
+            # a byte an item at least
+            if depth == _SKIP_MAX_DEPTH or items > size - pos:
+                return -1
+            left[depth] = pending
+            depth += 1
+            pending = items
+        while pending == 0:
+            if depth == 0:
+                return pos
+            depth -= 1
+            pending = left[depth]
+
+
+cdef str _name(const unsigned char *text, Py_ssize_t length):
+    """The ``str`` of ``length`` bytes of UTF-8 at ``text``, from the table when
+    it is there.  Raises UnicodeDecodeError."""
+    cdef uint32_t slot = 2166136261u  # FNV-1a
+    cdef Py_ssize_t i
+    cdef object raw
+    if length > _NAME_MAX:
+        return PyUnicode_DecodeUTF8(<const char *>text, length, NULL)
+    for i in range(length):
+        slot = (slot ^ text[i]) * 16777619u
+    slot = (slot ^ (slot >> 16)) & (_NAMES_SIZE - 1)
+    raw = <object>PyList_GET_ITEM(_names_raw, slot)
+    if PyBytes_GET_SIZE(raw) == length and memcmp(
+            PyBytes_AS_STRING(raw), text, <size_t>length) == 0:
+        return <str>PyList_GET_ITEM(_names_text, slot)
+    name = PyUnicode_DecodeUTF8(<const char *>text, length, NULL)
+    _names_raw[slot] = PyBytes_FromStringAndSize(<const char *>text, length)
+    _names_text[slot] = name
+    return name
+
+
+cdef object _read_scalar(const unsigned char *buf, Py_ssize_t *pos, Py_ssize_t size,
+                         bint room):
+    """The room name (``room``: ``str``, int or float) or flag value (those,
+    nil and bool) at ``pos[0]``, which moves past it; ``_MISSING`` for any
+    other value or one cut short.  Raises UnicodeDecodeError."""
+    cdef Py_ssize_t at = pos[0]
+    cdef Py_ssize_t length
+    cdef unsigned char byte
+    cdef uint32_t bits32
+    cdef uint64_t bits64
+    cdef float single
+    cdef double number
+    if at >= size:
+        return _MISSING
+    byte = buf[at]
+    if byte <= 0x7F:  # positive fixint
+        pos[0] = at + 1
+        return <long>byte
+    if byte >= 0xE0:  # negative fixint
+        pos[0] = at + 1
+        return <long>(<int8_t>byte)
+    if 0xA0 <= byte <= 0xBF or byte == 0xD9 or byte == 0xDA or byte == 0xDB:
+        length = _read_str_head(buf, pos, size)
+        if length < 0:
+            return _MISSING
+        pos[0] += length
+        return _name(buf + pos[0] - length, length)
+    if not room:
+        if byte == 0xC0:
+            pos[0] = at + 1
+            return None
+        if byte == 0xC2:
+            pos[0] = at + 1
+            return False
+        if byte == 0xC3:
+            pos[0] = at + 1
+            return True
+    if byte == 0xCC or byte == 0xD0:
+        if size - at < 2:
+            return _MISSING
+        pos[0] = at + 2
+        if byte == 0xCC:
+            return <long>buf[at + 1]
+        return <long>(<int8_t>buf[at + 1])
+    if byte == 0xCD or byte == 0xD1:
+        if size - at < 3:
+            return _MISSING
+        pos[0] = at + 3
+        if byte == 0xCD:
+            return <long>_load16(buf + at + 1)
+        return <long>(<int16_t>_load16(buf + at + 1))
+    if byte == 0xCA or byte == 0xCE or byte == 0xD2:
+        if size - at < 5:
+            return _MISSING
+        pos[0] = at + 5
+        bits32 = <uint32_t>_load32(buf + at + 1)
+        if byte == 0xCE:
+            return <long long>bits32
+        if byte == 0xD2:
+            return <long long>(<int32_t>bits32)
+        memcpy(&single, &bits32, 4)
+        return <double>single
+    if byte == 0xCB or byte == 0xCF or byte == 0xD3:
+        if size - at < 9:
+            return _MISSING
+        pos[0] = at + 9
+        bits64 = _load64(buf + at + 1)
+        if byte == 0xCF:
+            return bits64
+        if byte == 0xD3:
+            return <int64_t>bits64
+        memcpy(&number, &bits64, 8)
+        return number
+    return _MISSING
+
+
+cdef object _read_rooms(const unsigned char *buf, Py_ssize_t *pos, Py_ssize_t size):
+    """The rooms list (nil: empty) at ``pos[0]``; None to give up."""
+    cdef Py_ssize_t count, i
+    if pos[0] < size and buf[pos[0]] == 0xC0:
+        pos[0] += 1
+        return []
+    count = _read_head(buf, pos, size, 0x90)
+    if count < 0:
+        return None
+    # filled in place (a list given up with empty slots is freed as it is)
+    rooms = PyList_New(count)
+    for i in range(count):
+        room = _read_scalar(buf, pos, size, True)
+        if room is _MISSING:
+            return None
+        Py_INCREF(room)
+        PyList_SET_ITEM(rooms, i, room)
+    return rooms
+
+
+cdef object _read_flags(const unsigned char *buf, Py_ssize_t *pos, Py_ssize_t size):
+    """The flags dict (nil: empty) at ``pos[0]``; None to give up."""
+    cdef Py_ssize_t count, i, length
+    if pos[0] < size and buf[pos[0]] == 0xC0:
+        pos[0] += 1
+        return {}
+    count = _read_head(buf, pos, size, 0x80)
+    if count < 0:
+        return None
+    flags = {}
+    for i in range(count):
+        length = _read_str_head(buf, pos, size)
+        if length < 0:
+            return None
+        key = _name(buf + pos[0], length)
+        pos[0] += length
+        value = _read_scalar(buf, pos, size, False)
+        if value is _MISSING:
+            return None
+        flags[key] = value
+    if len(flags) != count:  # a repeated key
+        return None
+    return flags
+
+
+cdef object _unpack_fast(bytes message):
+    """The Broadcast of a well-formed ``message``; None to decode it the
+    whole way.  Raises what ormsgpack and the UTF-8 decoder raise."""
+    cdef const unsigned char *buf = <const unsigned char *>PyBytes_AS_STRING(message)
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(message)
+    cdef Py_ssize_t pos = 0
+    cdef Py_ssize_t count, length, i
+    cdef Py_ssize_t data_start = 0, data_end = 0
+    cdef const unsigned char *key
+    cdef unsigned char byte
+    cdef int seen = 0
+    cdef PyObject *args[2]
+    if _read_head(buf, &pos, size, 0x90) != 3:
+        return None
+    length = _read_str_head(buf, &pos, size)
+    if length < 0:
+        return None
+    uid = _name(buf + pos, length)
+    pos += length
+    # the packet
+    count = _read_head(buf, &pos, size, 0x80)
+    if count < 0 or count > 3:
+        return None
+    nsp = _ROOT_NSP
+    for i in range(count):
+        length = _read_str_head(buf, &pos, size)
+        if length < 0:
+            return None
+        key = buf + pos
+        pos += length
+        if pos >= size:
+            return None
+        byte = buf[pos]
+        if _is_key(key, length, "data", 4):
+            if seen & _SEEN_DATA or not (0x91 <= byte <= 0x9F or byte == 0xDC or byte == 0xDD):
+                return None
+            seen |= _SEEN_DATA
+            data_start = pos
+            data_end = _skip_value(buf, pos, size)
+            if data_end < 0:
+                return None
+            pos = data_end
+        elif _is_key(key, length, "type", 4):
+            if seen & _SEEN_TYPE or (byte != 2 and byte != 5):
+                return None
+            seen |= _SEEN_TYPE
+            pos += 1
+        elif _is_key(key, length, "nsp", 3):
+            if seen & _SEEN_NSP:
+                return None
+            seen |= _SEEN_NSP
+            if byte == 0xC0:
+                pos += 1
+            else:
+                length = _read_str_head(buf, &pos, size)
+                if length < 0:
+                    return None
+                nsp = _name(buf + pos, length)
+                pos += length
+        else:
+            return None
+    if not seen & _SEEN_DATA:
+        return None
+    # opts
+    rooms = except_rooms = flags = None
+    seen = 0
+    if pos < size and buf[pos] == 0xC0:
+        pos += 1
+    else:
+        count = _read_head(buf, &pos, size, 0x80)
+        if count < 0 or count > 3:
+            return None
+        for i in range(count):
+            length = _read_str_head(buf, &pos, size)
+            if length < 0:
+                return None
+            key = buf + pos
+            pos += length
+            if _is_key(key, length, "rooms", 5):
+                if seen & _SEEN_ROOMS:
+                    return None
+                seen |= _SEEN_ROOMS
+                rooms = _read_rooms(buf, &pos, size)
+                if rooms is None:
+                    return None
+            elif _is_key(key, length, "except", 6):
+                if seen & _SEEN_EXCEPT:
+                    return None
+                seen |= _SEEN_EXCEPT
+                except_rooms = _read_rooms(buf, &pos, size)
+                if except_rooms is None:
+                    return None
+            elif _is_key(key, length, "flags", 5):
+                if seen & _SEEN_FLAGS:
+                    return None
+                seen |= _SEEN_FLAGS
+                flags = _read_flags(buf, &pos, size)
+                if flags is None:
+                    return None
+            else:
+                return None
+    if pos != size:
+        return None
+    if rooms is None:
+        rooms = []
+    if except_rooms is None:
+        except_rooms = []
+    if flags is None:
+        flags = {}
+    # the data, last: nothing is decoded for a message that is given up
+    length = data_end - data_start
+    if length < _DATA_VIEW_SIZE:
+        chunk = PyBytes_FromStringAndSize(<const char *>buf + data_start, length)
+    else:
+        # lent for the call only; ``message`` outlives it
+        chunk = PyMemoryView_FromMemory(<char *>buf + data_start, length, PyBUF_READ)
+    args[0] = <PyObject *>chunk
+    args[1] = <PyObject *>_c_ext_hook
+    data = PyObject_Vectorcall(_unpackb, args, 1, <PyObject *>_EXT_HOOK_KWNAMES)
+    if (type(data) is not list or not PyList_GET_SIZE(data)
+            or not PyUnicode_Check(<object>PyList_GET_ITEM(data, 0))):
+        return None
+    return _new_broadcast(uid, nsp, data, rooms, except_rooms, flags)
+
+
 def unpack_broadcast(data):
     """Decode and validate a broadcast message written with the msgpack parser.
 
@@ -2403,6 +2895,13 @@ def unpack_broadcast(data):
     a ``[uid, packet, opts]`` broadcast.
     """
     cdef PyObject *args[2]
+    if type(data) is bytes:
+        try:
+            message = _unpack_fast(<bytes>data)
+        except Exception:
+            message = None
+        if message is not None:
+            return message
     args[0] = <PyObject *>data
     args[1] = <PyObject *>_c_ext_hook
     try:
