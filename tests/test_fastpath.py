@@ -1667,10 +1667,16 @@ def test_default_import_uses_compiled_module() -> None:
         assert fastpath.ChannelRouter is _compiled.ChannelRouter
         assert fastpath.encode_event is _compiled.encode_event
         assert fastpath.deliver is _compiled.deliver
+        for name in fastpath.__all__:
+            if name != "FASTPATH":
+                assert getattr(fastpath, name) is getattr(_compiled, name), name
     else:
         assert fastpath.FASTPATH is False
         assert fastpath.RoomIndex is _fastpath_py.RoomIndex
         assert fastpath.encode_event is _fastpath_py.encode_event
+        for name in fastpath.__all__:
+            if name != "FASTPATH":
+                assert getattr(fastpath, name) is getattr(_fastpath_py, name), name
     try:
         package = importlib.import_module("socketio_redis_adapter")
     except ImportError:  # the package root may still be under construction
