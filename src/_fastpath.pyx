@@ -1249,10 +1249,10 @@ cdef class DeliveryCache:
     Pass the same cache to every ``deliver`` call on one Engine.IO server's
     ``sockets``; ``forget(eio_sid)`` drops a socket's record (the adapter
     calls it when a socket disconnects) and ``clear()`` drops them all.  The
-    compiled twin keeps a record for each socket whose queue is an exact,
-    unbounded ``asyncio.Queue``, used only while ``sockets[eio_sid]`` is the
-    very socket object it was made for, so a new or replaced socket never gets
-    a stale record; a socket's queue is taken to be the one it had when its
+    compiled twin keeps a record for each socket with an exact ``str``
+    ``eio_sid`` whose queue is an exact, unbounded ``asyncio.Queue``, used
+    only while ``sockets[eio_sid]`` is the very socket object it was made
+    for, so a new or replaced socket never gets a stale record; a socket's queue is taken to be the one it had when its
     record was made (python-engineio never replaces it; ``forget`` the socket
     if you do).  Records that ``forget`` misses are pruned: when the cache
     holds 1024 records or more, those whose socket is gone, replaced or closed
@@ -1270,7 +1270,8 @@ cdef class DeliveryCache:
 
     def forget(self, eio_sid):
         """Drop the record of ``eio_sid``, if there is one."""
-        self._records.pop(eio_sid, None)
+        if type(eio_sid) is str:  # only exact str ids get records
+            self._records.pop(eio_sid, None)
 
     def clear(self):
         """Drop every record."""
@@ -1281,7 +1282,7 @@ cdef class DeliveryCache:
         return len(self._records)
 
     def __contains__(self, eio_sid):
-        return eio_sid in self._records
+        return type(eio_sid) is str and eio_sid in self._records
 
     cdef _QueueRecord _add(self, object eio_sid, object socket, object queue, object sockets):
         """A new record of ``socket`` for ``eio_sid``; None if its queue does not qualify."""
@@ -1350,7 +1351,9 @@ def deliver(sockets, eio_sids, packets, polling_packets, bint volatile,
             socket = sockets.get(eio_sid)
         if socket is None or socket.closed:
             continue
-        if records is None:
+        # records are kept for exact ``str`` ids only (what python-engineio
+        # uses): looking one of those up in a dict of them runs no ``__eq__``
+        if records is None or type(eio_sid) is not str:
             queue = socket.queue
             record = None
         else:

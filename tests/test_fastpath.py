@@ -1388,6 +1388,39 @@ def test_deliver_cache_is_collected(impl: ModuleType) -> None:
     assert ref() is None
 
 
+def test_deliver_cache_runs_no_eq_of_other_sids(impl: ModuleType) -> None:
+    """A cache never changes what deliver does: an eio_sid whose ``__eq__`` raises
+    against another socket's id is delivered to as without a cache."""
+
+    class Sid:
+        def __init__(self, twin: str) -> None:
+            self.twin = twin
+            self.compared = 0
+
+        def __hash__(self) -> int:
+            return hash(self.twin)
+
+        def __eq__(self, other: object) -> bool:
+            if other is self:
+                return True
+            self.compared += 1
+            raise ValueError("compared with another eio_sid")
+
+    cache = impl.DeliveryCache()
+    old = FakeSocket()
+    assert impl.deliver({"e1": old}, ["e1"], ["a"], None, False, cache) == 1
+    eio_sid = Sid("e1")  # the same hash as the socket with a record
+    socket = FakeSocket()
+    for _ in range(2):
+        assert impl.deliver({eio_sid: socket}, [eio_sid], ["b"], None, False, cache) == 1
+    assert drain(old) == ["a"]
+    assert drain(socket) == ["b", "b"]
+    assert eio_sid.compared == 0
+    cache.forget(eio_sid)
+    assert eio_sid not in cache
+    assert eio_sid.compared == 0
+
+
 def test_deliver_cache_matches_twin(impl: ModuleType) -> None:
     """Random churn, delivered with a cache, against the pure twin without one."""
     rng = random.Random(20240611)
