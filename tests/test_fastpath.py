@@ -3212,6 +3212,44 @@ def test_unpack_broadcast_truncated(impl: ModuleType, name: str) -> None:
         check_unpack(impl, data[:end] + b"\xc0")
 
 
+# 32-bit lengths and counts from 2**31 on: negative in a 32-bit Py_ssize_t
+HUGE_SIZES = [0x80000000, 0xFFFFFF9C, 0xFFFFFFFA, 0xFFFFFFFB, 0xFFFFFFFF]
+
+
+@pytest.mark.parametrize("size", HUGE_SIZES, ids=hex)
+def test_unpack_broadcast_huge_sizes(impl: ModuleType, size: int) -> None:
+    """A 32-bit size the message cannot hold, anywhere: never read backwards
+    (on a 32-bit build such a size was a negative length in ``data``)."""
+    big = struct.pack(">I", size)
+    tail = b"\x00" * 16
+    event = b"\xa2ev"
+    heads = [
+        b"\xc6" + big,  # bin32
+        b"\xdb" + big,  # str32
+        b"\xc9" + big + b"\x05",  # ext32
+        b"\xdd" + big,  # array32
+        b"\xdf" + big,  # map32
+    ]
+    for head in heads:
+        for data in (b"\x92" + event + head + tail, b"\x93" + event + head + b"\xc0\xc0"):
+            check_unpack(impl, b"\x93\xa1u\x82\xa4type\x02\xa4data" + data + b"\xc0")
+            check_unpack(impl, b"\x93\xa1u\x81\xa4data" + data + b"\xc0" + tail)
+    # and in the envelope: the array, uid, packet, a key, rooms, flags
+    packet = b"\x81\xa4data\x91" + event
+    for message in (
+        b"\xdd" + big + b"\xa1u" + packet + b"\xc0",
+        b"\x93\xdb" + big + b"u" + packet + b"\xc0",
+        b"\x93\xa1u\xdf" + big + b"\xa4data\x91" + event + b"\xc0",
+        b"\x93\xa1u\x81\xdb" + big + b"data\x91" + event + b"\xc0",
+        b"\x93\xa1u" + packet + b"\x81\xa5rooms\xdd" + big + b"\xa1r",
+        b"\x93\xa1u" + packet + b"\x81\xa5rooms\x91\xdb" + big + b"r",
+        b"\x93\xa1u" + packet + b"\x81\xa5flags\xdf" + big + b"\xa1k\xc3",
+        b"\x93\xa1u" + packet + b"\x81\xa5flags\x81\xa1k\xdb" + big + b"v",
+    ):
+        assert check_unpack(impl, message)[0] == "MalformedMessage"
+        assert check_unpack(impl, message + tail)[0] == "MalformedMessage"
+
+
 def generated_broadcast(draw: st.DrawFn) -> bytes:
     """A broadcast as a Node or Python peer might write one, in any key order;
     now and then a part is left out, or of another type."""
