@@ -1249,14 +1249,15 @@ cdef class DeliveryCache:
     Pass the same cache to every ``deliver`` call on one Engine.IO server's
     ``sockets``; ``forget(eio_sid)`` drops a socket's record (the adapter
     calls it when a socket disconnects) and ``clear()`` drops them all.  The
-    compiled twin keeps a record for each socket whose queue is an exact,
-    unbounded ``asyncio.Queue``, used only while ``sockets[eio_sid]`` is the
-    very socket object it was made for, so a new or replaced socket never gets
-    a stale record; a socket's queue is taken to be the one it had when its
-    record was made (python-engineio never replaces it; ``forget`` the socket
-    if you do).  Records that ``forget`` misses are pruned: when the cache
-    holds 1024 records or more, those whose socket is gone, replaced or closed
-    are dropped before a new one is added, and then not again before the cache
+    compiled twin keeps a record for each socket with an exact ``str``
+    ``eio_sid`` whose queue is an exact, unbounded ``asyncio.Queue``, used
+    only while ``sockets[eio_sid]`` is the very socket object it was made
+    for, so a new or replaced socket never gets a stale record; a socket's
+    queue is taken to be the one it had when its record was made
+    (python-engineio never replaces it; ``forget`` the socket if you do).
+    Records that ``forget`` misses are pruned: when the cache holds 1024
+    records or more, those whose socket is gone, replaced or closed are
+    dropped before a new one is added, and then not again before the cache
     has doubled.  The pure-Python twin keeps no records.  A cache never
     changes what ``deliver`` does, only how fast.
     """
@@ -1270,7 +1271,8 @@ cdef class DeliveryCache:
 
     def forget(self, eio_sid):
         """Drop the record of ``eio_sid``, if there is one."""
-        self._records.pop(eio_sid, None)
+        if type(eio_sid) is str:  # only exact str ids get records
+            self._records.pop(eio_sid, None)
 
     def clear(self):
         """Drop every record."""
@@ -1281,7 +1283,7 @@ cdef class DeliveryCache:
         return len(self._records)
 
     def __contains__(self, eio_sid):
-        return eio_sid in self._records
+        return type(eio_sid) is str and eio_sid in self._records
 
     cdef _QueueRecord _add(self, object eio_sid, object socket, object queue, object sockets):
         """A new record of ``socket`` for ``eio_sid``; None if its queue does not qualify."""
@@ -1350,7 +1352,9 @@ def deliver(sockets, eio_sids, packets, polling_packets, bint volatile,
             socket = sockets.get(eio_sid)
         if socket is None or socket.closed:
             continue
-        if records is None:
+        # records are kept for exact ``str`` ids only (what python-engineio
+        # uses): looking one of those up in a dict of them runs no ``__eq__``
+        if records is None or type(eio_sid) is not str:
             queue = socket.queue
             record = None
         else:
@@ -2457,7 +2461,8 @@ cdef inline Py_ssize_t _read_head(const unsigned char *buf, Py_ssize_t *pos, Py_
     short.  A count the rest of the buffer cannot hold (a byte an item at
     least) is -1 too."""
     cdef Py_ssize_t at = pos[0]
-    cdef Py_ssize_t count, head
+    cdef Py_ssize_t head
+    cdef uint64_t count  # unsigned: a 32-bit count never turns negative
     cdef unsigned char byte
     # array16 and array32 are 0xdc and 0xdd, map16 and map32 0xde and 0xdf
     cdef unsigned char form16 = 0xDC if fix == 0x90 else 0xDE
@@ -2476,13 +2481,13 @@ cdef inline Py_ssize_t _read_head(const unsigned char *buf, Py_ssize_t *pos, Py_
         if size - at < 5:
             return -1
         head = 5
-        count = <Py_ssize_t>_load32(buf + at + 1)
+        count = _load32(buf + at + 1)
     else:
         return -1
-    if count > size - at - head:
+    if count > <uint64_t>(size - at - head):
         return -1
     pos[0] = at + head
-    return count
+    return <Py_ssize_t>count
 
 
 cdef inline Py_ssize_t _read_str_head(const unsigned char *buf, Py_ssize_t *pos,
@@ -2490,7 +2495,8 @@ cdef inline Py_ssize_t _read_str_head(const unsigned char *buf, Py_ssize_t *pos,
     """The length of the ``str`` at ``pos[0]``, which moves to its bytes (all
     within the buffer); -1 for any other value or a string cut short."""
     cdef Py_ssize_t at = pos[0]
-    cdef Py_ssize_t length, head
+    cdef Py_ssize_t head
+    cdef uint64_t length  # unsigned: a 32-bit length never turns negative
     cdef unsigned char byte
     if at >= size:
         return -1
@@ -2512,13 +2518,13 @@ cdef inline Py_ssize_t _read_str_head(const unsigned char *buf, Py_ssize_t *pos,
         if size - at < 5:
             return -1
         head = 5
-        length = <Py_ssize_t>_load32(buf + at + 1)
+        length = _load32(buf + at + 1)
     else:
         return -1
-    if length > size - at - head:
+    if length > <uint64_t>(size - at - head):
         return -1
     pos[0] = at + head
-    return length
+    return <Py_ssize_t>length
 
 
 cdef inline bint _is_key(const unsigned char *text, Py_ssize_t length, const char *key,
@@ -2533,7 +2539,10 @@ cdef Py_ssize_t _skip_value(const unsigned char *buf, Py_ssize_t pos,
     cdef Py_ssize_t left[_SKIP_MAX_DEPTH]
     cdef int depth = 0
     cdef Py_ssize_t pending = 1  # values still to skip in the innermost container
-    cdef Py_ssize_t head, length, items
+    cdef Py_ssize_t head
+    # unsigned and 64-bit: a 32-bit size (twice that for a map) never turns
+    # negative, even where Py_ssize_t has 32 bits
+    cdef uint64_t length, items
     cdef unsigned char byte
     while True:
         if pos >= size:
@@ -2589,27 +2598,27 @@ cdef Py_ssize_t _skip_value(const unsigned char *buf, Py_ssize_t pos,
         elif byte == 0xC5 or byte == 0xC8 or byte == 0xDA:
             length = _load16(buf + pos + 1)
         elif byte == 0xC6 or byte == 0xC9 or byte == 0xDB:
-            length = <Py_ssize_t>_load32(buf + pos + 1)
+            length = _load32(buf + pos + 1)
         elif byte == 0xDC:
-            items = _load16(buf + pos + 1)
+            items = <uint64_t>_load16(buf + pos + 1)
         elif byte == 0xDD:
-            items = <Py_ssize_t>_load32(buf + pos + 1)
+            items = _load32(buf + pos + 1)
         elif byte == 0xDE:
-            items = 2 * _load16(buf + pos + 1)
+            items = 2 * <uint64_t>_load16(buf + pos + 1)
         elif byte == 0xDF:
-            items = 2 * <Py_ssize_t>_load32(buf + pos + 1)
+            items = 2 * _load32(buf + pos + 1)
         pos += head
-        if length > size - pos:
+        if length > <uint64_t>(size - pos):
             return -1
-        pos += length
+        pos += <Py_ssize_t>length
         pending -= 1
         if items:
             # a byte an item at least
-            if depth == _SKIP_MAX_DEPTH or items > size - pos:
+            if depth == _SKIP_MAX_DEPTH or items > <uint64_t>(size - pos):
                 return -1
             left[depth] = pending
             depth += 1
-            pending = items
+            pending = <Py_ssize_t>items
         while pending == 0:
             if depth == 0:
                 return pos

@@ -1388,6 +1388,39 @@ def test_deliver_cache_is_collected(impl: ModuleType) -> None:
     assert ref() is None
 
 
+def test_deliver_cache_runs_no_eq_of_other_sids(impl: ModuleType) -> None:
+    """A cache never changes what deliver does: an eio_sid whose ``__eq__`` raises
+    against another socket's id is delivered to as without a cache."""
+
+    class Sid:
+        def __init__(self, twin: str) -> None:
+            self.twin = twin
+            self.compared = 0
+
+        def __hash__(self) -> int:
+            return hash(self.twin)
+
+        def __eq__(self, other: object) -> bool:
+            if other is self:
+                return True
+            self.compared += 1
+            raise ValueError("compared with another eio_sid")
+
+    cache = impl.DeliveryCache()
+    old = FakeSocket()
+    assert impl.deliver({"e1": old}, ["e1"], ["a"], None, False, cache) == 1
+    eio_sid = Sid("e1")  # the same hash as the socket with a record
+    socket = FakeSocket()
+    for _ in range(2):
+        assert impl.deliver({eio_sid: socket}, [eio_sid], ["b"], None, False, cache) == 1
+    assert drain(old) == ["a"]
+    assert drain(socket) == ["b", "b"]
+    assert eio_sid.compared == 0
+    cache.forget(eio_sid)
+    assert eio_sid not in cache
+    assert eio_sid.compared == 0
+
+
 def test_deliver_cache_matches_twin(impl: ModuleType) -> None:
     """Random churn, delivered with a cache, against the pure twin without one."""
     rng = random.Random(20240611)
@@ -3177,6 +3210,44 @@ def test_unpack_broadcast_truncated(impl: ModuleType, name: str) -> None:
     for end in range(len(data) + 1):
         check_unpack(impl, data[:end])
         check_unpack(impl, data[:end] + b"\xc0")
+
+
+# 32-bit lengths and counts from 2**31 on: negative in a 32-bit Py_ssize_t
+HUGE_SIZES = [0x80000000, 0xFFFFFF9C, 0xFFFFFFFA, 0xFFFFFFFB, 0xFFFFFFFF]
+
+
+@pytest.mark.parametrize("size", HUGE_SIZES, ids=hex)
+def test_unpack_broadcast_huge_sizes(impl: ModuleType, size: int) -> None:
+    """A 32-bit size the message cannot hold, anywhere: never read backwards
+    (on a 32-bit build such a size was a negative length in ``data``)."""
+    big = struct.pack(">I", size)
+    tail = b"\x00" * 16
+    event = b"\xa2ev"
+    heads = [
+        b"\xc6" + big,  # bin32
+        b"\xdb" + big,  # str32
+        b"\xc9" + big + b"\x05",  # ext32
+        b"\xdd" + big,  # array32
+        b"\xdf" + big,  # map32
+    ]
+    for head in heads:
+        for data in (b"\x92" + event + head + tail, b"\x93" + event + head + b"\xc0\xc0"):
+            check_unpack(impl, b"\x93\xa1u\x82\xa4type\x02\xa4data" + data + b"\xc0")
+            check_unpack(impl, b"\x93\xa1u\x81\xa4data" + data + b"\xc0" + tail)
+    # and in the envelope: the array, uid, packet, a key, rooms, flags
+    packet = b"\x81\xa4data\x91" + event
+    for message in (
+        b"\xdd" + big + b"\xa1u" + packet + b"\xc0",
+        b"\x93\xdb" + big + b"u" + packet + b"\xc0",
+        b"\x93\xa1u\xdf" + big + b"\xa4data\x91" + event + b"\xc0",
+        b"\x93\xa1u\x81\xdb" + big + b"data\x91" + event + b"\xc0",
+        b"\x93\xa1u" + packet + b"\x81\xa5rooms\xdd" + big + b"\xa1r",
+        b"\x93\xa1u" + packet + b"\x81\xa5rooms\x91\xdb" + big + b"r",
+        b"\x93\xa1u" + packet + b"\x81\xa5flags\xdf" + big + b"\xa1k\xc3",
+        b"\x93\xa1u" + packet + b"\x81\xa5flags\x81\xa1k\xdb" + big + b"v",
+    ):
+        assert check_unpack(impl, message)[0] == "MalformedMessage"
+        assert check_unpack(impl, message + tail)[0] == "MalformedMessage"
 
 
 def generated_broadcast(draw: st.DrawFn) -> bytes:

@@ -350,14 +350,15 @@ class DeliveryCache:
     Pass the same cache to every ``deliver`` call on one Engine.IO server's
     ``sockets``; ``forget(eio_sid)`` drops a socket's record (the adapter
     calls it when a socket disconnects) and ``clear()`` drops them all.  The
-    compiled twin keeps a record for each socket whose queue is an exact,
-    unbounded ``asyncio.Queue``, used only while ``sockets[eio_sid]`` is the
-    very socket object it was made for, so a new or replaced socket never gets
-    a stale record; a socket's queue is taken to be the one it had when its
-    record was made (python-engineio never replaces it; ``forget`` the socket
-    if you do).  Records that ``forget`` misses are pruned: when the cache
-    holds 1024 records or more, those whose socket is gone, replaced or closed
-    are dropped before a new one is added, and then not again before the cache
+    compiled twin keeps a record for each socket with an exact ``str``
+    ``eio_sid`` whose queue is an exact, unbounded ``asyncio.Queue``, used
+    only while ``sockets[eio_sid]`` is the very socket object it was made
+    for, so a new or replaced socket never gets a stale record; a socket's
+    queue is taken to be the one it had when its record was made
+    (python-engineio never replaces it; ``forget`` the socket if you do).
+    Records that ``forget`` misses are pruned: when the cache holds 1024
+    records or more, those whose socket is gone, replaced or closed are
+    dropped before a new one is added, and then not again before the cache
     has doubled.  The pure-Python twin keeps no records.  A cache never
     changes what ``deliver`` does, only how fast.
     """
