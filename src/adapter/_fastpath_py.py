@@ -12,9 +12,6 @@ from typing import Any
 
 from . import codec, msgpack_compat
 
-# the validation is codec's own (the compiled core has it in C)
-from .codec import parse_broadcast as parse_broadcast
-
 Room = Hashable
 
 _NUMERIC_CHARS = frozenset("0123456789.-+eE")
@@ -618,6 +615,20 @@ def pack_broadcast(
     else:
         value = codec.broadcast_value(uid, nsp, data, rooms, except_rooms, flags)
     return msgpack_compat.packb(value)
+
+
+def parse_broadcast(value: Any) -> codec.Broadcast:
+    """Validate a decoded ``[uid, packet, opts]`` broadcast message.
+
+    Returns a :class:`Broadcast`: ``nsp`` defaults to ``"/"``, and missing
+    ``rooms``, ``except`` and ``flags`` to empty ones.
+
+    :param value: the message, as the parser decoded it.
+
+    Raises ``MalformedMessage`` when it is not a broadcast of an event.
+    """
+    # the validation is codec's own; the compiled core has it in C
+    return codec.parse_broadcast(value)
 
 
 def unpack_broadcast(data: bytes) -> codec.Broadcast:
