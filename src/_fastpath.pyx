@@ -2159,12 +2159,8 @@ def pack_broadcast(uid, nsp, data, rooms, except_rooms, flags, *, bint emitter=F
         if w.on_heap:
             PyMem_Free(w.data)
     # what packb makes of it: the same bytes, written the slow way, or its error
-    packet = {"type": 2, "data": data, "nsp": nsp}
-    if emitter:
-        opts = {"rooms": list(rooms), "flags": flags, "except": list(except_rooms)}
-    else:
-        opts = {"rooms": list(rooms), "except": list(except_rooms), "flags": flags}
-    return _packb([uid, packet, opts])
+    return _packb(_codec.broadcast_value(uid, nsp, data, rooms, except_rooms, flags,
+                                         emitter=emitter))
 
 
 # ``Broadcast(uid, nsp, data, rooms, except_rooms, flags)`` without running

@@ -606,14 +606,7 @@ def pack_broadcast(
 
     Raises ``TypeError`` when the data cannot be serialized.
     """
-    if emitter:
-        value: list[Any] = [
-            uid,
-            {"type": 2, "data": data, "nsp": nsp},
-            {"rooms": list(rooms), "flags": flags, "except": list(dict.fromkeys(except_rooms))},
-        ]
-    else:
-        value = codec.broadcast_value(uid, nsp, data, rooms, except_rooms, flags)
+    value = codec.broadcast_value(uid, nsp, data, rooms, except_rooms, flags, emitter=emitter)
     return msgpack_compat.packb(value)
 
 

@@ -174,13 +174,20 @@ def broadcast_value(
     rooms: Iterable[Any],
     except_rooms: Iterable[Any],
     flags: dict[str, Any],
+    *,
+    emitter: bool = False,
 ) -> list[Any]:
-    """Build ``[uid, packet, opts]`` in the Node adapter's key order."""
-    return [
-        uid,
-        {"type": 2, "data": data, "nsp": nsp},
-        {"rooms": list(rooms), "except": list(dict.fromkeys(except_rooms)), "flags": flags},
-    ]
+    """Build ``[uid, packet, opts]`` in the Node adapter's key order.
+
+    With ``emitter``, ``opts`` has the key order of Node's
+    ``@socket.io/redis-emitter`` (``rooms, flags, except``).  ``except`` is
+    de-duplicated, in order.
+    """
+    packet = {"type": 2, "data": data, "nsp": nsp}
+    rooms, except_rooms = list(rooms), list(dict.fromkeys(except_rooms))
+    if emitter:
+        return [uid, packet, {"rooms": rooms, "flags": flags, "except": except_rooms}]
+    return [uid, packet, {"rooms": rooms, "except": except_rooms, "flags": flags}]
 
 
 def _is_room(value: Any) -> bool:

@@ -180,12 +180,10 @@ class _EmitterCore:
             )
         else:
             payload = self._parser.encode(
-                [
-                    EMITTER_UID,
-                    {"type": 2, "data": data, "nsp": self._nsp},
-                    {"rooms": list(self._rooms), "flags": self._flags,
-                     "except": list(self._except)},
-                ]
+                codec.broadcast_value(
+                    EMITTER_UID, self._nsp, data, self._rooms, self._except, self._flags,
+                    emitter=True,
+                )
             )
         if len(self._rooms) == 1:
             return self._channels.room(self._nsp, self._rooms[0]), payload
