@@ -1773,7 +1773,7 @@ cdef inline int _pack_byte(_Writer *w, unsigned char byte) except -1:
     return 0
 
 
-cdef int _pack_head(_Writer *w, size_t size, unsigned char fix, size_t fix_limit,
+cdef inline int _pack_head(_Writer *w, size_t size, unsigned char fix, size_t fix_limit,
                     unsigned char code8, unsigned char code16) except -1:
     """A str/bin/array/map header: ``fix | size``, or a 1-, 2- or 4-byte size.
 
@@ -1803,13 +1803,13 @@ cdef int _pack_head(_Writer *w, size_t size, unsigned char fix, size_t fix_limit
     return 0
 
 
-cdef int _pack_utf8(_Writer *w, const char *data, Py_ssize_t size) except -1:
+cdef inline int _pack_utf8(_Writer *w, const char *data, Py_ssize_t size) except -1:
     if _pack_head(w, <size_t>size, 0xA0, 32, 0xD9, 0xDA):
         return 1
     return _put(w, data, size)
 
 
-cdef int _pack_str(_Writer *w, object text) except -1:
+cdef inline int _pack_str(_Writer *w, object text) except -1:
     """An exact ``str``; 1 (give up) if it does not encode to UTF-8."""
     cdef Py_ssize_t size
     cdef const char *data
@@ -1897,7 +1897,7 @@ cdef int _pack_float(_Writer *w, double value) except -1:
     return 0
 
 
-cdef int _pack_bin(_Writer *w, const char *data, Py_ssize_t size) except -1:
+cdef inline int _pack_bin(_Writer *w, const char *data, Py_ssize_t size) except -1:
     if _pack_head(w, <size_t>size, 0, 0, 0xC4, 0xC5):
         return 1
     return _put(w, data, size)
@@ -2019,7 +2019,7 @@ cdef int _pack_key(_Writer *w, object key) except -1:
 cdef int _pack_value(_Writer *w, object value, int depth) except -1:
     """Write ``value`` as packb would; 0 when done, 1 to give up (see above)."""
     cdef type kind = type(value)
-    cdef Py_ssize_t pos = 0
+    cdef Py_ssize_t pos = 0, size, i
     cdef PyObject *key
     cdef PyObject *item
     cdef int result = 0
@@ -2061,11 +2061,21 @@ cdef int _pack_value(_Writer *w, object value, int depth) except -1:
                     result = _pack_value(w, <object>item, depth + 1)
                 if result:
                     break
-        else:
-            if _pack_head(w, <size_t>len(value), 0x90, 16, 0, 0xDC):
+        elif kind is list:
+            # no code of the caller's runs while packing: the list stays as it is
+            size = PyList_GET_SIZE(value)
+            if _pack_head(w, <size_t>size, 0x90, 16, 0, 0xDC):
                 return 1
-            for member in value:
-                result = _pack_value(w, member, depth + 1)
+            for i in range(size):
+                result = _pack_value(w, <object>PyList_GET_ITEM(value, i), depth + 1)
+                if result:
+                    break
+        else:
+            size = PyTuple_GET_SIZE(value)
+            if _pack_head(w, <size_t>size, 0x90, 16, 0, 0xDC):
+                return 1
+            for i in range(size):
+                result = _pack_value(w, <object>PyTuple_GET_ITEM(value, i), depth + 1)
                 if result:
                     break
     finally:
@@ -2252,32 +2262,39 @@ cdef object _utc_datetime(int64_t micros):
     )
 
 
-def _ext_hook(code, data):
-    """``msgpack_compat._ext_hook``, timestamps (ext -1) decoded in C."""
-    cdef const unsigned char *raw
-    cdef Py_ssize_t size
+cdef object _timestamp(const unsigned char *raw, Py_ssize_t size):
+    """The datetime of the timestamp (ext -1) body at ``raw``; ``_MISSING``
+    for a body of another size or a date out of range (years 1 to 9999)."""
     cdef int64_t seconds, nanos, micros
     cdef uint64_t packed
+    if size == 4:
+        seconds = <int64_t>_load32(raw)
+        nanos = 0
+    elif size == 8:
+        packed = (_load32(raw) << 32) | _load32(raw + 4)
+        seconds = <int64_t>(packed & 0x3FFFFFFFF)
+        nanos = <int64_t>(packed >> 34)
+    elif size == 12:
+        nanos = <int64_t>_load32(raw)
+        seconds = <int64_t>((_load32(raw + 4) << 32) | _load32(raw + 8))
+    else:
+        return _MISSING
+    if -62135596800 - 10 <= seconds <= 253402300800 + 10:
+        micros = seconds * 1000000 + nanos // 1000
+        if _MIN_MICROS <= micros <= _MAX_MICROS:
+            return _utc_datetime(micros)
+    return _MISSING
+
+
+def _ext_hook(code, data):
+    """``msgpack_compat._ext_hook``, timestamps (ext -1) decoded in C."""
     if type(code) is int and code == -1 and type(data) is bytes:
-        raw = <const unsigned char *>PyBytes_AS_STRING(data)
-        size = PyBytes_GET_SIZE(data)
-        if size == 4:
-            seconds = <int64_t>_load32(raw)
-            nanos = 0
-        elif size == 8:
-            packed = (_load32(raw) << 32) | _load32(raw + 4)
-            seconds = <int64_t>(packed & 0x3FFFFFFFF)
-            nanos = <int64_t>(packed >> 34)
-        elif size == 12:
-            nanos = <int64_t>_load32(raw)
-            seconds = <int64_t>((_load32(raw + 4) << 32) | _load32(raw + 8))
-        else:
-            return _py_ext_hook(code, data)  # raises
-        if -62135596800 - 10 <= seconds <= 253402300800 + 10:
-            micros = seconds * 1000000 + nanos // 1000
-            if _MIN_MICROS <= micros <= _MAX_MICROS:
-                return _utc_datetime(micros)
-    # other extensions, and dates out of range (its OverflowError)
+        value = _timestamp(<const unsigned char *>PyBytes_AS_STRING(data),
+                           PyBytes_GET_SIZE(data))
+        if value is not _MISSING:
+            return value
+    # other extensions, bad sizes (its ValueError) and dates out of range
+    # (its OverflowError)
     return _py_ext_hook(code, data)
 
 
@@ -2400,14 +2417,17 @@ def parse_broadcast(value):
 # then ``opts``: nil, or such a map with keys among ``rooms`` and ``except``
 # (nil, or arrays of ``str``, int and float) and ``flags`` (nil, or a map of
 # distinct ``str`` keys to nil, bool, int, float or ``str``), and nothing
-# after it.  Only ``data`` goes to ormsgpack, with the same ``ext_hook``:
-# ``_skip_value`` finds where it ends without making objects, at most
-# ``_SKIP_MAX_DEPTH`` containers deep (far from ormsgpack's and Python's
-# recursion limits, which would count the two levels above it).  A message
-# of any other shape (unknown or repeated keys, other key or value types, ext
-# values in the envelope, bytes after it, which ormsgpack ignores, invalid
-# UTF-8, a ``data`` that ormsgpack refuses or that is not ``[event, ...]``,
-# a ``bytes`` subclass or other buffer) is decoded again the whole way, which
+# after it.  ``_skip_value`` first finds where ``data`` ends without making
+# objects, at most ``_SKIP_MAX_DEPTH`` containers deep (far from ormsgpack's
+# and Python's recursion limits, which would count the two levels above it);
+# then ``_read_value`` decodes it as ormsgpack does with the same
+# ``ext_hook`` (``bin`` as bytes, every float as a Python float, ext values
+# through the hook), refusing what ormsgpack refuses.  A message of any other
+# shape (unknown or repeated keys, other key or value types, ext values in
+# the envelope, bytes after it, which ormsgpack ignores, invalid UTF-8, a map
+# key in ``data`` that is not a ``str``, a ``data`` that is not
+# ``[event, ...]``, a ``bytes`` subclass or other buffer) is decoded again
+# the whole way with ormsgpack, which
 # then decides: its result or its error.  The fast path runs no code of the
 # caller's, so giving up midway has no visible effect.
 
@@ -2415,15 +2435,9 @@ from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.ref cimport Py_INCREF
 from libc.stdint cimport int8_t, int16_t, int32_t, uint32_t
 
-cdef extern from "Python.h":
-    object PyMemoryView_FromMemory(char *mem, Py_ssize_t size, int flags)
-    int PyBUF_READ
-
 cdef enum:
     # containers open at once inside ``data`` (``data`` itself included)
     _SKIP_MAX_DEPTH = 64
-    # from this size on ``data`` is lent to ormsgpack as a memoryview
-    _DATA_VIEW_SIZE = 512
     # which keys of the packet and of opts were read
     _SEEN_TYPE = 1
     _SEEN_DATA = 2
@@ -2517,6 +2531,39 @@ cdef inline Py_ssize_t _read_str_head(const unsigned char *buf, Py_ssize_t *pos,
         length = _load32(buf + at + 1)
     else:
         return -1
+    if length > <uint64_t>(size - at - head):
+        return -1
+    pos[0] = at + head
+    return <Py_ssize_t>length
+
+
+cdef inline Py_ssize_t _read_bin_head(const unsigned char *buf, Py_ssize_t *pos,
+                                      Py_ssize_t size) noexcept:
+    """The length of the ``bin`` at ``pos[0]``, which moves to its bytes (all
+    within the buffer); -1 for any other value or one cut short."""
+    cdef Py_ssize_t at = pos[0]
+    cdef Py_ssize_t head
+    cdef uint64_t length  # unsigned: a 32-bit length never turns negative
+    cdef unsigned char byte
+    if at >= size:
+        return -1
+    byte = buf[at]
+    if byte == 0xC4:
+        head = 2
+    elif byte == 0xC5:
+        head = 3
+    elif byte == 0xC6:
+        head = 5
+    else:
+        return -1
+    if head > size - at:
+        return -1
+    if byte == 0xC4:
+        length = buf[at + 1]
+    elif byte == 0xC5:
+        length = <uint64_t>_load16(buf + at + 1)
+    else:
+        length = _load32(buf + at + 1)
     if length > <uint64_t>(size - at - head):
         return -1
     pos[0] = at + head
@@ -2625,14 +2672,27 @@ cdef Py_ssize_t _skip_value(const unsigned char *buf, Py_ssize_t pos,
 cdef str _name(const unsigned char *text, Py_ssize_t length):
     """The ``str`` of ``length`` bytes of UTF-8 at ``text``, from the table when
     it is there.  Raises UnicodeDecodeError."""
-    cdef uint32_t slot = 2166136261u  # FNV-1a
-    cdef Py_ssize_t i
+    cdef uint64_t mixed = <uint64_t>length
+    cdef uint64_t word
+    cdef Py_ssize_t i = 0
+    cdef uint32_t slot
     cdef object raw
     if length > _NAME_MAX:
         return PyUnicode_DecodeUTF8(<const char *>text, length, NULL)
-    for i in range(length):
-        slot = (slot ^ text[i]) * 16777619u
-    slot = (slot ^ (slot >> 16)) & (_NAMES_SIZE - 1)
+    # eight bytes at a time (a slot only: the bytes are compared after)
+    while i + 8 <= length:
+        memcpy(&word, text + i, 8)  # one load
+        mixed = (mixed ^ word) * <uint64_t>0x9E3779B97F4A7C15
+        mixed ^= mixed >> 29
+        i += 8
+    if i < length:
+        word = 0
+        while i < length:
+            word = (word << 8) | text[i]
+            i += 1
+        mixed = (mixed ^ word) * <uint64_t>0x9E3779B97F4A7C15
+        mixed ^= mixed >> 29
+    slot = <uint32_t>(mixed >> 32) & (_NAMES_SIZE - 1)
     raw = <object>PyList_GET_ITEM(_names_raw, slot)
     if PyBytes_GET_SIZE(raw) == length and memcmp(
             PyBytes_AS_STRING(raw), text, <size_t>length) == 0:
@@ -2764,6 +2824,101 @@ cdef object _read_flags(const unsigned char *buf, Py_ssize_t *pos, Py_ssize_t si
     return flags
 
 
+cdef object _read_ext(const unsigned char *buf, Py_ssize_t *pos, Py_ssize_t size):
+    """The ext value at ``pos[0]``, as ``_ext_hook`` makes it; ``_MISSING``
+    when it is cut short.  Raises what ``_ext_hook`` raises."""
+    cdef Py_ssize_t at = pos[0]
+    cdef Py_ssize_t head
+    cdef uint64_t length  # unsigned: a 32-bit length never turns negative
+    cdef unsigned char byte = buf[at]
+    if 0xD4 <= byte <= 0xD8:  # fixext 1, 2, 4, 8 and 16
+        head = 2
+        length = <uint64_t>1 << (byte - 0xD4)
+    elif byte == 0xC7:  # ext8
+        head = 3
+    elif byte == 0xC8:  # ext16
+        head = 4
+    else:  # ext32 (0xc9)
+        head = 6
+    if head > size - at:
+        return _MISSING
+    if byte == 0xC7:
+        length = buf[at + 1]
+    elif byte == 0xC8:
+        length = <uint64_t>_load16(buf + at + 1)
+    elif byte == 0xC9:
+        length = _load32(buf + at + 1)
+    if length > <uint64_t>(size - at - head):
+        return _MISSING
+    pos[0] = at + head + <Py_ssize_t>length
+    if buf[at + head - 1] == 0xFF:  # ext -1, the timestamp
+        value = _timestamp(buf + at + head, <Py_ssize_t>length)
+        if value is not _MISSING:
+            return value
+    return _py_ext_hook(<long>(<int8_t>buf[at + head - 1]), PyBytes_FromStringAndSize(
+        <const char *>buf + at + head, <Py_ssize_t>length))
+
+
+cdef object _read_value(const unsigned char *buf, Py_ssize_t *pos, Py_ssize_t size):
+    """The value at ``pos[0]``, which moves past it, as ormsgpack decodes it
+    with ``_ext_hook``; ``_MISSING`` for a map key that is not a ``str``
+    (ormsgpack refuses those) or a value cut short.
+
+    Called only on what ``_skip_value`` accepted, so it recurses at most
+    ``_SKIP_MAX_DEPTH`` deep.  Raises UnicodeDecodeError for invalid UTF-8
+    (which ormsgpack refuses too) and what ``_ext_hook`` raises.
+    """
+    cdef Py_ssize_t count, length, i
+    cdef unsigned char byte
+    if pos[0] >= size:
+        return _MISSING
+    byte = buf[pos[0]]
+    if 0x90 <= byte <= 0x9F or byte == 0xDC or byte == 0xDD:
+        count = _read_head(buf, pos, size, 0x90)
+        if count < 0:
+            return _MISSING
+        # filled in place (a list given up with empty slots is freed as it is)
+        items = PyList_New(count)
+        for i in range(count):
+            item = _read_value(buf, pos, size)
+            if item is _MISSING:
+                return _MISSING
+            Py_INCREF(item)
+            PyList_SET_ITEM(items, i, item)
+        return items
+    if 0x80 <= byte <= 0x8F or byte == 0xDE or byte == 0xDF:
+        count = _read_head(buf, pos, size, 0x80)
+        if count < 0:
+            return _MISSING
+        mapping = {}
+        for i in range(count):
+            length = _read_str_head(buf, pos, size)
+            if length < 0:
+                return _MISSING
+            key = _name(buf + pos[0], length)
+            pos[0] += length
+            item = _read_value(buf, pos, size)
+            if item is _MISSING:
+                return _MISSING
+            mapping[key] = item  # a repeated key: the last one wins, as in ormsgpack
+        return mapping
+    if 0xA0 <= byte <= 0xBF or 0xD9 <= byte <= 0xDB:
+        length = _read_str_head(buf, pos, size)
+        if length < 0:
+            return _MISSING
+        pos[0] += length
+        return PyUnicode_DecodeUTF8(<const char *>buf + pos[0] - length, length, NULL)
+    if 0xC4 <= byte <= 0xC6:  # bin8, bin16, bin32
+        length = _read_bin_head(buf, pos, size)
+        if length < 0:
+            return _MISSING
+        pos[0] += length
+        return PyBytes_FromStringAndSize(<const char *>buf + pos[0] - length, length)
+    if 0xC7 <= byte <= 0xC9 or 0xD4 <= byte <= 0xD8:
+        return _read_ext(buf, pos, size)
+    return _read_scalar(buf, pos, size, False)
+
+
 cdef object _unpack_fast(bytes message):
     """The Broadcast of a well-formed ``message``; None to decode it the
     whole way.  Raises what ormsgpack and the UTF-8 decoder raise."""
@@ -2874,15 +3029,9 @@ cdef object _unpack_fast(bytes message):
     if flags is None:
         flags = {}
     # the data, last: nothing is decoded for a message that is given up
-    length = data_end - data_start
-    if length < _DATA_VIEW_SIZE:
-        chunk = PyBytes_FromStringAndSize(<const char *>buf + data_start, length)
-    else:
-        # lent for the call only; ``message`` outlives it
-        chunk = PyMemoryView_FromMemory(<char *>buf + data_start, length, PyBUF_READ)
-    args[0] = <PyObject *>chunk
-    args[1] = <PyObject *>_c_ext_hook
-    data = PyObject_Vectorcall(_unpackb, args, 1, <PyObject *>_EXT_HOOK_KWNAMES)
+    pos = data_start
+    data = _read_value(buf, &pos, data_end)
+    # _MISSING (a map key ormsgpack refuses) is not a list either
     if (type(data) is not list or not PyList_GET_SIZE(data)
             or not PyUnicode_Check(<object>PyList_GET_ITEM(data, 0))):
         return None

@@ -3343,3 +3343,75 @@ def test_unpack_broadcast_mutated(
         elif action == "cut":
             del mutated[at:]
     check_unpack(impl, bytes(mutated))
+
+
+def any_form_value(draw: st.DrawFn, depth: int = 0) -> bytes:
+    """One MessagePack value in any of the wire forms a peer may write: wider
+    size and integer forms than needed, float32, every ext form (timestamps
+    and others), maps with repeated or non-``str`` keys now and then.
+    ``msgpack_compat.packb`` only writes the smallest forms."""
+    kind = draw(st.sampled_from(
+        ["nil", "bool", "int", "float", "str", "bin", "ext"]
+        + (["array", "map"] * 2 if depth < 4 else [])
+    ))
+    if kind == "nil":
+        return b"\xc0"
+    if kind == "bool":
+        return draw(st.sampled_from([b"\xc2", b"\xc3"]))
+    if kind == "int":
+        fmt, code = draw(st.sampled_from([
+            (">B", 0xCC), (">H", 0xCD), (">I", 0xCE), (">Q", 0xCF),
+            (">b", 0xD0), (">h", 0xD1), (">i", 0xD2), (">q", 0xD3), ("fix", 0),
+        ]))
+        if fmt == "fix":
+            return struct.pack(">b", draw(st.integers(-32, 127)))
+        size = struct.calcsize(fmt)
+        low, high = (0, 2 ** (8 * size) - 1) if fmt[1].isupper() else (
+            -(2 ** (8 * size - 1)), 2 ** (8 * size - 1) - 1)
+        return bytes([code]) + struct.pack(fmt, draw(st.integers(low, high)))
+    if kind == "float":
+        if draw(st.booleans()):
+            return b"\xca" + struct.pack(">f", draw(st.floats(width=32)))
+        return b"\xcb" + struct.pack(">d", draw(st.floats()))
+    if kind == "str":
+        text = draw(st.text(max_size=40))
+        return s(text, draw(st.sampled_from(["", "8", "16", "32"])))
+    if kind == "bin":
+        raw = draw(st.binary(max_size=40))
+        fmt, code = draw(st.sampled_from([(">B", 0xC4), (">H", 0xC5), (">I", 0xC6)]))
+        return bytes([code]) + struct.pack(fmt, len(raw)) + raw
+    if kind == "ext":
+        code = draw(st.sampled_from([-1, -1, -1, 0, 5, -128]))
+        if code == -1 and draw(st.integers(0, 3)):
+            body = draw(st.sampled_from([
+                struct.pack(">I", draw(st.integers(0, 2**32 - 1))),
+                struct.pack(">Q", draw(st.integers(0, 999_999_999)) << 34
+                            | draw(st.integers(0, 2**34 - 1))),
+                struct.pack(">Iq", draw(st.integers(0, 999_999_999)),
+                            draw(st.integers(-62135596800 - 5, 253402300800 + 5))),
+            ]))
+        else:
+            body = draw(st.binary(max_size=20))
+        form = draw(st.sampled_from(["smallest", "8", "16", "32"]))
+        if form == "smallest":
+            return ext(code, body)
+        fmt, head = {"8": (">B", 0xC7), "16": (">H", 0xC8), "32": (">I", 0xC9)}[form]
+        return bytes([head]) + struct.pack(fmt, len(body)) + struct.pack(">b", code) + body
+    items = draw(st.lists(st.deferred(lambda: st.just(None)), max_size=5))
+    form = draw(st.sampled_from(["", "16", "32"]))
+    if kind == "array":
+        return arr([any_form_value(draw, depth + 1) for _ in items], form)
+    keys = [
+        s(draw(st.sampled_from(["a", "b", "ü"]) | st.text(max_size=4)))
+        if draw(st.integers(0, 9)) else any_form_value(draw, 4)
+        for _ in items
+    ]
+    return mapping([(key, any_form_value(draw, depth + 1)) for key in keys], form)
+
+
+@given(args=st.lists(st.composite(any_form_value)(), max_size=6))
+@HYPOTHESIS
+def test_unpack_broadcast_data_in_any_form(impl: ModuleType, args: list[bytes]) -> None:
+    """``data`` as any peer may write it decodes as ormsgpack decodes it."""
+    check_unpack(impl, envelope(packet=[(s("data"), arr([s("ev"), *args]))]))
+
