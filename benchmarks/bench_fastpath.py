@@ -6,15 +6,20 @@ Run from the repository root::
     pytest benchmarks --benchmark-group-by=group --benchmark-columns=mean,ops
 
 Each benchmark group holds the two implementations of one operation, so the
-``c``/``py`` ratio is read off the group's table.
+``c``/``py`` ratio is read off the group's table.  Selection groups and the
+waiting-writers groups also hold a ``floor`` row: the part of the work no
+implementation can skip, measured the same way, so ``py``/``floor`` is the
+most any compiled twin could gain there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime
 import functools
 import importlib
+import itertools
 import json
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -124,6 +129,34 @@ def test_select_eio_rooms_except(benchmark: Any, impl: ModuleType, size: int) ->
     index = populated(impl, size)
     result = benchmark(index.select_eio, ["r1"], ["t21"])
     assert len(result) <= len(index.rooms["r1"])
+
+
+# Each selection group above, as (method, rooms, except_rooms).  A group's
+# ``floor`` row copies an equal result with one C call (``dict.copy`` or
+# ``list.copy``): the least any implementation of ``select``/``select_eio``
+# must spend, since each call returns a fresh container of the recipients.
+# ``py`` over ``floor`` bounds how much faster any compiled twin can be.
+SELECTIONS = {
+    "select rooms": ("select", ["r1", "t11"], None),
+    "select except": ("select", None, ["r1", "sid-00000000"]),
+    "select rooms+except": ("select", ["r1"], ["t21"]),
+    "select_eio rooms": ("select_eio", ["r1", "t11"], None),
+    "select_eio one room": ("select_eio", ["r1"], None),
+    "select_eio except": ("select_eio", None, ["r1", "sid-00000000"]),
+    "select_eio skip_sid": ("select_eio", None, ["sid-00000003"]),
+    "select_eio rooms+except": ("select_eio", ["r1"], ["t21"]),
+}
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("name", list(SELECTIONS))
+def test_select_floor(benchmark: Any, name: str, size: int) -> None:
+    """The ``floor`` row of a selection group: a C-level copy of its result."""
+    benchmark.group = f"{name}, {size} sockets"
+    method, rooms, except_rooms = SELECTIONS[name]
+    result = getattr(populated(_fastpath_py, size), method)(rooms, except_rooms)
+    copy = benchmark(result.copy)
+    assert copy == result and copy is not result
 
 
 @pytest.mark.parametrize(
@@ -358,6 +391,45 @@ def test_deliver_waiting_writers(
             rounds=ROUNDS,
             warmup_rounds=5,
         )
+        loop.run_until_complete(_one_tick())
+        assert woken[0] and woken[0] % 1000 == 0
+    finally:
+        loop.close()
+
+
+@pytest.mark.parametrize("new_loop", LOOPS)
+@pytest.mark.parametrize("make", SOCKET_KINDS)
+def test_wake_floor(benchmark: Any, make: Any, new_loop: Any) -> None:
+    """The ``floor`` row of a waiting-writers group: the wake-ups alone.
+
+    ``Future.set_result`` on each of the 1000 waiting getters, mapped in C:
+    what the event loop charges for waking the writers, which every
+    ``deliver`` pays before its own work (appending, counting, clearing).
+    """
+    loop = new_loop()
+    benchmark.group = (
+        f"deliver, 1000 {_KIND_NAMES[make]}, waiting writers, {type(loop).__module__} loop"
+    )
+    sockets = _sockets(1000, make)
+    getters: list[asyncio.Future[None]] = []
+    woken = [0]
+
+    def wake(future: asyncio.Future[None]) -> None:
+        woken[0] += 1
+
+    def setup() -> None:
+        loop.run_until_complete(_one_tick())  # the last round's wake-ups run
+        getters.clear()
+        for _socket in sockets.values():
+            getter = loop.create_future()
+            getter.add_done_callback(wake)
+            getters.append(getter)
+
+    def wake_all() -> None:
+        collections.deque(map(asyncio.Future.set_result, getters, itertools.repeat(None)), 0)
+
+    try:
+        benchmark.pedantic(wake_all, setup=setup, rounds=ROUNDS, warmup_rounds=5)
         loop.run_until_complete(_one_tick())
         assert woken[0] and woken[0] % 1000 == 0
     finally:
