@@ -2799,9 +2799,19 @@ cdef object _read_rooms(const unsigned char *buf, Py_ssize_t *pos, Py_ssize_t si
     return rooms
 
 
+cdef object _read_key(const unsigned char *buf, Py_ssize_t *pos, Py_ssize_t size):
+    """The ``str`` map key at ``pos[0]``, which moves past it; ``_MISSING``
+    for any other value or one cut short.  Raises UnicodeDecodeError."""
+    cdef Py_ssize_t length = _read_str_head(buf, pos, size)
+    if length < 0:
+        return _MISSING
+    pos[0] += length
+    return _name(buf + pos[0] - length, length)
+
+
 cdef object _read_flags(const unsigned char *buf, Py_ssize_t *pos, Py_ssize_t size):
     """The flags dict (nil: empty) at ``pos[0]``; None to give up."""
-    cdef Py_ssize_t count, i, length
+    cdef Py_ssize_t count, i
     if pos[0] < size and buf[pos[0]] == 0xC0:
         pos[0] += 1
         return {}
@@ -2810,11 +2820,9 @@ cdef object _read_flags(const unsigned char *buf, Py_ssize_t *pos, Py_ssize_t si
         return None
     flags = {}
     for i in range(count):
-        length = _read_str_head(buf, pos, size)
-        if length < 0:
+        key = _read_key(buf, pos, size)
+        if key is _MISSING:
             return None
-        key = _name(buf + pos[0], length)
-        pos[0] += length
         value = _read_scalar(buf, pos, size, False)
         if value is _MISSING:
             return None
@@ -2892,11 +2900,9 @@ cdef object _read_value(const unsigned char *buf, Py_ssize_t *pos, Py_ssize_t si
             return _MISSING
         mapping = {}
         for i in range(count):
-            length = _read_str_head(buf, pos, size)
-            if length < 0:
+            key = _read_key(buf, pos, size)
+            if key is _MISSING:
                 return _MISSING
-            key = _name(buf + pos[0], length)
-            pos[0] += length
             item = _read_value(buf, pos, size)
             if item is _MISSING:
                 return _MISSING
