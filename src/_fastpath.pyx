@@ -2062,11 +2062,14 @@ cdef int _pack_value(_Writer *w, object value, int depth) except -1:
                 if result:
                     break
         elif kind is list:
-            # no code of the caller's runs while packing: the list stays as it is
             size = PyList_GET_SIZE(value)
             if _pack_head(w, <size_t>size, 0x90, 16, 0, 0xDC):
                 return 1
             for i in range(size):
+                # no code of the caller's runs while packing, but should the
+                # list change size anyway, give up rather than read past it
+                if PyList_GET_SIZE(value) != size:
+                    return 1
                 result = _pack_value(w, <object>PyList_GET_ITEM(value, i), depth + 1)
                 if result:
                     break
