@@ -2503,10 +2503,13 @@ cdef inline Py_ssize_t _read_head(const unsigned char *buf, Py_ssize_t *pos, Py_
     return <Py_ssize_t>count
 
 
-cdef inline Py_ssize_t _read_str_head(const unsigned char *buf, Py_ssize_t *pos,
-                                      Py_ssize_t size) noexcept:
-    """The length of the ``str`` at ``pos[0]``, which moves to its bytes (all
-    within the buffer); -1 for any other value or a string cut short."""
+cdef inline Py_ssize_t _read_sized_head(const unsigned char *buf, Py_ssize_t *pos,
+                                        Py_ssize_t size, unsigned char code8,
+                                        bint fixstr) noexcept:
+    """The length of the value at ``pos[0]`` whose 1-, 2- and 4-byte length
+    forms are ``code8`` and the two codes after it (str: 0xd9, bin: 0xc4),
+    or a fixstr when ``fixstr``; ``pos[0]`` moves to its bytes (all within
+    the buffer).  -1 for any other value or one cut short."""
     cdef Py_ssize_t at = pos[0]
     cdef Py_ssize_t head
     cdef uint64_t length  # unsigned: a 32-bit length never turns negative
@@ -2514,20 +2517,20 @@ cdef inline Py_ssize_t _read_str_head(const unsigned char *buf, Py_ssize_t *pos,
     if at >= size:
         return -1
     byte = buf[at]
-    if byte & 0xE0 == 0xA0:
+    if fixstr and byte & 0xE0 == 0xA0:
         head = 1
         length = byte & 0x1F
-    elif byte == 0xD9:
+    elif byte == code8:
         if size - at < 2:
             return -1
         head = 2
         length = buf[at + 1]
-    elif byte == 0xDA:
+    elif byte == code8 + 1:
         if size - at < 3:
             return -1
         head = 3
         length = _load16(buf + at + 1)
-    elif byte == 0xDB:
+    elif byte == code8 + 2:
         if size - at < 5:
             return -1
         head = 5
@@ -2540,37 +2543,18 @@ cdef inline Py_ssize_t _read_str_head(const unsigned char *buf, Py_ssize_t *pos,
     return <Py_ssize_t>length
 
 
+cdef inline Py_ssize_t _read_str_head(const unsigned char *buf, Py_ssize_t *pos,
+                                      Py_ssize_t size) noexcept:
+    """The length of the ``str`` at ``pos[0]``, which moves to its bytes (all
+    within the buffer); -1 for any other value or a string cut short."""
+    return _read_sized_head(buf, pos, size, 0xD9, True)
+
+
 cdef inline Py_ssize_t _read_bin_head(const unsigned char *buf, Py_ssize_t *pos,
                                       Py_ssize_t size) noexcept:
     """The length of the ``bin`` at ``pos[0]``, which moves to its bytes (all
     within the buffer); -1 for any other value or one cut short."""
-    cdef Py_ssize_t at = pos[0]
-    cdef Py_ssize_t head
-    cdef uint64_t length  # unsigned: a 32-bit length never turns negative
-    cdef unsigned char byte
-    if at >= size:
-        return -1
-    byte = buf[at]
-    if byte == 0xC4:
-        head = 2
-    elif byte == 0xC5:
-        head = 3
-    elif byte == 0xC6:
-        head = 5
-    else:
-        return -1
-    if head > size - at:
-        return -1
-    if byte == 0xC4:
-        length = buf[at + 1]
-    elif byte == 0xC5:
-        length = <uint64_t>_load16(buf + at + 1)
-    else:
-        length = _load32(buf + at + 1)
-    if length > <uint64_t>(size - at - head):
-        return -1
-    pos[0] = at + head
-    return <Py_ssize_t>length
+    return _read_sized_head(buf, pos, size, 0xC4, False)
 
 
 cdef inline bint _is_key(const unsigned char *text, Py_ssize_t length, const char *key,
