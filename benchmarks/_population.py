@@ -1,4 +1,4 @@
-"""The namespace every room benchmark works on."""
+"""The namespace every room benchmark works on, and the churn they measure."""
 
 from __future__ import annotations
 
@@ -18,3 +18,12 @@ def fill(rooms: Any, size: int) -> Any:
         rooms.join(sid, f"r{i % 10}")
         rooms.join(sid, f"t{i % 100}")
     return rooms
+
+
+def newcomer_cycle(rooms: Any) -> None:
+    """A socket connects, joins three rooms and disconnects (``rooms`` as in ``fill``)."""
+    rooms.connect("newcomer", "eio-newcomer")
+    rooms.join("newcomer", "r1")
+    rooms.join("newcomer", "t5")
+    rooms.join("newcomer", "private")
+    rooms.disconnect("newcomer")

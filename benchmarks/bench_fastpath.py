@@ -25,7 +25,7 @@ from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
-from _population import fill
+from _population import fill, newcomer_cycle
 from engineio.async_socket import AsyncSocket
 
 from socketio_redis_adapter import _fastpath_py, codec, msgpack_compat
@@ -229,15 +229,7 @@ def test_connect_disconnect(benchmark: Any, impl: ModuleType) -> None:
     """A socket connects, joins three rooms and disconnects, 100k sockets around."""
     benchmark.group = "connect+join3+disconnect, 100000 sockets"
     index = populated(impl, 100_000)
-
-    def cycle() -> None:
-        index.connect("newcomer", "eio-newcomer")
-        index.join("newcomer", "r1")
-        index.join("newcomer", "t5")
-        index.join("newcomer", "private")
-        index.disconnect("newcomer")
-
-    benchmark(cycle)
+    benchmark(newcomer_cycle, index)
     assert len(index) == 100_000
 
 

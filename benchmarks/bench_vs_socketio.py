@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import socketio
-from _population import fill
+from _population import fill, newcomer_cycle
 
 from socketio_redis_adapter import _fastpath_py
 
@@ -147,13 +147,5 @@ def test_connect_disconnect(benchmark: Any, make: Any) -> None:
     """
     benchmark.group = "connect+enter 3 rooms+disconnect, 100000 sockets"
     subject = populated(make[0], make[1], 100_000)
-
-    def cycle() -> None:
-        subject.connect("newcomer", "eio-newcomer")
-        subject.join("newcomer", "r1")
-        subject.join("newcomer", "t5")
-        subject.join("newcomer", "private")
-        subject.disconnect("newcomer")
-
-    benchmark.pedantic(cycle, rounds=20, warmup_rounds=1)
+    benchmark.pedantic(newcomer_cycle, (subject,), rounds=20, warmup_rounds=1)
     assert len(subject.recipients(None, None)) == 100_000

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 
 from socketio_redis_adapter import MsgpackParser, RawPubSub, RedisPubSub, codec, msgpack_compat
 from tests.support.redis_server import RedisServer
-from tests.support.sio_cluster import Client, PyServer, settle
+from tests.support.sio_cluster import Client, PyServer, close_all, settle
 
 
 class Cluster:
@@ -39,10 +39,7 @@ async def cluster(redis_server: RedisServer) -> AsyncIterator[Cluster]:
             )
         yield Cluster(servers, clients)
     finally:
-        for client in clients:
-            await client.close()
-        for server in servers:
-            await server.stop()
+        await close_all(clients, servers)
 
 
 async def test_broadcast_to_all_with_binary(cluster: Cluster) -> None:
@@ -134,10 +131,7 @@ async def test_broadcast_over_a_unix_socket(kind: str) -> None:
         await servers[0].sio.emit("over-unix", b"\x01")
         assert await clients[1].wait_for("over-unix") == [[b"\x01"]]
     finally:
-        for client in clients:
-            await client.close()
-        for py_server in servers:
-            await py_server.stop()
+        await close_all(clients, servers)
         server.stop()
 
 
@@ -160,10 +154,7 @@ async def test_a_ready_redis_client_is_accepted(redis_server: RedisServer) -> No
         assert await clients[0].wait_for("to-client") == [[2]]
         assert await servers[1].adapter.server_count() == 2
     finally:
-        for client in clients:
-            await client.close()
-        for server in servers:
-            await server.stop()
+        await close_all(clients, servers)
         assert await redis_client.ping()  # a client the user passed in is left open
         await redis_client.aclose()
 
@@ -182,10 +173,7 @@ async def test_broadcast_over_tls() -> None:
         await servers[1].sio.emit("over-tls", {"secure": True})
         assert await clients[0].wait_for("over-tls") == [[{"secure": True}]]
     finally:
-        for client in clients:
-            await client.close()
-        for py_server in servers:
-            await py_server.stop()
+        await close_all(clients, servers)
         server.stop()
 
 

@@ -13,7 +13,7 @@ import pytest
 from tests.support.mixed import emit_from
 from tests.support.node_peer import NodePeer
 from tests.support.redis_server import RedisServer
-from tests.support.sio_cluster import Client, PyServer
+from tests.support.sio_cluster import Client, PyServer, close_all
 
 pytestmark = pytest.mark.node
 
@@ -83,10 +83,7 @@ async def mixed(redis_server: RedisServer) -> AsyncIterator[Mixed]:
             await node.wait_event("connection", nsp=nsp, id=clients[0].sid(nsp))
         yield Mixed(node, servers, clients)
     finally:
-        for client in clients:
-            await client.close()
-        for server in servers:
-            await server.stop()
+        await close_all(clients, servers)
         await node.stop()
 
 

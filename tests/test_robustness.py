@@ -15,7 +15,7 @@ from socketio_redis_adapter import AsyncRedisAdapter, RedisPubSub
 from socketio_redis_adapter.resp import RawPubSub
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
-from tests.support.sio_cluster import Client, PyServer
+from tests.support.sio_cluster import Client, PyServer, close_all
 
 
 @pytest.fixture
@@ -26,10 +26,7 @@ async def pair(redis_server: RedisServer) -> AsyncIterator[tuple[list[PyServer],
     try:
         yield servers, clients
     finally:
-        for client in clients:
-            await client.close()
-        for server in servers:
-            await server.stop()
+        await close_all(clients, servers)
 
 
 GARBAGE = [
@@ -116,10 +113,7 @@ async def test_listener_survives_redis_restart(own_redis: RedisServer, kind: str
         assert clients[1].named("after")
         assert adapter.connection.reconnects >= 1  # type: ignore[attr-defined]
     finally:
-        for client in clients:
-            await client.close()
-        for server in servers:
-            await server.stop()
+        await close_all(clients, servers)
 
 
 @pytest.mark.parametrize("kind", list(CONNECTIONS))

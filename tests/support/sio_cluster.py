@@ -148,6 +148,14 @@ class Client:
         await self.sio.disconnect()
 
 
+async def close_all(clients: list[Client], servers: list[PyServer]) -> None:
+    """Close the clients, then stop the servers (a test's teardown)."""
+    for client in clients:
+        await client.close()
+    for server in servers:
+        await server.stop()
+
+
 async def settle(seconds: float = 0.3) -> None:
     """Let messages that should *not* arrive have time to arrive."""
     await asyncio.sleep(seconds)
