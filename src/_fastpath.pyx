@@ -2467,49 +2467,16 @@ cdef inline uint64_t _load64(const unsigned char *data) noexcept:
     return (_load32(data) << 32) | _load32(data + 4)
 
 
-cdef inline Py_ssize_t _read_head(const unsigned char *buf, Py_ssize_t *pos, Py_ssize_t size,
-                                  unsigned char fix) noexcept:
-    """The item count of the array (``fix`` 0x90) or map (0x80) header at
-    ``pos[0]``, which moves past it; -1 for any other value or a header cut
-    short.  A count the rest of the buffer cannot hold (a byte an item at
-    least) is -1 too."""
-    cdef Py_ssize_t at = pos[0]
-    cdef Py_ssize_t head
-    cdef uint64_t count  # unsigned: a 32-bit count never turns negative
-    cdef unsigned char byte
-    # array16 and array32 are 0xdc and 0xdd, map16 and map32 0xde and 0xdf
-    cdef unsigned char form16 = 0xDC if fix == 0x90 else 0xDE
-    if at >= size:
-        return -1
-    byte = buf[at]
-    if byte & 0xF0 == fix:
-        head = 1
-        count = byte & 0x0F
-    elif byte == form16:
-        if size - at < 3:
-            return -1
-        head = 3
-        count = _load16(buf + at + 1)
-    elif byte == form16 + 1:
-        if size - at < 5:
-            return -1
-        head = 5
-        count = _load32(buf + at + 1)
-    else:
-        return -1
-    if count > <uint64_t>(size - at - head):
-        return -1
-    pos[0] = at + head
-    return <Py_ssize_t>count
-
-
-cdef inline Py_ssize_t _read_sized_head(const unsigned char *buf, Py_ssize_t *pos,
-                                        Py_ssize_t size, unsigned char code8,
-                                        bint fixstr) noexcept:
-    """The length of the value at ``pos[0]`` whose 1-, 2- and 4-byte length
-    forms are ``code8`` and the two codes after it (str: 0xd9, bin: 0xc4),
-    or a fixstr when ``fixstr``; ``pos[0]`` moves to its bytes (all within
-    the buffer).  -1 for any other value or one cut short."""
+cdef inline Py_ssize_t _read_length(const unsigned char *buf, Py_ssize_t *pos,
+                                    Py_ssize_t size, unsigned char fix_mask,
+                                    unsigned char fix, unsigned char code8,
+                                    unsigned char code16) noexcept:
+    """The length or item count in the header at ``pos[0]``, which moves past
+    it, in the forms ``_pack_head`` writes: ``fix`` with the count in the bits
+    ``fix_mask`` leaves (when ``fix_mask`` is not 0), ``code8`` and one byte
+    (when not 0), or ``code16`` / ``code16 + 1`` and two / four bytes.  -1 for
+    any other value, a header cut short, or more than the rest of the buffer
+    could hold (a byte a string byte or a container item at least)."""
     cdef Py_ssize_t at = pos[0]
     cdef Py_ssize_t head
     cdef uint64_t length  # unsigned: a 32-bit length never turns negative
@@ -2517,20 +2484,20 @@ cdef inline Py_ssize_t _read_sized_head(const unsigned char *buf, Py_ssize_t *po
     if at >= size:
         return -1
     byte = buf[at]
-    if fixstr and byte & 0xE0 == 0xA0:
+    if fix_mask and byte & fix_mask == fix:
         head = 1
-        length = byte & 0x1F
-    elif byte == code8:
+        length = byte & ~fix_mask
+    elif code8 and byte == code8:
         if size - at < 2:
             return -1
         head = 2
         length = buf[at + 1]
-    elif byte == code8 + 1:
+    elif byte == code16:
         if size - at < 3:
             return -1
         head = 3
-        length = _load16(buf + at + 1)
-    elif byte == code8 + 2:
+        length = <uint64_t>_load16(buf + at + 1)
+    elif byte == code16 + 1:
         if size - at < 5:
             return -1
         head = 5
@@ -2543,18 +2510,27 @@ cdef inline Py_ssize_t _read_sized_head(const unsigned char *buf, Py_ssize_t *po
     return <Py_ssize_t>length
 
 
+cdef inline Py_ssize_t _read_head(const unsigned char *buf, Py_ssize_t *pos, Py_ssize_t size,
+                                  unsigned char fix) noexcept:
+    """The item count of the array (``fix`` 0x90) or map (0x80) header at
+    ``pos[0]``, which moves past it; -1 for any other value, a header cut
+    short, or a count the rest of the buffer cannot hold."""
+    # array16 and array32 are 0xdc and 0xdd, map16 and map32 0xde and 0xdf
+    return _read_length(buf, pos, size, 0xF0, fix, 0, 0xDC if fix == 0x90 else 0xDE)
+
+
 cdef inline Py_ssize_t _read_str_head(const unsigned char *buf, Py_ssize_t *pos,
                                       Py_ssize_t size) noexcept:
     """The length of the ``str`` at ``pos[0]``, which moves to its bytes (all
     within the buffer); -1 for any other value or a string cut short."""
-    return _read_sized_head(buf, pos, size, 0xD9, True)
+    return _read_length(buf, pos, size, 0xE0, 0xA0, 0xD9, 0xDA)
 
 
 cdef inline Py_ssize_t _read_bin_head(const unsigned char *buf, Py_ssize_t *pos,
                                       Py_ssize_t size) noexcept:
     """The length of the ``bin`` at ``pos[0]``, which moves to its bytes (all
     within the buffer); -1 for any other value or one cut short."""
-    return _read_sized_head(buf, pos, size, 0xC4, False)
+    return _read_length(buf, pos, size, 0, 0, 0xC4, 0xC5)
 
 
 cdef inline bint _is_key(const unsigned char *text, Py_ssize_t length, const char *key,
