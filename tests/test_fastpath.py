@@ -981,14 +981,19 @@ def test_deliver_wakes_writer_tasks(impl: ModuleType) -> None:
     asyncio.run(main())
 
 
+class CountingQueue(asyncio.Queue):  # type: ignore[type-arg]
+    """A queue subclass: ``deliver`` must call its own ``put_nowait``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[Any] = []
+
+    def put_nowait(self, item: Any) -> None:
+        self.calls.append(item)
+        super().put_nowait(item)
+
+
 def test_deliver_other_queues_use_put_nowait(impl: ModuleType) -> None:
-    calls: list[Any] = []
-
-    class Counting(asyncio.Queue):  # type: ignore[type-arg]
-        def put_nowait(self, item: Any) -> None:
-            calls.append(item)
-            super().put_nowait(item)
-
     class Plain:
         def __init__(self) -> None:
             self.items: list[Any] = []
@@ -1000,12 +1005,12 @@ def test_deliver_other_queues_use_put_nowait(impl: ModuleType) -> None:
             self.items.append(item)
 
     counting, plain, bounded = FakeSocket(), FakeSocket(), FakeSocket()
-    counting.queue = Counting()
+    counting.queue = counted = CountingQueue()
     plain.queue = Plain()  # type: ignore[assignment]
     bounded.queue = asyncio.Queue(maxsize=5)
     sockets = {"c": counting, "p": plain, "b": bounded}
     assert impl.deliver(sockets, ["c", "p", "b"], ["x", "y"], None, True) == 3
-    assert calls == ["x", "y"]
+    assert counted.calls == ["x", "y"]
     assert counting.drain() == ["x", "y"]
     assert plain.queue.items == ["x", "y"]  # type: ignore[attr-defined]
     assert bounded.drain() == ["x", "y"]
@@ -1219,15 +1224,8 @@ def test_deliver_cache_polling(impl: ModuleType) -> None:
 
 def test_deliver_cache_other_queues(impl: ModuleType) -> None:
     """Bounded and subclassed queues always take their own put_nowait."""
-    calls: list[Any] = []
-
-    class Counting(asyncio.Queue):  # type: ignore[type-arg]
-        def put_nowait(self, item: Any) -> None:
-            calls.append(item)
-            super().put_nowait(item)
-
     counting, bounded = FakeSocket(), FakeSocket()
-    counting.queue = Counting()
+    counting.queue = counted = CountingQueue()
     bounded.queue = asyncio.Queue(maxsize=3)
     sockets = {"c": counting, "b": bounded}
     cache = impl.DeliveryCache()
@@ -1236,7 +1234,7 @@ def test_deliver_cache_other_queues(impl: ModuleType) -> None:
     assert impl.deliver(sockets, ["c", "b"], ["z"], None, True, cache) == 0  # volatile
     with pytest.raises(asyncio.QueueFull):
         impl.deliver(sockets, ["c", "b"], ["z", "z"], None, False, cache)
-    assert calls == ["x", "y", "z", "z"]
+    assert counted.calls == ["x", "y", "z", "z"]
     assert drain(bounded) == ["x", "y", "z"]
 
 
