@@ -83,21 +83,9 @@ class Cluster:
     def sids(self) -> list[str]:
         return [client.sid() for client in self.clients]
 
-    async def emit(
-        self,
-        requester: str,
-        event: str,
-        args: list[Any],
-        *,
-        nsp: str = "/",
-        rooms: list[Any] | None = None,
-        except_rooms: list[Any] | None = None,
-        local: bool = False,
-    ) -> None:
-        await emit_from(
-            requester, self.node, self.py, event, args,
-            nsp=nsp, rooms=rooms, except_rooms=except_rooms, local=local,
-        )
+    async def emit(self, requester: str, event: str, args: list[Any], **options: Any) -> None:
+        """``emit_from`` this rig's Node peer or Python adapter (same options)."""
+        await emit_from(requester, self.node, self.py, event, args, **options)
 
     async def check(
         self, requester: str, event: str, expected: dict[int, list[Any]], nsp: str = "/"

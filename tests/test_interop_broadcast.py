@@ -32,21 +32,9 @@ class Mixed:
         self.servers = servers
         self.clients = clients
 
-    async def emit(
-        self,
-        sender: str,
-        event: str,
-        args: list[Any],
-        *,
-        nsp: str = "/",
-        rooms: list[Any] | None = None,
-        except_rooms: list[Any] | None = None,
-        local: bool = False,
-    ) -> None:
-        await emit_from(
-            sender, self.node, self.servers[0].adapter, event, args,
-            nsp=nsp, rooms=rooms, except_rooms=except_rooms, local=local,
-        )
+    async def emit(self, sender: str, event: str, args: list[Any], **options: Any) -> None:
+        """``emit_from`` this rig's Node peer or Python adapter (same options)."""
+        await emit_from(sender, self.node, self.servers[0].adapter, event, args, **options)
 
     async def check(
         self, sender: str, event: str, expected: dict[int, list[Any]], nsp: str = "/"
