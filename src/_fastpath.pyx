@@ -2899,7 +2899,7 @@ cdef object _unpack_fast(bytes message):
     cdef const unsigned char *key
     cdef unsigned char byte
     cdef int seen = 0
-    cdef PyObject *args[2]
+    cdef int bit
     if _read_head(buf, &pos, size, 0x90) != 3:
         return None
     length = _read_str_head(buf, &pos, size)
@@ -2967,27 +2967,23 @@ cdef object _unpack_fast(bytes message):
             key = buf + pos
             pos += length
             if _is_key(key, length, "rooms", 5):
-                if seen & _SEEN_ROOMS:
-                    return None
-                seen |= _SEEN_ROOMS
-                rooms = _read_rooms(buf, &pos, size)
-                if rooms is None:
-                    return None
+                bit = _SEEN_ROOMS
             elif _is_key(key, length, "except", 6):
-                if seen & _SEEN_EXCEPT:
-                    return None
-                seen |= _SEEN_EXCEPT
-                except_rooms = _read_rooms(buf, &pos, size)
-                if except_rooms is None:
-                    return None
+                bit = _SEEN_EXCEPT
             elif _is_key(key, length, "flags", 5):
-                if seen & _SEEN_FLAGS:
-                    return None
-                seen |= _SEEN_FLAGS
-                flags = _read_flags(buf, &pos, size)
-                if flags is None:
-                    return None
+                bit = _SEEN_FLAGS
             else:
+                return None
+            if seen & bit:
+                return None
+            seen |= bit
+            if bit == _SEEN_FLAGS:
+                value = flags = _read_flags(buf, &pos, size)
+            elif bit == _SEEN_ROOMS:
+                value = rooms = _read_rooms(buf, &pos, size)
+            else:
+                value = except_rooms = _read_rooms(buf, &pos, size)
+            if value is None:
                 return None
     if pos != size:
         return None
