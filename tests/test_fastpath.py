@@ -2979,8 +2979,11 @@ WELL_FORMED: dict[str, bytes] = {
     "data 64 deep": envelope(packet=[(s("data"), nested(64))]),
     "data big": envelope(packet=[(s("data"), mp(["big", "x" * 70000, b"\x01" * 600,
                                                   datetime.datetime(2024, 1, 2, tzinfo=UTC)]))]),
-    "data 511 bytes": envelope(packet=[(s("data"), mp(["e", "x" * 505]))]),
-    "data 512 bytes": envelope(packet=[(s("data"), mp(["e", "x" * 506]))]),
+    # the length forms' boundaries: fixstr / str8 / str16, bin8 / bin16
+    **{f"data str of {n}": envelope(packet=[(s("data"), mp(["e", "x" * n]))])
+       for n in (31, 32, 255, 256, 65535, 65536)},
+    **{f"data bin of {n}": envelope(packet=[(s("data"), mp(["e", b"x" * n]))])
+       for n in (255, 256, 65535, 65536)},
 }
 
 # what Node's notepack.io 3 writes for messages of the adapter and the
