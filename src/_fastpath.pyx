@@ -1978,10 +1978,8 @@ cdef int _pack_datetime(_Writer *w, object value) except -1:
 cdef int _pack_key(_Writer *w, object key) except -1:
     """A map key: a string, or the JSON text of None, a bool, an int or a float."""
     cdef type kind = type(key)
-    cdef char digits[24]
-    cdef char *text
-    cdef double number
-    cdef Py_ssize_t size
+    cdef char digits[32]
+    cdef _Writer text_writer
     cdef int overflow = 0
     cdef long long small
     if kind is str:
@@ -1998,21 +1996,18 @@ cdef int _pack_key(_Writer *w, object key) except -1:
             return 1
         return _pack_utf8(w, digits, _format_integer(digits, small))
     if kind is float:
-        number = <double>key
-        if not isfinite(number):
-            if isnan(number):
-                return _pack_utf8(w, b"NaN", 3)
-            if number > 0:
-                return _pack_utf8(w, b"Infinity", 8)
-            return _pack_utf8(w, b"-Infinity", 9)
-        text = PyOS_double_to_string(number, c'r', 0, Py_DTSF_ADD_DOT_0, NULL)
+        # the JSON text, as the JSON writer makes it (a float's repr is short:
+        # the stack buffer is enough, but the writer may move to the heap)
+        text_writer.data = digits
+        text_writer.size = 0
+        text_writer.capacity = sizeof(digits)
+        text_writer.on_heap = False
         try:
-            size = 0
-            while text[size]:
-                size += 1
-            return _pack_utf8(w, text, size)
+            _write_float(&text_writer, <double>key)
+            return _pack_utf8(w, text_writer.data, text_writer.size)
         finally:
-            PyMem_Free(text)
+            if text_writer.on_heap:
+                PyMem_Free(text_writer.data)
     return 1
 
 
