@@ -2825,30 +2825,26 @@ def s(text: str, form: str = "") -> bytes:
     return msgpack_compat.packb(text)
 
 
-def arr(items: list[bytes], form: str = "", count: int | None = None) -> bytes:
-    """A MessagePack array of encoded ``items`` (``count`` overrides the header);
-    the smallest form unless ``form`` is 16 or 32."""
-    size = len(items) if count is None else count
+def container_head(size: int, form: str, fix: int, code16: int) -> bytes:
+    """An array (``fix`` 0x90, ``code16`` 0xdc) or map (0x80, 0xde) header of
+    ``size`` items: the smallest form unless ``form`` is 16 or 32."""
     if form == "16" or (not form and size > 15):
-        head = b"\xdc" + struct.pack(">H", size)
-    elif form == "32":
-        head = b"\xdd" + struct.pack(">I", size)
-    else:
-        head = bytes([0x90 | size])
-    return head + b"".join(items)
+        return bytes([code16]) + struct.pack(">H", size)
+    if form == "32":
+        return bytes([code16 + 1]) + struct.pack(">I", size)
+    return bytes([fix | size])
+
+
+def arr(items: list[bytes], form: str = "", count: int | None = None) -> bytes:
+    """A MessagePack array of encoded ``items`` (``count`` overrides the header)."""
+    size = len(items) if count is None else count
+    return container_head(size, form, 0x90, 0xDC) + b"".join(items)
 
 
 def mapping(pairs: list[tuple[bytes, bytes]], form: str = "", count: int | None = None) -> bytes:
-    """A MessagePack map of encoded ``pairs`` (``count`` overrides the header);
-    the smallest form unless ``form`` is 16 or 32."""
+    """A MessagePack map of encoded ``pairs`` (``count`` overrides the header)."""
     size = len(pairs) if count is None else count
-    if form == "16" or (not form and size > 15):
-        head = b"\xde" + struct.pack(">H", size)
-    elif form == "32":
-        head = b"\xdf" + struct.pack(">I", size)
-    else:
-        head = bytes([0x80 | size])
-    return head + b"".join(key + value for key, value in pairs)
+    return container_head(size, form, 0x80, 0xDE) + b"".join(key + value for key, value in pairs)
 
 
 def mp(value: Any) -> bytes:
