@@ -667,7 +667,7 @@ from cpython.unicode cimport (
     PyUnicode_READ,
 )
 from libc.math cimport isfinite, isnan
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 cdef extern from *:
     """
@@ -709,14 +709,23 @@ cdef const char *_PLACEHOLDER = b'{"_placeholder":true,"num":'
 
 # per byte value: how many bytes encode_basestring_ascii writes for it
 cdef unsigned char _ESCAPED_SIZE[256]
+# per byte value: the letter of its two-byte escape (\" \\ \b \f \n \r \t), or 0
+cdef char _SHORT_ESCAPE[256]
 
 
 cdef int _init_escaped_size() except -1:
     cdef int c
+    memset(_SHORT_ESCAPE, 0, sizeof(_SHORT_ESCAPE))
+    _SHORT_ESCAPE[0x22] = c'"'
+    _SHORT_ESCAPE[0x5c] = c'\\'
+    _SHORT_ESCAPE[0x08] = c'b'
+    _SHORT_ESCAPE[0x0c] = c'f'
+    _SHORT_ESCAPE[0x0a] = c'n'
+    _SHORT_ESCAPE[0x0d] = c'r'
+    _SHORT_ESCAPE[0x09] = c't'
     for c in range(256):
-        if c == 0x22 or c == 0x5c or c == 0x08 or c == 0x0c or c == 0x0a \
-                or c == 0x0d or c == 0x09:
-            _ESCAPED_SIZE[c] = 2  # \" \\ \b \f \n \r \t
+        if _SHORT_ESCAPE[c]:
+            _ESCAPED_SIZE[c] = 2
         elif 0x20 <= c <= 0x7e:
             _ESCAPED_SIZE[c] = 1
         else:
@@ -808,23 +817,8 @@ cdef inline char *_escape_ascii(char *out, unsigned int c) noexcept:
     """``encode_basestring_ascii``'s escape of one character at ``out``."""
     cdef unsigned int high
     out[0] = c'\\'
-    if c == 0x22 or c == 0x5c:
-        out[1] = <char>c
-        return out + 2
-    if c == 0x08:
-        out[1] = c'b'
-        return out + 2
-    if c == 0x0c:
-        out[1] = c'f'
-        return out + 2
-    if c == 0x0a:
-        out[1] = c'n'
-        return out + 2
-    if c == 0x0d:
-        out[1] = c'r'
-        return out + 2
-    if c == 0x09:
-        out[1] = c't'
+    if c < 256 and _SHORT_ESCAPE[c]:
+        out[1] = _SHORT_ESCAPE[c]
         return out + 2
     if c >= 0x10000:  # a UTF-16 surrogate pair, as json writes it
         c -= 0x10000
