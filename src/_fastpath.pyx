@@ -22,19 +22,33 @@ from cpython.bytes cimport (
 from cpython.dict cimport (
     PyDict_Contains,
     PyDict_DelItem,
+    PyDict_GetItemWithError,
     PyDict_Next,
     PyDict_Size,
     PyDict_Update,
+    PyDict_Values,
 )
 from cpython.object cimport PyObject
 from cpython.tuple cimport PyTuple_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
-from libc.string cimport memchr, memcmp
+from libc.string cimport memchr, memcmp, memmove
 
 cdef extern from "Python.h":
     # returns non-zero (1 on CPython 3.11) with RecursionError set
     int Py_EnterRecursiveCall(const char *where)
     void Py_LeaveRecursiveCall()
+    PyObject **PySequence_Fast_ITEMS(object sequence)
+    void _decref "Py_DECREF"(PyObject *item)
+
+cdef extern from *:
+    """
+    /* Shorten a list in place, without touching the slots past the new end
+       (their references have been moved or dropped by the caller). */
+    static inline void _srafp_set_list_size(PyObject *list, Py_ssize_t size) {
+        Py_SET_SIZE((PyVarObject *)list, size);
+    }
+    """
+    void _set_list_size "_srafp_set_list_size"(list items, Py_ssize_t size)
 
 
 cdef inline int _enter_recursive_call(const char *where) except -1:
@@ -363,7 +377,7 @@ cdef class RoomIndex:
         cdef list excluded = []
         cdef list result
         cdef Py_ssize_t pos = 0
-        cdef Py_ssize_t i, n_excluded
+        cdef Py_ssize_t i, n_excluded, total
         cdef PyObject *key
         cdef PyObject *value
         if except_rooms:
@@ -392,19 +406,24 @@ cdef class RoomIndex:
             source = _everyone(all_rooms)
         n_excluded = len(excluded)
         if not n_excluded:
-            return list(source.values())
-        if _few_excluded(source, excluded):
-            # copy (a block copy for a dict without holes) and delete
-            found = source.copy()
-            for members in excluded:
-                _remove_members(found, members)
-            return list(found.values())
-        result = []
+            return PyDict_Values(source)
+        total = 0
         for i in range(n_excluded):
             if type(excluded[i]) is not dict:
                 # not the index's own layout: the generic, slower test
                 return [eio for sid, eio in source.items()
                         if not any(sid in members for members in excluded)]
+            total += PyDict_Size(<dict>excluded[i])
+        if total <= _FEW_TARGETS:
+            # the sender alone, typically: read the values, then drop a few
+            return _values_without(source, excluded)
+        if total * 4 < PyDict_Size(source):
+            # copy (a block copy for a dict without holes) and delete
+            found = source.copy()
+            for members in excluded:
+                _remove_members(found, members)
+            return PyDict_Values(found)
+        result = []
         if n_excluded == 1:
             found = <dict>excluded[0]
             while PyDict_Next(source, &pos, &key, &value):
@@ -420,12 +439,65 @@ cdef class RoomIndex:
         return result
 
 
-cdef inline bint _few_excluded(dict source, list excluded) except -1:
-    """True when deleting the excluded sids from a copy beats filtering."""
-    cdef Py_ssize_t total = 0
+# ``select_eio`` drops up to this many excluded sockets from a list of the
+# source's values; more go through a copy of the source, or a filter.
+cdef enum:
+    _FEW_TARGETS = 8
+
+
+cdef list _values_without(dict source, list excluded):
+    """``source``'s values, in order, minus those of the sids in ``excluded``.
+
+    ``excluded`` holds dicts with at most ``_FEW_TARGETS`` keys in all.  The
+    values are read in one call, then the few excluded ones are found by
+    identity: each is the very object ``source`` holds for its sid, and an
+    index never holds one eio_sid for two sockets (``connect`` refuses it).
+    """
+    cdef PyObject *targets[_FEW_TARGETS]
+    cdef Py_ssize_t count = 0
+    cdef Py_ssize_t pos, j, read, write, size
+    cdef PyObject *key
+    cdef PyObject *value
+    cdef PyObject *found
+    cdef PyObject *item
+    cdef PyObject **items
+    cdef list result = PyDict_Values(source)
     for members in excluded:
-        total += len(members)
-    return total * 4 < PyDict_Size(source)
+        pos = 0
+        while count < _FEW_TARGETS and PyDict_Next(<dict>members, &pos, &key, &value):
+            found = PyDict_GetItemWithError(source, <object>key)
+            if found is NULL:
+                continue
+            for j in range(count):
+                if targets[j] == found:
+                    break
+            else:
+                targets[count] = found
+                count += 1
+    if not count:
+        return result
+    items = PySequence_Fast_ITEMS(result)
+    size = len(result)
+    write = 0
+    for read in range(size):
+        item = items[read]
+        for j in range(count):
+            if targets[j] == item:
+                break
+        else:
+            items[write] = item
+            write += 1
+            continue
+        # a target: drop the list's reference (source still holds one)
+        _decref(item)
+        count -= 1
+        targets[j] = targets[count]
+        if not count:
+            memmove(&items[write], &items[read + 1], (size - read - 1) * sizeof(PyObject *))
+            write += size - read - 1
+            break
+    _set_list_size(result, write)
+    return result
 
 
 cdef inline int _add_members(dict selected, object members) except -1:
