@@ -445,6 +445,15 @@ cdef enum:
     _FEW_TARGETS = 8
 
 
+cdef inline Py_ssize_t _find(PyObject **targets, Py_ssize_t count, PyObject *item) noexcept:
+    """The position of ``item`` among the first ``count`` targets, or -1."""
+    cdef Py_ssize_t j
+    for j in range(count):
+        if targets[j] == item:
+            return j
+    return -1
+
+
 cdef list _values_without(dict source, list excluded):
     """``source``'s values, in order, minus those of the sids in ``excluded``.
 
@@ -466,12 +475,7 @@ cdef list _values_without(dict source, list excluded):
         pos = 0
         while count < _FEW_TARGETS and PyDict_Next(<dict>members, &pos, &key, &value):
             found = PyDict_GetItemWithError(source, <object>key)
-            if found is NULL:
-                continue
-            for j in range(count):
-                if targets[j] == found:
-                    break
-            else:
+            if found is not NULL and _find(targets, count, found) < 0:
                 targets[count] = found
                 count += 1
     if not count:
@@ -481,10 +485,8 @@ cdef list _values_without(dict source, list excluded):
     write = 0
     for read in range(size):
         item = items[read]
-        for j in range(count):
-            if targets[j] == item:
-                break
-        else:
+        j = _find(targets, count, item)
+        if j < 0:
             items[write] = item
             write += 1
             continue
