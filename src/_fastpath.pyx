@@ -91,11 +91,17 @@ cdef dict _partial_keywords = None
 cdef object _partial_encode = None
 # whether ``_partial_encode`` writes what ``_write_json`` writes (see there)
 cdef bint _partial_fast = False
+# the adapter's own ``default`` hook (Dates and Buffers as Node writes them):
+# it has no side effects, so ``_write_json`` may call it itself, even though a
+# give-up later in the same payload makes json call it again
+from .codec import json_default as _ADAPTER_DEFAULT
+# ``_ADAPTER_DEFAULT`` when it is ``_partial_encode``'s ``default``, else None
+cdef object _partial_default = None
 
 
 cdef object _compact_encoder(object dumps):
     """The ``encode`` equivalent to ``dumps(obj, separators=(",", ":"))``, or None."""
-    global _partial_dumps, _partial_keywords, _partial_encode, _partial_fast
+    global _partial_dumps, _partial_keywords, _partial_encode, _partial_fast, _partial_default
     if _json.JSONEncoder is not _JSON_ENCODER:
         return None  # json.dumps would use the replacement
     if dumps is _JSON_DUMPS:
@@ -114,6 +120,8 @@ cdef object _compact_encoder(object dumps):
     _partial_keywords = dict(keywords)
     _partial_encode = encode
     _partial_fast = _default_output(keywords)
+    default = keywords.get("default")
+    _partial_default = default if default is _ADAPTER_DEFAULT else None
     return encode
 
 
@@ -720,12 +728,15 @@ cdef object _deconstruct(object data, list attachments):
 # default ``ensure_ascii=True, allow_nan=True, sort_keys=False``: exact
 # ``str``, ``int``, ``float``, ``bool``, ``None``, ``list``, ``tuple`` and
 # ``dict`` with exact ``str`` keys, and binary attachments (exact ``bytes`` and
-# ``bytearray``) written as their placeholders.  Anything else (subclasses,
-# other key types, a ``default`` to call, nesting deeper than
-# ``_JSON_MAX_DEPTH``, which also catches cycles) makes ``_write_json`` give
-# up, and ``encode_event`` starts again the old way: binary scan, placeholder
-# copy, ``dumps``.  Nothing here runs Python code of the caller's, so giving
-# up midway has no visible effect.
+# ``bytearray``) written as their placeholders.  With the adapter's own
+# ``default`` hook (``codec.json_default``) it also calls the hook for other
+# objects, as json does, and writes what it returns (a Date's ISO text).
+# Anything else (subclasses, other key types, a ``default`` of the caller's,
+# nesting deeper than ``_JSON_MAX_DEPTH``, which also catches cycles, an
+# error from the hook) makes ``_write_json`` give up, and ``encode_event``
+# starts again the old way: binary scan, placeholder copy, ``dumps``.  No
+# Python code of the caller's runs here, so giving up midway has no visible
+# effect.
 
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.exc cimport PyErr_Clear
@@ -771,6 +782,11 @@ cdef enum:
 cdef dict _JSON_ENCODER_NS = _json.encoder.__dict__
 cdef object _ENCODE_ASCII = _json.encoder.encode_basestring_ascii
 cdef object _MAKE_ENCODER = _json.encoder.c_make_encoder
+
+
+# what json encodes without ``default`` (subclasses included), and what
+# ``encode_event`` makes attachments of
+cdef tuple _JSON_NATIVE = (str, int, float, list, tuple, dict, bytes, bytearray, memoryview)
 
 
 cdef inline bint _json_encoder_untouched():
@@ -1018,8 +1034,12 @@ cdef int _write_attachment(_Writer *w, list attachments, object data) except -1:
     return 0
 
 
-cdef int _write_json(_Writer *w, object value, list attachments, int depth) except -1:
-    """Write ``value`` as json would; 0 when done, 1 to give up (see above)."""
+cdef int _write_json(_Writer *w, object value, list attachments, int depth,
+                     object default) except -1:
+    """Write ``value`` as json would; 0 when done, 1 to give up (see above).
+
+    ``default`` is ``_ADAPTER_DEFAULT`` or None.
+    """
     cdef type kind = type(value)
     cdef Py_ssize_t pos = 0
     cdef PyObject *key
@@ -1046,10 +1066,16 @@ cdef int _write_json(_Writer *w, object value, list attachments, int depth) exce
             PyBytes_FromStringAndSize(PyByteArray_AS_STRING(value),
                                       PyByteArray_GET_SIZE(value)),
         )
-    if kind is not dict and kind is not list and kind is not tuple:
-        return 1
     if depth >= _JSON_MAX_DEPTH:
         return 1
+    if kind is not dict and kind is not list and kind is not tuple:
+        if default is None or isinstance(value, _JSON_NATIVE):
+            return 1  # json writes subclasses itself; binary becomes attachments
+        try:
+            value = default(value)
+        except Exception:
+            return 1  # json calls it again, and raises what it raises
+        return _write_json(w, value, attachments, depth + 1, default)
     if Py_EnterRecursiveCall(" while encoding a JSON object"):
         PyErr_Clear()  # json raises it again, from the same depth
         return 1
@@ -1067,7 +1093,7 @@ cdef int _write_json(_Writer *w, object value, list attachments, int depth) exce
                 first = False
                 _write_str(w, <str>name)
                 _put_char(w, c':')
-                result = _write_json(w, member, attachments, depth + 1)
+                result = _write_json(w, member, attachments, depth + 1, default)
                 if result:
                     break
             else:
@@ -1078,7 +1104,7 @@ cdef int _write_json(_Writer *w, object value, list attachments, int depth) exce
                 if not first:
                     _put_char(w, c',')
                 first = False
-                result = _write_json(w, member, attachments, depth + 1)
+                result = _write_json(w, member, attachments, depth + 1, default)
                 if result:
                     break
             else:
@@ -1142,7 +1168,7 @@ cdef object _text_packet(object namespace, object ack_id, Py_ssize_t count,
     return header + PyUnicode_DecodeASCII(body, body_size, NULL)
 
 
-cdef object _encode_event_fast(object namespace, object data, object ack_id):
+cdef object _encode_event_fast(object namespace, object data, object ack_id, object default):
     """``encode_event`` for json's default output, or None to do it the old way."""
     cdef char stack[_JSON_STACK_SIZE]
     cdef _Writer w
@@ -1153,7 +1179,7 @@ cdef object _encode_event_fast(object namespace, object data, object ack_id):
     w.capacity = _JSON_STACK_SIZE
     w.on_heap = False
     try:
-        if _write_json(&w, data, attachments, 0):
+        if _write_json(&w, data, attachments, 0, default):
             return None
         parts = [_text_packet(namespace, ack_id, len(attachments), w.data, w.size)]
     finally:
@@ -1177,7 +1203,8 @@ def encode_event(namespace, data, dumps, ack_id=None):
     encode = _compact_encoder(dumps)
     if encode is not None and (encode is _COMPACT_ENCODE or _partial_fast) and \
             _json_encoder_untouched():
-        parts = _encode_event_fast(namespace, data, ack_id)
+        parts = _encode_event_fast(
+            namespace, data, ack_id, None if encode is _COMPACT_ENCODE else _partial_default)
         if parts is not None:
             return parts
     header = "2"

@@ -2260,6 +2260,67 @@ def test_encode_json_written_without_json_for_the_subset(
         assert len(calls) == 1
 
 
+DATES = [
+    datetime.datetime(2024, 1, 2, 3, 4, 5, 678901),
+    datetime.datetime(1999, 12, 31, 23, 59, 59, tzinfo=zoneinfo.ZoneInfo("Asia/Kolkata")),
+    datetime.datetime(2024, 6, 1, tzinfo=datetime.timezone(datetime.timedelta(hours=-3))),
+]
+
+
+def test_encode_json_dates_written_with_the_adapters_hook(
+    impl: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the adapter's ``default``, dates are written as Node writes them, without json."""
+    calls = []
+    iterencode = json.JSONEncoder.iterencode
+
+    def counting(self: json.JSONEncoder, o: Any, _one_shot: bool = False) -> Any:
+        calls.append(o)
+        return iterencode(self, o, _one_shot)
+
+    monkeypatch.setattr(json.JSONEncoder, "iterencode", counting)
+    data = ["message", {"at": DATES[0], "seen": DATES[1:], "text": "hi"}, b"bin"]
+    got = check_encode_agrees(impl, "/chat", data, ADAPTER_DUMPS, 7)
+    assert got[0] == (
+        '51-/chat,7["message",{"at":"2024-01-02T03:04:05.678Z",'
+        '"seen":["1999-12-31T18:29:59.000Z","2024-06-01T03:00:00.000Z"],"text":"hi"},'
+        '{"_placeholder":true,"num":0}]'
+    )
+    calls.clear()
+    impl.encode_event("/chat", data, ADAPTER_DUMPS, 7)
+    assert len(calls) == (0 if impl is _compiled else 1)
+    # plain json.dumps has no hook for dates: its TypeError, from json
+    assert check_encode_agrees(impl, "/", ["ev", DATES[0]], json.dumps, None)[0] is TypeError
+
+
+def test_encode_json_calls_a_foreign_default_as_json_does(impl: ModuleType) -> None:
+    """A ``default`` of the caller's runs once per object, even when a later value gives up."""
+    seen: list[Any] = []
+
+    def default(value: Any) -> Any:
+        seen.append(value)
+        return str(value)
+
+    dumps = functools.partial(json.dumps, default=default)
+    marker = object()
+    for data in (["ev", marker], ["ev", marker, {1: "int key gives up"}]):
+        seen.clear()
+        check_encode_agrees(impl, "/", data, dumps, None)
+        # three encodes in check_encode_agrees (impl, twin, python-socketio): once each
+        assert seen == [marker] * 3
+
+
+def test_encode_json_adapters_hook_gives_up_like_json(impl: ModuleType) -> None:
+    """Dates next to what the writer leaves to json: the same text, errors and attachments."""
+    for data in (
+        ["ev", DATES[0], {1: "int key"}],
+        ["ev", {"at": DATES[2]}, memoryview(b"mv"), b"x"],
+        ["ev", [DATES[1]], object()],
+        ["ev", DATES[0], {2.5: DATES[1]}],
+    ):
+        check_encode_agrees(impl, "/", data, ADAPTER_DUMPS, 0)
+
+
 # ------------------------------------------------------- broadcast messages
 
 
