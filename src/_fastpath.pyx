@@ -431,19 +431,25 @@ cdef class RoomIndex:
             for members in excluded:
                 _remove_members(found, members)
             return PyDict_Values(found)
+        # the loops hold their own references to the sid and eio_sid they
+        # look at: a key's __eq__ could change the dicts (never a str's)
         result = []
         if n_excluded == 1:
             found = <dict>excluded[0]
             while PyDict_Next(source, &pos, &key, &value):
-                if not PyDict_Contains(found, <object>key):
-                    result.append(<object>value)
+                sid = <object>key
+                eio = <object>value
+                if not PyDict_Contains(found, sid):
+                    result.append(eio)
             return result
         while PyDict_Next(source, &pos, &key, &value):
+            sid = <object>key
+            eio = <object>value
             for i in range(n_excluded):
-                if PyDict_Contains(<dict>excluded[i], <object>key):
+                if PyDict_Contains(<dict>excluded[i], sid):
                     break
             else:
-                result.append(<object>value)
+                result.append(eio)
         return result
 
 
@@ -482,7 +488,8 @@ cdef list _values_without(dict source, list excluded):
     for members in excluded:
         pos = 0
         while count < _FEW_TARGETS and PyDict_Next(<dict>members, &pos, &key, &value):
-            found = PyDict_GetItemWithError(source, <object>key)
+            sid = <object>key  # held: a key's __eq__ could change the dicts
+            found = PyDict_GetItemWithError(source, sid)
             if found is not NULL and _find(targets, count, found) < 0:
                 targets[count] = found
                 count += 1
@@ -535,13 +542,15 @@ cdef int _remove_members(dict selected, object members) except -1:
         return 0
     if PyDict_Size(members) <= PyDict_Size(selected):
         while PyDict_Next(members, &pos, &key, &value):
-            selected.pop(<object>key, None)
+            sid = <object>key  # held: a key's __eq__ could change the dicts
+            selected.pop(sid, None)
     else:
         # walk the smaller dict; collect first, selected cannot change mid-walk
         doomed = []
         while PyDict_Next(selected, &pos, &key, &value):
-            if PyDict_Contains(members, <object>key):
-                doomed.append(<object>key)
+            sid = <object>key  # held: a key's __eq__ could change the dicts
+            if PyDict_Contains(members, sid):
+                doomed.append(sid)
         for sid in doomed:
             PyDict_DelItem(selected, sid)
     return 0
