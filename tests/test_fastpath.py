@@ -2236,11 +2236,9 @@ def test_encode_json_sees_replaced_encoder_functions(
     check_encode_agrees(impl, "/", ["ev", {"k": [1.5, None, "é"]}, b"b"], ADAPTER_DUMPS, 2)
 
 
-def test_encode_json_written_without_json_for_the_subset(
-    impl: ModuleType, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The compiled module writes the subset itself (json is not asked), the twin does not."""
-    calls = []
+def count_json_encodes(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Record each value json's encoder is asked to encode, in the returned list."""
+    calls: list[Any] = []
     iterencode = json.JSONEncoder.iterencode
 
     def counting(self: json.JSONEncoder, o: Any, _one_shot: bool = False) -> Any:
@@ -2248,6 +2246,14 @@ def test_encode_json_written_without_json_for_the_subset(
         return iterencode(self, o, _one_shot)
 
     monkeypatch.setattr(json.JSONEncoder, "iterencode", counting)
+    return calls
+
+
+def test_encode_json_written_without_json_for_the_subset(
+    impl: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The compiled module writes the subset itself (json is not asked), the twin does not."""
+    calls = count_json_encodes(monkeypatch)
     data = ["ev", {"text": "héllo", "n": [1, 2.5, None, True]}, b"bin", (bytearray(b"2"),)]
     for dumps in (json.dumps, ADAPTER_DUMPS):
         check_encode_agrees(impl, "/chat", data, dumps, 4)
@@ -2271,14 +2277,7 @@ def test_encode_json_dates_written_with_the_adapters_hook(
     impl: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With the adapter's ``default``, dates are written as Node writes them, without json."""
-    calls = []
-    iterencode = json.JSONEncoder.iterencode
-
-    def counting(self: json.JSONEncoder, o: Any, _one_shot: bool = False) -> Any:
-        calls.append(o)
-        return iterencode(self, o, _one_shot)
-
-    monkeypatch.setattr(json.JSONEncoder, "iterencode", counting)
+    calls = count_json_encodes(monkeypatch)
     data = ["message", {"at": DATES[0], "seen": DATES[1:], "text": "hi"}, b"bin"]
     got = check_encode_agrees(impl, "/chat", data, ADAPTER_DUMPS, 7)
     assert got[0] == (
