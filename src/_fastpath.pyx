@@ -395,21 +395,25 @@ cdef class RoomIndex:
                     excluded.append(members)
         if rooms:
             source = None
-            union = False
+            sources = None  # from a second room on: the distinct non-empty rooms, in order
             for room in rooms:
                 members = all_rooms.get(room)
                 if not members or members is source:
                     continue
                 if source is None:
                     source = <dict?>members
-                elif not union:
-                    source = source.copy()
-                    union = True
-                    PyDict_Update(source, members)
-                else:
-                    PyDict_Update(source, members)
+                elif sources is None:
+                    sources = [source, members]
+                elif not _holds(sources, members):
+                    sources.append(members)
             if source is None:
                 return []
+            if sources is not None:
+                if not excluded and _all_dicts(sources, _WALKED_ROOMS):
+                    return _union_values(sources)
+                source = source.copy()
+                for i in range(1, len(sources)):
+                    PyDict_Update(source, sources[i])
         else:
             source = _everyone(all_rooms)
         n_excluded = len(excluded)
@@ -453,10 +457,54 @@ cdef class RoomIndex:
         return result
 
 
-# ``select_eio`` drops up to this many excluded sockets from a list of the
-# source's values; more go through a copy of the source, or a filter.
 cdef enum:
+    # ``select_eio`` drops up to this many excluded sockets from a list of the
+    # source's values; more go through a copy of the source, or a filter
     _FEW_TARGETS = 8
+    # ``select_eio`` reads a union of up to this many rooms (and no except
+    # rooms) room by room; more are merged into a copy of the first
+    _WALKED_ROOMS = 4
+
+
+cdef inline bint _holds(list items, object item):
+    """True if ``item`` itself is in ``items``."""
+    for other in items:
+        if other is item:
+            return True
+    return False
+
+
+cdef inline bint _all_dicts(list items, Py_ssize_t most):
+    """True if ``items`` are at most ``most`` exact dicts."""
+    if len(items) > most:
+        return False
+    for item in items:
+        if type(item) is not dict:
+            return False
+    return True
+
+
+cdef list _union_values(list rooms):
+    """The values of the union of ``rooms`` (dicts), in ``select``'s order.
+
+    The first room's values are read in one call; each later room adds the
+    sockets none of the rooms before it has.
+    """
+    cdef list result = PyDict_Values(<dict>rooms[0])
+    cdef Py_ssize_t pos, i, j
+    cdef PyObject *key
+    cdef PyObject *value
+    for j in range(1, len(rooms)):
+        pos = 0
+        while PyDict_Next(<dict>rooms[j], &pos, &key, &value):
+            sid = <object>key  # held: a key's __eq__ could change the dicts
+            eio = <object>value
+            for i in range(j):
+                if PyDict_Contains(<dict>rooms[i], sid):
+                    break
+            else:
+                result.append(eio)
+    return result
 
 
 cdef inline Py_ssize_t _find(PyObject **targets, Py_ssize_t count, PyObject *item) noexcept:
