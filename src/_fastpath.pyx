@@ -388,6 +388,7 @@ cdef class RoomIndex:
         cdef Py_ssize_t i, n_excluded, total
         cdef PyObject *key
         cdef PyObject *value
+        cdef bint own_source = False  # ``source`` is a union made here
         if except_rooms:
             for room in except_rooms:
                 members = all_rooms.get(room)
@@ -412,6 +413,7 @@ cdef class RoomIndex:
                 if not excluded and _all_dicts(sources, _WALKED_ROOMS):
                     return _union_values(sources)
                 source = source.copy()
+                own_source = True
                 for i in range(1, len(sources)):
                     PyDict_Update(source, sources[i])
         else:
@@ -431,7 +433,7 @@ cdef class RoomIndex:
             return _values_without(source, excluded)
         if total * 4 < PyDict_Size(source):
             # copy (a block copy for a dict without holes) and delete
-            found = source.copy()
+            found = source if own_source else source.copy()
             for members in excluded:
                 _remove_members(found, members)
             return PyDict_Values(found)

@@ -488,16 +488,22 @@ def test_select_eio_returns_a_new_list(impl: ModuleType) -> None:
 
 def test_select_eio_large(impl: ModuleType) -> None:
     index = make_index(impl, {f"s{i}": [f"r{i % 10}", i % 7] for i in range(2000)})
+    before = {room: dict(members) for room, members in index.rooms.items()}
+    eight_rooms = [f"r{i}" for i in range(8)]
     for rooms, except_rooms in [
         (None, None),
         (["r1"], None),
         (["r1", "r2", 3], ["r2", 0]),
         (None, ["r3"]),
         (None, ["r3", 4, "s5"]),
+        (None, [0]),  # a seventh of everyone: copy and delete
+        (eight_rooms, [0]),  # the same, on a union of more rooms than are walked
+        (eight_rooms, None),
         (["r1"], ["r1"]),
         ([5], ["s5", "s12"]),
     ]:
         assert_select_eio(index, rooms, except_rooms)
+    assert index.rooms == before  # selecting changes no room
 
 
 ROOM_NAMES = ["r0", "r1", "r2", 3, None, "s0", "s7", "nope"]
@@ -528,8 +534,10 @@ def test_select_eio_matches_a_model(
         order.extend(sid for sid in members[room] if sid not in order)
     skipped = {sid for room in except_rooms or () for sid in members[room]}
     want = ["e" + sid for sid in order if sid not in skipped]
+    before = {room: dict(members) for room, members in index.rooms.items()}
     assert index.select_eio(rooms, except_rooms) == want
     assert list(index.select(rooms, except_rooms).values()) == want
+    assert index.rooms == before  # selecting changes no room
 
 
 def test_select_eio_keeps_reference_counts(impl: ModuleType) -> None:
