@@ -384,10 +384,7 @@ cdef class RoomIndex:
         cdef dict found
         cdef list excluded = []
         cdef list result
-        cdef Py_ssize_t pos = 0
         cdef Py_ssize_t i, n_excluded, total
-        cdef PyObject *key
-        cdef PyObject *value
         cdef bint own_source = False  # ``source`` is a union made here
         if except_rooms:
             for room in except_rooms:
@@ -437,25 +434,8 @@ cdef class RoomIndex:
             for members in excluded:
                 _remove_members(found, members)
             return PyDict_Values(found)
-        # the loops hold their own references to the sid and eio_sid they
-        # look at: a key's __eq__ could change the dicts (never a str's)
         result = []
-        if n_excluded == 1:
-            found = <dict>excluded[0]
-            while PyDict_Next(source, &pos, &key, &value):
-                sid = <object>key
-                eio = <object>value
-                if not PyDict_Contains(found, sid):
-                    result.append(eio)
-            return result
-        while PyDict_Next(source, &pos, &key, &value):
-            sid = <object>key
-            eio = <object>value
-            for i in range(n_excluded):
-                if PyDict_Contains(<dict>excluded[i], sid):
-                    break
-            else:
-                result.append(eio)
+        _append_absent(result, source, excluded, n_excluded)
         return result
 
 
@@ -486,6 +466,24 @@ cdef inline bint _all_dicts(list items, Py_ssize_t most):
     return True
 
 
+cdef int _append_absent(list result, dict source, list others, Py_ssize_t count) except -1:
+    """Append the values of ``source`` whose sid is in none of ``others[:count]`` (dicts)."""
+    cdef Py_ssize_t pos = 0
+    cdef Py_ssize_t i
+    cdef PyObject *key
+    cdef PyObject *value
+    while PyDict_Next(source, &pos, &key, &value):
+        # held: a key's __eq__ could change the dicts (never a str's)
+        sid = <object>key
+        eio = <object>value
+        for i in range(count):
+            if PyDict_Contains(<dict>others[i], sid):
+                break
+        else:
+            result.append(eio)
+    return 0
+
+
 cdef list _union_values(list rooms):
     """The values of the union of ``rooms`` (dicts), in ``select``'s order.
 
@@ -493,19 +491,9 @@ cdef list _union_values(list rooms):
     sockets none of the rooms before it has.
     """
     cdef list result = PyDict_Values(<dict>rooms[0])
-    cdef Py_ssize_t pos, i, j
-    cdef PyObject *key
-    cdef PyObject *value
+    cdef Py_ssize_t j
     for j in range(1, len(rooms)):
-        pos = 0
-        while PyDict_Next(<dict>rooms[j], &pos, &key, &value):
-            sid = <object>key  # held: a key's __eq__ could change the dicts
-            eio = <object>value
-            for i in range(j):
-                if PyDict_Contains(<dict>rooms[i], sid):
-                    break
-            else:
-                result.append(eio)
+        _append_absent(result, <dict>rooms[j], rooms, j)
     return result
 
 
