@@ -28,7 +28,8 @@ import pytest
 from _population import fill, newcomer_cycle
 from engineio.async_socket import AsyncSocket
 
-from socketio_redis_adapter import _fastpath_py, codec, msgpack_compat
+from socketio_redis_adapter import _fastpath_py
+from socketio_redis_adapter.protocol import broadcast, notepack, parsers
 
 try:
     _compiled: ModuleType | None = importlib.import_module("socketio_redis_adapter._fastpath")
@@ -181,7 +182,7 @@ BINARY_EVENT = [
 
 
 # what the adapter passes (``AsyncRedisAdapter._dumps``)
-ADAPTER_DUMPS = functools.partial(json.dumps, default=codec.json_default)
+ADAPTER_DUMPS = functools.partial(json.dumps, default=parsers.json_default)
 
 
 @pytest.mark.parametrize(
@@ -455,8 +456,8 @@ def _pmessage(channel: bytes, data: bytes) -> bytes:
     )
 
 
-BROADCAST = codec.MsgpackParser().encode(
-    codec.broadcast_value("other1", "/", ["ev", {"n": 1}], ["room-x"], [], {})
+BROADCAST = parsers.MsgpackParser().encode(
+    broadcast.broadcast_value("other1", "/", ["ev", {"n": 1}], ["room-x"], [], {})
 )
 
 
@@ -508,7 +509,7 @@ def test_encode_event_more_payloads(benchmark: Any, impl: ModuleType, data: list
 
 # broadcast messages as the adapter publishes and reads them with the msgpack
 # parser: a text payload, binary at several depths, and a datetime (which the
-# pure twin's packb leaves to msgpack_compat's Python encoder)
+# pure twin's packb leaves to notepack's Python encoder)
 BROADCAST_PAYLOADS = {
     "text": TEXT_EVENT,
     "binary-nested": BINARY_EVENT,
@@ -531,7 +532,7 @@ def test_broadcast_encode(benchmark: Any, impl: ModuleType, payload: str) -> Non
     benchmark.group = f"broadcast encode, {payload}"
     args = _broadcast_args(BROADCAST_PAYLOADS[payload])
     message = benchmark(impl.pack_broadcast, *args)
-    assert message == msgpack_compat.packb(codec.broadcast_value(*args))
+    assert message == notepack.packb(broadcast.broadcast_value(*args))
 
 
 @pytest.mark.parametrize("payload", BROADCAST_IDS)
@@ -539,6 +540,6 @@ def test_broadcast_decode(benchmark: Any, impl: ModuleType, payload: str) -> Non
     """Unpack and validate (``unpack_broadcast``): what a subscriber does per message."""
     benchmark.group = f"broadcast decode, {payload}"
     args = _broadcast_args(BROADCAST_PAYLOADS[payload])
-    message = msgpack_compat.packb(codec.broadcast_value(*args))
+    message = notepack.packb(broadcast.broadcast_value(*args))
     result = benchmark(impl.unpack_broadcast, message)
-    assert result == codec.decode_broadcast(codec.MsgpackParser(), message)
+    assert result == broadcast.decode_broadcast(parsers.MsgpackParser(), message)

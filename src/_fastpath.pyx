@@ -94,7 +94,7 @@ cdef bint _partial_fast = False
 # the adapter's own ``default`` hook (Dates and Buffers as Node writes them):
 # it has no side effects, so ``_write_json`` may call it itself, even though a
 # give-up later in the same payload makes json call it again
-from .codec import json_default as _ADAPTER_DEFAULT
+from .protocol.parsers import json_default as _ADAPTER_DEFAULT
 # ``_ADAPTER_DEFAULT`` when it is ``_partial_encode``'s ``default``, else None
 cdef object _partial_default = None
 
@@ -1813,8 +1813,8 @@ from libc.stdint cimport int64_t, uint64_t
 
 import datetime as _datetime
 
-from socketio_redis_adapter import codec as _codec
-from socketio_redis_adapter import msgpack_compat as _msgpack_compat
+from socketio_redis_adapter.protocol import broadcast as _codec
+from socketio_redis_adapter.protocol import notepack as _msgpack_compat
 
 try:
     import zoneinfo as _zoneinfo
@@ -2276,7 +2276,7 @@ cdef object _unique(object except_rooms):
 def pack_broadcast(uid, nsp, data, rooms, except_rooms, flags, *, bint emitter=False):
     """Encode a ``[uid, packet, opts]`` broadcast message with the msgpack parser.
 
-    The bytes are ``msgpack_compat.packb(codec.broadcast_value(uid, nsp,
+    The bytes are ``notepack.packb(broadcast.broadcast_value(uid, nsp,
     data, rooms, except_rooms, flags))``: what Node's adapter writes with
     notepack.io 3, ``except`` de-duplicated in order.
 
@@ -3143,7 +3143,7 @@ cdef object _unpack_fast(bytes message):
 def unpack_broadcast(data):
     """Decode and validate a broadcast message written with the msgpack parser.
 
-    The same as ``codec.decode_broadcast(codec.MsgpackParser(), data)``.
+    The same as ``protocol.broadcast.decode_broadcast(MsgpackParser(), data)``.
 
     :param data: the message, as published on a broadcast channel.
 

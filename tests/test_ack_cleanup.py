@@ -41,7 +41,7 @@ async def test_unanswered_local_acks_are_forgotten_after_the_timeout(
         assert caught.value.responses == ["client-ack"]
         await asyncio.sleep(0.05)
         assert _pending(server) == 0
-        assert server.adapter._ack_requests == {}
+        assert server.adapter.engine.pending.acks == {}
     finally:
         release.set()
         for client in clients:

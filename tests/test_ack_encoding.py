@@ -32,7 +32,7 @@ def test_spliced_ack_packets_equal_python_socketio_encoding(
     namespace: str, data: list[Any]
 ) -> None:
     adapter = AsyncRedisAdapter("redis://127.0.0.1:6379")
-    with_id = adapter._ack_encoder(namespace, data)
+    with_id = adapter.fanout.ack_encoder(namespace, data)
     assert with_id is not None
     for ack_id in (1, 9, 10, 12345, 2**40):
         assert with_id(ack_id) == reference(namespace, data, ack_id)
@@ -40,5 +40,5 @@ def test_spliced_ack_packets_equal_python_socketio_encoding(
 
 def test_other_packet_classes_are_encoded_by_themselves() -> None:
     adapter = AsyncRedisAdapter("redis://127.0.0.1:6379")
-    adapter._text_packets = False  # what set_server does for a custom packet class
-    assert adapter._ack_encoder("/", ["ev"]) is None
+    adapter.fanout.text_packets = False  # what set_server does for a custom packet class
+    assert adapter.fanout.ack_encoder("/", ["ev"]) is None

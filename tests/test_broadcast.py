@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from socketio_redis_adapter import MsgpackParser, RawPubSub, RedisPubSub, codec, msgpack_compat
+from socketio_redis_adapter import MsgpackParser, RawPubSub, RedisPubSub
+from socketio_redis_adapter.protocol import notepack
+from socketio_redis_adapter.protocol.broadcast import broadcast_value, decode_broadcast
 from tests.support.redis_server import RedisServer
 from tests.support.sio_cluster import Client, PyServer, close_all, settle
 
@@ -213,7 +215,7 @@ async def test_msgpack_parser_subclass_is_called(redis_server: RedisServer) -> N
 
 
 async def test_published_bytes_with_datetimes_and_number_keys(redis_server: RedisServer) -> None:
-    """What the default parser publishes: msgpack_compat.packb's bytes, decoded back."""
+    """What the default parser publishes: notepack.packb's bytes, decoded back."""
     key = f"test-{uuid.uuid4().hex[:8]}"
     server = await PyServer.start(redis_server.url, key=key)
     watcher = aioredis.Redis.from_url(redis_server.url)
@@ -227,10 +229,10 @@ async def test_published_bytes_with_datetimes_and_number_keys(redis_server: Redi
         while message is None or message["type"] != "pmessage":
             message = await pubsub.get_message(timeout=5)
         assert message["channel"] == f"{key}#/#room#".encode()
-        assert message["data"] == msgpack_compat.packb(codec.broadcast_value(
+        assert message["data"] == notepack.packb(broadcast_value(
             server.adapter.uid, "/", ["dated", data], ["room"], ["sid"], {}
         ))
-        decoded = codec.decode_broadcast(MsgpackParser(), message["data"])
+        decoded = decode_broadcast(MsgpackParser(), message["data"])
         assert decoded.data == ["dated", {
             "at": when.replace(tzinfo=datetime.timezone.utc),
             "2.5": [when.replace(tzinfo=datetime.timezone.utc)],
@@ -246,7 +248,7 @@ async def test_published_bytes_with_datetimes_and_number_keys(redis_server: Redi
 async def test_disconnect_drops_the_delivery_record(redis_server: RedisServer) -> None:
     """``deliver``'s per-socket records follow connects, transports and disconnects."""
     server = await PyServer.start(redis_server.url, key=f"test-{uuid.uuid4().hex[:8]}")
-    cache = server.adapter._delivery_cache
+    cache = server.adapter.fanout.cache
     clients: list[Client] = []
     try:
         clients = [

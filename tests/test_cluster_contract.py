@@ -28,7 +28,7 @@ import redis.asyncio as aioredis
 import socketio
 
 from socketio_redis_adapter import AsyncRedisAdapter
-from socketio_redis_adapter.requests import RequestTimeoutError
+from socketio_redis_adapter.core.waiters import RequestTimeoutError
 from tests.support.mixed import emit_from
 from tests.support.node_peer import NodePeer
 from tests.support.redis_server import RedisServer
@@ -278,7 +278,7 @@ async def ack_registry_empty(cluster: Cluster, requester: str) -> None:
 
         await eventually(empty, "Node's ackRequests is empty")
     else:
-        assert cluster.py._ack_requests == {}
+        assert cluster.py.engine.pending.acks == {}
 
 
 @pytest.mark.parametrize("requester", REQUESTERS)
@@ -453,7 +453,7 @@ async def no_pending_requests(cluster: Cluster, requester: str) -> None:
     if requester == "node":
         assert (await cluster.node_state())["requests"] == 0
     else:
-        assert cluster.py._requests == {}
+        assert cluster.py.engine.pending.requests == {}
 
 
 @pytest.fixture

@@ -14,16 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from socketio_redis_adapter import AsyncRedisAdapter
-from socketio_redis_adapter.codec import (
-    Channels,
-    JsonParser,
-    MalformedMessage,
-    MsgpackParser,
-    broadcast_value,
-    decode_broadcast,
-    decode_request,
-    json_dumps,
-)
+from socketio_redis_adapter.protocol.broadcast import broadcast_value, decode_broadcast
+from socketio_redis_adapter.protocol.channels import Channels
+from socketio_redis_adapter.protocol.classic import decode_request
+from socketio_redis_adapter.protocol.errors import MalformedMessage
+from socketio_redis_adapter.protocol.parsers import JsonParser, MsgpackParser, json_dumps
 
 PARSER = MsgpackParser()
 
@@ -243,6 +238,9 @@ class RecordingConnection:
     async def close(self) -> None:
         return None
 
+    def stats(self) -> dict[str, int]:
+        return {}
+
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
@@ -266,11 +264,11 @@ def test_fuzz_listener_never_raises(channel: bytes, pattern: bool, payload: byte
     async def run() -> None:
         adapter = AsyncRedisAdapter(key="sio", connection=RecordingConnection())  # type: ignore[arg-type]
         socketio.AsyncServer(client_manager=adapter)
-        index = adapter._namespace("/")
+        index = adapter.local.namespace("/")
         index.connect("sid1", "eio1")
         index.join("sid1", "r")
         index.join("sid1", 123)
-        adapter._on_message(b"sio#/#*" if pattern else None, channel, payload)
+        adapter.receiver.on_message(b"sio#/#*" if pattern else None, channel, payload)
         await asyncio.sleep(0)
 
     asyncio.run(run())

@@ -43,7 +43,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from socketio_redis_adapter import _fastpath_py, codec, msgpack_compat
+from socketio_redis_adapter import _fastpath_py
+from socketio_redis_adapter.protocol import broadcast, notepack, parsers
 
 NO_EXTENSIONS = bool(os.environ.get("SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS"))
 
@@ -757,7 +758,7 @@ def test_encode_custom_dumps(impl: ModuleType) -> None:
 
 def test_encode_partial_dumps(impl: ModuleType) -> None:
     """The adapter's ``partial(json.dumps, default=...)``, as json.dumps does it."""
-    dumps = functools.partial(json.dumps, default=codec.json_default)
+    dumps = functools.partial(json.dumps, default=parsers.json_default)
     data = ["ev", {"when": datetime.datetime(2024, 1, 2, 3, 4, 5)}, "ü"]
     want = '2["ev",{"when":"2024-01-02T03:04:05.000Z"},"\\u00fc"]'
     assert impl.encode_event("/", data, dumps) == [want]
@@ -796,7 +797,7 @@ def test_encode_sees_a_replaced_json_encoder(
         def encode(self, o: Any) -> str:
             return super().encode(o).upper()
 
-    dumps = functools.partial(json.dumps, default=codec.json_default)
+    dumps = functools.partial(json.dumps, default=parsers.json_default)
     impl.encode_event("/", ["warm"], dumps)
     monkeypatch.setattr(json, "JSONEncoder", Shouting)
     assert impl.encode_event("/", ["ev"], dumps) == ['2["EV"]']
@@ -1946,7 +1947,7 @@ def test_push_parser_twins_agree(impl: ModuleType, data: bytes) -> None:
 # adapter's partial, and hands anything it does not cover back to them.  These
 # check it against the twin and python-socketio on data of every kind.
 
-ADAPTER_DUMPS = functools.partial(json.dumps, default=codec.json_default)
+ADAPTER_DUMPS = functools.partial(json.dumps, default=parsers.json_default)
 
 
 def encode_outcome(call: Any) -> Any:
@@ -2338,12 +2339,12 @@ def packb_reference(
 ) -> bytes:
     """What the adapter (or, with ``emitter``, the emitter) published before."""
     if emitter:
-        return msgpack_compat.packb([
+        return notepack.packb([
             uid,
             {"type": 2, "data": data, "nsp": nsp},
             {"rooms": list(rooms), "flags": flags, "except": list(dict.fromkeys(except_rooms))},
         ])
-    return msgpack_compat.packb(codec.broadcast_value(uid, nsp, data, rooms, except_rooms, flags))
+    return notepack.packb(broadcast.broadcast_value(uid, nsp, data, rooms, except_rooms, flags))
 
 
 def result_or_error(call: Any) -> tuple[str, Any]:
@@ -2578,7 +2579,7 @@ def test_pack_broadcast_rooms(impl: ModuleType) -> None:
     )
     # except is read once and de-duplicated in order, as broadcast_value does
     packed = impl.pack_broadcast("u", "/", ["e"], [], ["s", "t", "s", 1, 1.0, True], {})
-    assert msgpack_compat.unpackb(packed)[2]["except"] == ["s", "t", 1]
+    assert notepack.unpackb(packed)[2]["except"] == ["s", "t", 1]
 
 
 def test_pack_broadcast_bad_rooms(impl: ModuleType) -> None:
@@ -2593,7 +2594,7 @@ def test_pack_broadcast_bad_rooms(impl: ModuleType) -> None:
         ([[1]], [{}]),
     ]:
         args = ("u", "/", ["e"], rooms, except_rooms, {})
-        want = result_or_error(functools.partial(codec.broadcast_value, *args))
+        want = result_or_error(functools.partial(broadcast.broadcast_value, *args))
         assert want[0] == "TypeError"
         assert result_or_error(functools.partial(impl.pack_broadcast, *args)) == want
     # an unhashable room in a list of rooms is fine (rooms are not de-duplicated)
@@ -2620,7 +2621,7 @@ def test_pack_broadcast_matches_node_capture(impl: ModuleType) -> None:
     )
     assert impl.pack_broadcast("aJBfRy", "/", ["test", 1, "2", b"\x03\x04"], [], [], {}) == captured
     message = impl.unpack_broadcast(captured)
-    assert message == codec.Broadcast("aJBfRy", "/", ["test", 1, "2", b"\x03\x04"], [], [], {})
+    assert message == broadcast.Broadcast("aJBfRy", "/", ["test", 1, "2", b"\x03\x04"], [], [], {})
     # a Date from a Node peer: {"d": Date(2024-01-02T03:04:05.678Z)}
     with_date = bytes.fromhex("93a175") + bytes.fromhex(
         "83a47479706502a46461746192a165" + "81a164d7ffa1a5d60065937d25" + "a36e7370a12f"
@@ -2752,7 +2753,7 @@ PARSE_CASES: list[Any] = [
     b"abc",
     {"uid": 1},
     5,
-    # subclasses: codec.parse_broadcast's own rules, through their methods
+    # subclasses: broadcast.parse_broadcast's own rules, through their methods
     Sequence(["u", GOOD_PACKET, GOOD_OPTS]),
     Pair(("u", GOOD_PACKET, GOOD_OPTS)),
     ["u", Mapping(GOOD_PACKET), GOOD_OPTS],
@@ -2771,14 +2772,14 @@ def parse_outcome(parse: Any, value: Any) -> tuple[str, Any]:
         message = parse(value)
     except Exception as exc:
         return (type(exc).__name__, str(exc))
-    assert type(message) is codec.Broadcast
+    assert type(message) is broadcast.Broadcast
     # repr, not ==: a NaN in the data is never equal to itself
     return ("ok", (repr(message), type(message.nsp), type(message.flags)))
 
 
 @pytest.mark.parametrize("value", PARSE_CASES, ids=[f"case{i}" for i in range(len(PARSE_CASES))])
 def test_parse_broadcast(impl: ModuleType, value: Any) -> None:
-    want = parse_outcome(codec.parse_broadcast, value)
+    want = parse_outcome(broadcast.parse_broadcast, value)
     assert want[0] in ("ok", "MalformedMessage")
     assert parse_outcome(impl.parse_broadcast, value) == want
 
@@ -2789,7 +2790,7 @@ def test_parse_broadcast_result(impl: ModuleType) -> None:
     rooms = ["r1", 2]
     message = impl.parse_broadcast(("u", {"type": 2, "data": data, "nsp": "/"},
                                     {"rooms": rooms, "except": ("s",), "flags": flags}))
-    assert message == codec.Broadcast("u", "/", data, ["r1", 2], ["s"], flags)
+    assert message == broadcast.Broadcast("u", "/", data, ["r1", 2], ["s"], flags)
     assert message.data is data and message.flags is flags
     assert type(message.rooms) is list and message.rooms is not rooms
     assert type(message.except_rooms) is list
@@ -2797,7 +2798,7 @@ def test_parse_broadcast_result(impl: ModuleType) -> None:
     assert rooms == ["r1", 2]
     assert message.rooms == ["r1", 2, "changed"]
     empty = impl.parse_broadcast(["u", {"data": ["ev"]}, None])
-    assert empty == codec.Broadcast("u", "/", ["ev"], [], [], {})
+    assert empty == broadcast.Broadcast("u", "/", ["ev"], [], [], {})
     assert empty.rooms is not impl.parse_broadcast(["u", {"data": ["ev"]}, None]).rooms
     assert empty.flags is not impl.parse_broadcast(["u", {"data": ["ev"]}, None]).flags
 
@@ -2809,8 +2810,8 @@ def unpack_outcome(call: Any, data: Any) -> tuple[str, Any]:
     return parse_outcome(call, data)
 
 
-def reference_unpack(data: Any) -> codec.Broadcast:
-    return codec.decode_broadcast(codec.MsgpackParser(), data)
+def reference_unpack(data: Any) -> broadcast.Broadcast:
+    return broadcast.decode_broadcast(parsers.MsgpackParser(), data)
 
 
 def ext(code: int, payload: bytes) -> bytes:
@@ -2923,7 +2924,7 @@ def test_broadcast_datetime_round_trip(impl: ModuleType, value: datetime.datetim
 #
 # The compiled twin reads a well-formed ``[uid, packet, opts]`` envelope
 # itself and decodes every other message the whole way: results and errors
-# must be codec.decode_broadcast's for any bytes.
+# must be broadcast.decode_broadcast's for any bytes.
 
 
 def s(text: str, form: str = "") -> bytes:
@@ -2935,7 +2936,7 @@ def s(text: str, form: str = "") -> bytes:
         return b"\xda" + struct.pack(">H", len(raw)) + raw
     if form == "32":
         return b"\xdb" + struct.pack(">I", len(raw)) + raw
-    return msgpack_compat.packb(text)
+    return notepack.packb(text)
 
 
 def container_head(size: int, form: str, fix: int, code16: int) -> bytes:
@@ -2961,7 +2962,7 @@ def mapping(pairs: list[tuple[bytes, bytes]], form: str = "", count: int | None 
 
 
 def mp(value: Any) -> bytes:
-    return msgpack_compat.packb(value)
+    return notepack.packb(value)
 
 
 DATA = mp(["ev", {"a": 1, "b": [True, None, 1.5, b"\x00"]}])
@@ -3254,7 +3255,7 @@ def test_unpack_broadcast_other_shapes(impl: ModuleType, name: str) -> None:
 
 def test_unpack_broadcast_node_messages(impl: ModuleType) -> None:
     message = impl.unpack_broadcast(bytes.fromhex(NODE_MESSAGES[4]))
-    assert message == codec.Broadcast(
+    assert message == broadcast.Broadcast(
         "emitter", "/", ["e", 1.5, -3, None, True], ["a"], ["b"], {"volatile": True}
     )
     message = impl.unpack_broadcast(bytes.fromhex(NODE_MESSAGES[7]))
@@ -3273,7 +3274,7 @@ def test_unpack_broadcast_node_messages(impl: ModuleType) -> None:
 def test_unpack_broadcast_fresh_containers(impl: ModuleType) -> None:
     data = envelope(opts=b"\xc0")
     first, second = impl.unpack_broadcast(data), impl.unpack_broadcast(data)
-    assert first == second == codec.Broadcast("uid1", "/chat", ["ev", {"a": 1, "b": [
+    assert first == second == broadcast.Broadcast("uid1", "/chat", ["ev", {"a": 1, "b": [
         True, None, 1.5, b"\x00"]}], [], [], {})
     for name in ("data", "rooms", "except_rooms", "flags"):
         assert getattr(first, name) is not getattr(second, name)
@@ -3406,7 +3407,7 @@ def generated_broadcast(draw: st.DrawFn) -> bytes:
     whole: list[Any] = [uid, packet, None if odd() else opts]
     if odd():
         whole.extend(draw(st.lists(msgpack_like, max_size=2)))
-    return msgpack_compat.packb(packable(whole))
+    return notepack.packb(packable(whole))
 
 
 def packable(value: Any) -> Any:
@@ -3459,7 +3460,7 @@ def any_form_value(draw: st.DrawFn, depth: int = 0) -> bytes:
     """One MessagePack value in any of the wire forms a peer may write: wider
     size and integer forms than needed, float32, every ext form (timestamps
     and others), maps with repeated or non-``str`` keys now and then.
-    ``msgpack_compat.packb`` only writes the smallest forms."""
+    ``notepack.packb`` only writes the smallest forms."""
     kind = draw(st.sampled_from(
         ["nil", "bool", "int", "float", "str", "bin", "ext"]
         + (["array", "map"] * 2 if depth < 4 else [])

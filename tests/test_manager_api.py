@@ -188,7 +188,7 @@ async def test_enter_and_leave_room_for_a_socket_on_another_python_server(rig: R
     await a.sio.leave_room(sid, "late")
     await until(lambda: "late" not in local_rooms(b), "the leave on server B")
     assert "late" not in b.sio.rooms(sid)
-    assert sid not in b.adapter._indexes["/"].sid_rooms
+    assert sid not in b.adapter.local.indexes["/"].sid_rooms
     await a.sio.emit("news2", 2, to="late")
     await b.sio.emit("news3", 3, to="late")
     await check(py_marker(a), [on_a, on_b], "news2", {})
@@ -242,7 +242,7 @@ async def test_close_room_empties_the_room_on_every_python_server(rig: Rig) -> N
     assert "doomed" not in local_rooms(a)
     await until(lambda: "doomed" not in local_rooms(b), "room closed on server B")
     for server in (a, b):
-        for sid_rooms in server.adapter._indexes["/"].sid_rooms.values():
+        for sid_rooms in server.adapter.local.indexes["/"].sid_rooms.values():
             assert "doomed" not in sid_rooms
     await a.sio.emit("d", 1, to="doomed")
     await check(py_marker(a), clients, "d", {})
@@ -294,7 +294,7 @@ async def test_disconnect_a_socket_on_another_python_server(rig: Rig) -> None:
     await until(lambda: not victim.sio.connected, "the client to be disconnected", timeout=3)
     assert victim.disconnects == [("/", "server disconnect")]
     await until(lambda: sid not in local_rooms(b)[None], "server B to forget the socket")
-    index = b.adapter._indexes["/"]
+    index = b.adapter.local.indexes["/"]
     assert all(sid not in members for members in index.rooms.values())
     assert sid not in index.sid_rooms
     assert "r1" not in index.rooms and "r2" not in index.rooms
@@ -329,7 +329,7 @@ async def test_call_a_client_on_another_python_server(rig: Rig) -> None:
     reply = await a.sio.call("ask", {"q": 1}, to=remote.sid(), timeout=5)
     assert reply == {"answer": 42, "bin": b"\x01\x02"}
     assert remote.named("ask") == [[{"q": 1}]]
-    assert a.adapter._ack_requests == {}
+    assert a.adapter.engine.pending.acks == {}
 
 
 async def test_emit_with_callback_to_remote_and_local_sids(rig: Rig) -> None:
@@ -353,7 +353,7 @@ async def test_emit_with_callback_to_remote_and_local_sids(rig: Rig) -> None:
     assert await asyncio.wait_for(futures["local"], 5) == ("from-local",)
     assert remote.named("e") == [["x", 1]]
     assert local.named("e") == [["y", 2]]
-    assert a.adapter._ack_requests == {}
+    assert a.adapter.engine.pending.acks == {}
 
 
 @pytest.mark.node
@@ -373,7 +373,7 @@ async def test_call_a_client_on_a_node_server(rig: Rig) -> None:
         "ask2", {"z": 0}, to=on_node.sid(), callback=lambda *args: got.set_result(args)
     )
     assert await asyncio.wait_for(got, 5) == (["node-side", 7],)
-    assert a.adapter._ack_requests == {}
+    assert a.adapter.engine.pending.acks == {}
 
 
 async def test_call_to_a_sid_that_exists_nowhere_times_out_and_is_forgotten(rig: Rig) -> None:
@@ -383,8 +383,8 @@ async def test_call_to_a_sid_that_exists_nowhere_times_out_and_is_forgotten(rig:
 
     with pytest.raises(socketio.exceptions.TimeoutError):
         await a.sio.call("ask", 1, to="no-such-sid", timeout=0.2)
-    assert len(a.adapter._ack_requests) == 1  # kept until callback_timeout
-    await until(lambda: not a.adapter._ack_requests, "the ack request to expire", timeout=2)
+    assert len(a.adapter.engine.pending.acks) == 1  # kept until callback_timeout
+    await until(lambda: not a.adapter.engine.pending.acks, "the ack request to expire", timeout=2)
 
 
 # -- 5. local room state --------------------------------------------------------------
@@ -424,7 +424,7 @@ async def test_rooms_participants_and_cleanup_on_disconnect(rig: Rig) -> None:
     # a client that leaves is removed from every room
     await first.close()
     await until(lambda: sid1 not in manager.rooms["/"][None], "the client to be forgotten")
-    index = a.adapter._indexes["/"]
+    index = a.adapter.local.indexes["/"]
     assert all(sid1 not in members for members in manager.rooms["/"].values())
     assert sid1 not in index.sid_rooms and sid1 not in manager.rooms["/"]
     assert "r2" not in manager.rooms["/"]
@@ -484,7 +484,7 @@ async def test_admin_ui_instrumentation_keeps_rooms_and_broadcasts_working(rig: 
         await until(lambda: not on_a.sio.connected, "the client to be disconnected", timeout=3)
         await until(lambda: sid not in local_rooms(a)[None], "server A to forget the socket")
         assert ("r1", sid) in queued("room_left") and (sid, sid) in queued("room_left")
-        assert "r1" not in local_rooms(a) and sid not in a.adapter._indexes["/"].sid_rooms
+        assert "r1" not in local_rooms(a) and sid not in a.adapter.local.indexes["/"].sid_rooms
         await a.sio.emit("after", 3, to="r1")
         await check(py_marker(a), [on_b], "after", {0: [3]})
     finally:

@@ -8,7 +8,12 @@ from typing import Any
 import hiredis
 import pytest
 
-from socketio_redis_adapter.resp import RawPubSub, RespProtocol, encode_command, encode_publish
+from socketio_redis_adapter.transport.raw import RawPubSub
+from socketio_redis_adapter.transport.resp_connection import (
+    RespProtocol,
+    encode_command,
+    encode_publish,
+)
 from tests.support.redis_server import RedisServer
 
 

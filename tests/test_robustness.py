@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from socketio_redis_adapter import AsyncRedisAdapter, RedisPubSub
-from socketio_redis_adapter.resp import RawPubSub
+from socketio_redis_adapter.transport.raw import RawPubSub
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
 from tests.support.sio_cluster import Client, PyServer, close_all
@@ -184,7 +184,7 @@ async def test_fan_out_creates_no_task_per_recipient(redis_server: RedisServer) 
             ["other", {"type": 2, "data": ["remote", b"\x01"], "nsp": "/"},
              {"rooms": ["all"], "except": [], "flags": {}}]
         )
-        server.adapter._on_message(b"*", server.adapter.channels.room("/", "all"), message)
+        server.adapter.receiver.on_message(b"*", server.adapter.channels.room("/", "all"), message)
         assert created == []
         loop.set_task_factory(None)
         for client in clients:

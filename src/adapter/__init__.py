@@ -1,16 +1,59 @@
 """A Redis client manager for python-socketio, wire-compatible with Node's
-``@socket.io/redis-adapter`` 8.3, with a Cython fast path."""
+``@socket.io/redis-adapter`` 8.3, with a Cython fast path.
 
-from .adapter import AsyncRedisAdapter
-from .codec import JsonParser, MalformedMessage, MsgpackParser
-from .connection import PubSubConnection, RedisPubSub
-from .emitter import Emitter, SyncEmitter
-from .fastpath import FASTPATH
-from .remote_socket import RemoteSocket
-from .requests import RequestTimeoutError
-from .resp import RawPubSub
+Names are imported on first use (PEP 562), so ``from socketio_redis_adapter
+import SyncEmitter`` loads neither python-socketio nor python-engineio.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+#: public name -> the module that defines it
+_EXPORTS = {
+    "AsyncRedisAdapter": ".adapter",
+    "Emitter": ".emitter",
+    "FASTPATH": ".fastpath",
+    "JsonParser": ".protocol.parsers",
+    "MalformedMessage": ".protocol.errors",
+    "MsgpackParser": ".protocol.parsers",
+    "PubSubConnection": ".transport.base",
+    "PubSubTransport": ".transport.base",
+    "RawPubSub": ".transport.raw",
+    "RedisPubSub": ".transport.redispy",
+    "RemoteSocket": ".core.remote_socket",
+    "RequestTimeoutError": ".core.waiters",
+    "SyncEmitter": ".emitter",
+}
+
+if TYPE_CHECKING:
+    from .adapter import AsyncRedisAdapter
+    from .core.remote_socket import RemoteSocket
+    from .core.waiters import RequestTimeoutError
+    from .emitter import Emitter, SyncEmitter
+    from .fastpath import FASTPATH
+    from .protocol.errors import MalformedMessage
+    from .protocol.parsers import JsonParser, MsgpackParser
+    from .transport.base import PubSubConnection, PubSubTransport
+    from .transport.raw import RawPubSub
+    from .transport.redispy import RedisPubSub
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __all__ = (
     "FASTPATH",
@@ -20,6 +63,7 @@ __all__ = (
     "MalformedMessage",
     "MsgpackParser",
     "PubSubConnection",
+    "PubSubTransport",
     "RawPubSub",
     "RedisPubSub",
     "RemoteSocket",

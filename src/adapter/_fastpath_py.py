@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
-from . import codec, msgpack_compat
+from .protocol import broadcast, notepack
+from .protocol.errors import MalformedMessage
 
 Room = Hashable
 
@@ -590,7 +591,7 @@ def pack_broadcast(
 ) -> bytes:
     """Encode a ``[uid, packet, opts]`` broadcast message with the msgpack parser.
 
-    The bytes are ``msgpack_compat.packb(codec.broadcast_value(uid, nsp,
+    The bytes are ``notepack.packb(broadcast.broadcast_value(uid, nsp,
     data, rooms, except_rooms, flags))``: what Node's adapter writes with
     notepack.io 3, ``except`` de-duplicated in order.
 
@@ -606,11 +607,11 @@ def pack_broadcast(
 
     Raises ``TypeError`` when the data cannot be serialized.
     """
-    value = codec.broadcast_value(uid, nsp, data, rooms, except_rooms, flags, emitter=emitter)
-    return msgpack_compat.packb(value)
+    value = broadcast.broadcast_value(uid, nsp, data, rooms, except_rooms, flags, emitter=emitter)
+    return notepack.packb(value)
 
 
-def parse_broadcast(value: Any) -> codec.Broadcast:
+def parse_broadcast(value: Any) -> broadcast.Broadcast:
     """Validate a decoded ``[uid, packet, opts]`` broadcast message.
 
     Returns a :class:`Broadcast`: ``nsp`` defaults to ``"/"``, and missing
@@ -620,14 +621,14 @@ def parse_broadcast(value: Any) -> codec.Broadcast:
 
     Raises ``MalformedMessage`` when it is not a broadcast of an event.
     """
-    # the validation is codec's own; the compiled core has it in C
-    return codec.parse_broadcast(value)
+    # the validation is the protocol layer's; the compiled core has it in C
+    return broadcast.parse_broadcast(value)
 
 
-def unpack_broadcast(data: bytes) -> codec.Broadcast:
+def unpack_broadcast(data: bytes) -> broadcast.Broadcast:
     """Decode and validate a broadcast message written with the msgpack parser.
 
-    The same as ``codec.decode_broadcast(codec.MsgpackParser(), data)``.
+    The same as ``protocol.broadcast.decode_broadcast(MsgpackParser(), data)``.
 
     :param data: the message, as published on a broadcast channel.
 
@@ -635,7 +636,7 @@ def unpack_broadcast(data: bytes) -> codec.Broadcast:
     a ``[uid, packet, opts]`` broadcast.
     """
     try:
-        value = msgpack_compat.unpackb(data)
+        value = notepack.unpackb(data)
     except Exception as exc:
-        raise codec.MalformedMessage(f"undecodable broadcast: {exc}") from exc
-    return codec.parse_broadcast(value)
+        raise MalformedMessage(f"undecodable broadcast: {exc}") from exc
+    return broadcast.parse_broadcast(value)

@@ -1,38 +1,40 @@
-"""``AsyncRedisAdapter``: a python-socketio client manager on Node's Redis protocol."""
+"""``AsyncRedisAdapter``: a python-socketio client manager on Node's classic Redis protocol.
+
+Assembly only: the codec (:mod:`.protocol.classic`), local state and fan-out
+(:mod:`.core`), the cross-server engine (:mod:`.engine.classic`) and a
+transport (:mod:`.transport`), plus python-socketio's asyncio-only methods.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import json
 import logging
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import socketio
-from engineio import packet as eio_packet
-from socketio import packet as sio_packet
 
-from . import codec
-from .cluster import ClusterMixin, as_args, as_rooms
-from .codec import Channels, MalformedMessage
-from .connection import PubSubConnection, RedisPubSub
-from .fastpath import (
-    ChannelRouter,
-    DeliveryCache,
-    RoomIndex,
-    deliver,
-    encode_event,
-    pack_broadcast,
-    unpack_broadcast,
-)
-from .remote_socket import ISSUED_KEY
-from .resp import RawPubSub
+from .core.fanout import Fanout
+from .core.local_rooms import LocalRooms
+from .core.manager_api import LocalStateAPI
+from .core.manager_side import ManagerSide
+from .core.stats import Counters
+from .core.tasks import BackgroundTasks
+from .engine.api import AsyncClusterAPI
+from .engine.classic import ClassicEngine
+from .engine.receiver import ClassicReceiver
+from .engine.subscriptions import ClassicSubscriptions
+from .fastpath import ChannelRouter, RoomIndex
+from .protocol.broadcast import event_args
+from .protocol.classic import ClassicCodec
+from .protocol.parsers import Parser
+from .protocol.rooms import room_list, sid_list
+from .transport.base import PubSubTransport
+from .transport.factory import connect
 from .uid import new_uid
 
 
-class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[misc]
+class AsyncRedisAdapter(LocalStateAPI, AsyncClusterAPI, socketio.AsyncManager):  # type: ignore[misc]
     """Client manager that joins python-socketio servers through Redis.
 
     It speaks exactly the protocol of Node's ``@socket.io/redis-adapter`` 8.3,
@@ -47,8 +49,8 @@ class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[mi
                                                  requester's own channel.
     :param parser: ``"msgpack"`` (default, as Node) or ``"json"``, or an object
                    with ``encode(value) -> bytes`` and ``decode(bytes)``.
-    :param connection: a ready connection layer object (see
-                       :class:`socketio_redis_adapter.connection.PubSubConnection`)
+    :param connection: a ready transport (see
+                       :class:`socketio_redis_adapter.transport.base.PubSubTransport`)
                        instead of ``url``.
     :param callback_timeout: seconds after which an unanswered callback of
                              an emit to a socket on another server is dropped.
@@ -74,71 +76,57 @@ class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[mi
         key: str = "socket.io",
         requests_timeout: float = 5.0,
         publish_on_specific_response_channel: bool = False,
-        parser: str | codec.Parser = "msgpack",
-        connection: PubSubConnection | None = None,
+        parser: str | Parser = "msgpack",
+        connection: PubSubTransport | None = None,
         callback_timeout: float = 60.0,
         redis_options: dict[str, Any] | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(key, str) or not key:
-            raise ValueError("key must be a non-empty string")
         if requests_timeout <= 0:
             raise ValueError("requests_timeout must be positive")
-        self.key = key
-        self.requests_timeout = float(requests_timeout)
-        self.publish_on_specific_response_channel = publish_on_specific_response_channel
-        self.callback_timeout = float(callback_timeout)
-        self.parser = codec.get_parser(parser)
         self.uid = new_uid()
         self.host_id = self.uid  # read by python-socketio's Admin UI
-        self.channels = Channels(key)
+        self.codec = ClassicCodec(key, parser, self.uid)
+        self.key, self.parser, self.channels = key, self.codec.parser, self.codec.channels
         self.logger = logger
-        if connection is None:
-            if isinstance(url, str) and RawPubSub.supports(url) and not redis_options:
-                connection = RawPubSub(url)
-            elif isinstance(url, str):
-                connection = RedisPubSub.from_url(url, **(redis_options or {}))
-            elif hasattr(url, "publish") and hasattr(url, "pubsub"):
-                connection = RedisPubSub(url)
-            else:
-                raise TypeError("url must be a Redis URL or a redis.asyncio.Redis client")
-        self.connection = connection
-        self.connection.on_message = self._on_message
-        #: counters: ``received``, ``published``, ``malformed``, ``delivered``
-        self.stats = {"received": 0, "published": 0, "malformed": 0, "delivered": 0}
-        self._router = ChannelRouter(key)
-        if hasattr(self.connection, "channel_filter"):
-            # let the connection drop foreign-room broadcasts before they become objects
-            self.connection.channel_filter = self._router
-        self._indexes: dict[str, RoomIndex] = {}
-        #: ``deliver``'s per-socket records, dropped when a socket disconnects
-        self._delivery_cache = DeliveryCache()
-        #: request/response channel -> (namespace, True for the request channel)
-        self._by_request_channel: dict[bytes, tuple[str, bool]] = {}
-        self._subscriptions: dict[str, asyncio.Future[None]] = {}
-        self._own_prefix = (
-            b"\x93\xa6" + self.uid.encode() if isinstance(self.parser, codec.MsgpackParser)
-            else None
+        self.connection = connection if connection is not None else connect(
+            url, **(redis_options or {})
         )
-        self._text_packets = True
-        self._dumps: Callable[..., str] = functools.partial(
-            json.dumps, default=codec.json_default
+        self.counters = Counters()
+        self._router = ChannelRouter(key)
+        self.connection.channel_filter = self._router  # drops foreign rooms unread
+        self.local = LocalRooms(self.rooms, self._on_namespace)
+        self.fanout = Fanout(self.counters)
+        self._tasks = BackgroundTasks(self._get_logger)
+        self.engine = ClassicEngine(
+            self.codec, self.connection, ManagerSide(self, self.local, self.fanout, self._later),
+            self, self._tasks, self._disconnect_local,
+            requests_timeout=float(requests_timeout), callback_timeout=float(callback_timeout),
+            specific_response_channel=publish_on_specific_response_channel,
+            logger=self._get_logger,
+        )
+        self.receiver = ClassicReceiver(
+            self.codec, self._router, self.engine, self.fanout, self.counters, self._get_logger
+        )
+        self.connection.on_message = self.receiver.on_message
+        self._subscriptions = ClassicSubscriptions(
+            self.connection, self.channels, self.uid, self._get_logger
         )
         self._started = False
-        self._closed = False
-        self._init_cluster()
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Every counter: ``received``, ``published``, ``malformed``, ``delivered``,
+        ``dropped`` (foreign-room broadcasts left unread), and the transport's
+        ``reconnects``, ``handler_errors`` and ``publish_failures``."""
+        return self.counters.snapshot({"dropped": self._router.dropped}, self.connection.stats())
 
     # -- life cycle ----------------------------------------------------
 
     def set_server(self, server: Any) -> None:
         super().set_server(server)
-        self._text_packets = server.packet_class is sio_packet.Packet
-        json_module = server.packet_class.json
-        if json_module is json:
-            self._dumps = functools.partial(json.dumps, default=codec.json_default)
-        else:
-            self._dumps = json_module.dumps
+        self.fanout.bind(server)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -163,15 +151,11 @@ class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[mi
         Note: this method is a coroutine.
         """
         self._start()
-        for nsp, future in list(self._subscriptions.items()):
-            if future.done() and (future.cancelled() or future.exception() is not None):
-                del self._subscriptions[nsp]
-                self._subscribe(nsp)
-        await asyncio.gather(*self._subscriptions.values())
+        await self._subscriptions.wait()
 
     def _start(self) -> None:
         """Subscribe every namespace the server declares (again: new ones too)."""
-        if self._closed:
+        if self._subscriptions.closed:
             return
         self._started = True
         namespaces = ["/"]
@@ -182,175 +166,39 @@ class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[mi
                 namespaces += self.server.namespaces
         for nsp in dict.fromkeys(namespaces):
             if nsp != "*":
-                self._namespace(nsp)
-        for nsp in self._indexes:
-            self._subscribe(nsp)
+                self.local.namespace(nsp)
+        for nsp in self.local.indexes:
+            self._subscriptions.add(nsp)
 
     async def close(self) -> None:
-        """Unsubscribe from every channel and close the Redis connections."""
-        if self._closed:
+        """Unsubscribe from every channel, stop background work, close the Redis connections.
+
+        Note: this method is a coroutine.
+        """
+        if self._subscriptions.closed:
             return
-        self._closed = True
-        self._close_cluster()
-        for future in self._subscriptions.values():
-            future.cancel()
+        self._subscriptions.close()
+        self.engine.close()
+        await self._tasks.close()
         await self.connection.close()
-        self._delivery_cache.clear()
+        self.fanout.close()
 
-    def _namespace(self, nsp: str) -> RoomIndex:
-        index = self._indexes.get(nsp)
-        if index is None:
-            index = RoomIndex()
-            self._indexes[nsp] = index
-            self.rooms[nsp] = index.rooms
-            self._router.add(nsp, index)
-            self._by_request_channel[self.channels.request(nsp)] = (nsp, True)
-            self._by_request_channel[self.channels.response(nsp)] = (nsp, False)
-            self._by_request_channel[self.channels.specific_response(nsp, self.uid)] = (
-                nsp, False
-            )
-            if self._started:
-                self._subscribe(nsp)
-        return index
+    def _on_namespace(self, nsp: str, index: RoomIndex) -> None:
+        self.receiver.add_namespace(nsp, index)
+        if self._started:
+            self._subscriptions.add(nsp)
 
-    def _subscribe(self, nsp: str) -> None:
-        if nsp in self._subscriptions or self._closed:
-            return
-        future = asyncio.ensure_future(self._subscribe_namespace(nsp))
-        future.add_done_callback(functools.partial(self._subscribed, nsp))
-        self._subscriptions[nsp] = future
-
-    async def _subscribe_namespace(self, nsp: str) -> None:
-        """Subscribe like a Node server: one pattern and three channels."""
-        channels = self.channels
-        await self.connection.psubscribe(channels.broadcast_pattern(nsp))
-        await self.connection.subscribe(
-            channels.request(nsp),
-            channels.response(nsp),
-            channels.specific_response(nsp, self.uid),
-        )
-
-    def _subscribed(self, nsp: str, future: asyncio.Future[None]) -> None:
-        if not future.cancelled() and future.exception() is not None:
-            self._get_logger().error(
-                "could not subscribe namespace %s yet (%r); the connection keeps retrying",
-                nsp,
-                future.exception(),
-            )
-
-    # -- python-socketio's manager API: local state ---------------------
-
-    def get_namespaces(self) -> list[str]:
-        return list(self._indexes)
-
-    def get_participants(self, namespace: str, room: Any) -> Iterable[tuple[str, str]]:
-        index = self._indexes.get(namespace)
-        if index is None:
-            return
-        rooms = as_rooms(room) if room is not None else None
-        if rooms is not None and not rooms:
-            return
-        yield from index.select(rooms, None).items()
+    # -- python-socketio's manager API (asyncio) ------------------------
 
     async def pre_connect(self, eio_sid: str, namespace: str) -> str | None:
         """Register a client in a namespace (pending until ``connect``).
 
         Note: this method is a coroutine.
         """
-        sid: str = self.server.eio.generate_id()
-        environ = self.server.environ.get(eio_sid)
-        if environ is not None and ISSUED_KEY not in environ:
-            environ[ISSUED_KEY] = int(time.time() * 1000)  # the handshake's "issued"
-        try:
-            self.basic_enter_room(sid, namespace, None, eio_sid=eio_sid)
-        except ValueError:
-            return None  # already connected to this namespace
-        self.pending_connect.setdefault(namespace, []).append(sid)
-        return sid
+        return self.connect_pending(eio_sid, namespace)
 
-    def is_pre_connected(self, sid: str, namespace: str) -> bool:
-        return sid in self.pending_connect.get(namespace, ()) and self._has_sid(namespace, sid)
-
-    def is_connected(self, sid: str, namespace: str) -> bool:
-        if sid in self.pending_connect.get(namespace, ()) or sid in self.pending_disconnect.get(
-            namespace, ()
-        ):
-            return False
-        return self._has_sid(namespace, sid)
-
-    def _has_sid(self, namespace: str, sid: str) -> bool:
-        index = self._indexes.get(namespace)
-        return index is not None and sid in index.rooms[None]
-
-    def sid_from_eio_sid(self, eio_sid: str, namespace: str) -> str | None:
-        index = self._indexes.get(namespace)
-        return index.eio_to_sid.get(eio_sid) if index is not None else None
-
-    def eio_sid_from_sid(self, sid: str, namespace: str) -> str | None:
-        index = self._indexes.get(namespace)
-        return index.rooms[None].get(sid) if index is not None else None
-
-    def pre_disconnect(self, sid: str, namespace: str) -> str | None:
-        self.pending_disconnect.setdefault(namespace, []).append(sid)
-        return self.eio_sid_from_sid(sid, namespace)
-
-    def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
-        index = self._indexes.get(namespace)
-        if index is None:
-            return
-        if "basic_leave_room" in self.__dict__:
-            # instrumented (Admin UI): report every room left
-            for room in index.rooms_of(sid):
-                self.basic_leave_room(sid, namespace, room)
-        eio_sid = index.rooms[None].get(sid)
-        index.disconnect(sid)
-        if eio_sid is not None:
-            self._delivery_cache.forget(eio_sid)
-        self.callbacks.pop(sid, None)
-        for pending in (self.pending_connect, self.pending_disconnect):
-            sids = pending.get(namespace)
-            if sids and sid in sids:
-                sids.remove(sid)
-                if not sids:
-                    del pending[namespace]
-
-    def is_sid_room(self, namespace: str, room: Any) -> bool:
-        return self._has_sid(namespace, room) if isinstance(room, str) else False
-
-    def basic_enter_room(
-        self, sid: str, namespace: str, room: Any, eio_sid: str | None = None
-    ) -> None:
-        if room is None:
-            if eio_sid is None:
-                raise ValueError("eio_sid is required to connect a socket")
-            if not self._namespace(namespace).connect(sid, eio_sid):
-                raise ValueError("the client is already connected to this namespace")
-            return
-        index = self._indexes.get(namespace)
-        if index is None or sid not in index.rooms[None]:
-            raise ValueError("sid is not connected to requested namespace")
-        index.join(sid, room)
-
-    def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
-        index = self._indexes.get(namespace)
-        if index is not None:
-            index.leave(sid, room)
-
-    def basic_close_room(self, room: Any, namespace: str) -> None:
-        index = self._indexes.get(namespace)
-        if index is None or room not in index.rooms:
-            return
-        if "basic_leave_room" in self.__dict__:
-            for sid in list(index.rooms[room]):
-                self.basic_leave_room(sid, namespace, room)
-        else:
-            index.close_room(room)
-
-    def get_rooms(self, sid: str, namespace: str) -> list[Any]:
-        index = self._indexes.get(namespace)
-        return index.rooms_of(sid) if index is not None else []
-
-    # -- python-socketio's manager API: cluster-wide operations ---------
+    def socket_gone(self, eio_sid: str) -> None:
+        self.fanout.forget(eio_sid)
 
     async def emit(
         self,
@@ -384,237 +232,39 @@ class AsyncRedisAdapter(ClusterMixin, socketio.AsyncManager):  # type: ignore[mi
                          receive it.
         :param compress: carried in the message flags, as Node does.
 
-        Raises ``TypeError`` when the data cannot be serialized.
+        Raises ``TypeError`` when the data cannot be serialized or a room is
+        not a string or a number.
 
         Note: this method is a coroutine.
         """
         namespace = namespace or "/"
-        rooms = as_rooms(to or room)
-        except_list = as_rooms(except_rooms) + [
-            sid for sid in as_rooms(skip_sid) if sid is not None
-        ]
-        payload = [event, *as_args(data)]
+        rooms = room_list(to or room)
+        except_list = room_list(except_rooms) + sid_list(skip_sid)
+        payload = [event, *event_args(data)]
         if callback is not None:
-            await self._emit_with_callback(namespace, payload, rooms, except_list, callback)
+            await self.engine.emit_with_callback(namespace, payload, rooms, except_list, callback)
             return
         flags: dict[str, Any] = {}
         if volatile:
             flags["volatile"] = True
         if compress is not None:
             flags["compress"] = bool(compress)
-        message = None
-        if not ignore_queue:
-            if type(self.parser) is codec.MsgpackParser:
-                message = pack_broadcast(self.uid, namespace, payload, rooms, except_list, flags)
-            else:
-                message = self.parser.encode(
-                    codec.broadcast_value(self.uid, namespace, payload, rooms, except_list, flags)
-                )
-        index = self._indexes.get(namespace)
+        # encoded before delivering: data that cannot be serialized reaches no one
+        message = None if ignore_queue else self.codec.encode_broadcast(
+            namespace, payload, rooms, except_list, flags
+        )
+        index = self.local.get(namespace)
         if index is not None and len(index):
-            self._deliver(index, namespace, payload, rooms, except_list, volatile)
+            self.fanout.deliver(index, namespace, payload, rooms, except_list, volatile)
         if message is not None:
-            channel = (
-                self.channels.room(namespace, rooms[0])
-                if len(rooms) == 1
-                else self.channels.broadcast(namespace)
-            )
-            await self.connection.post(channel, message)
-            self.stats["published"] += 1
+            await self.connection.post(*message)
+            self.counters.published += 1
 
-    async def can_disconnect(self, sid: str, namespace: str) -> bool:
-        if self.is_connected(sid, namespace):
-            return True
-        await self.disconnect_sockets(False, rooms=[sid], namespace=namespace)
-        return False
+    async def _disconnect_local(self, nsp: str, sid: str, close: bool) -> None:
+        eio_sid = self.eio_sid_from_sid(sid, nsp)
+        await self.server.disconnect(sid, namespace=nsp, ignore_queue=True)
+        if close and eio_sid is not None:
+            await self.server.eio.disconnect(eio_sid)
 
-    async def disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
-        if kwargs.get("ignore_queue") or self._has_sid(namespace, sid):
-            self.basic_disconnect(sid, namespace)
-            return
-        await self.can_disconnect(sid, namespace)
-
-    async def enter_room(
-        self, sid: str, namespace: str, room: Any, eio_sid: str | None = None
-    ) -> None:
-        if eio_sid is not None or self._has_sid(namespace, sid):
-            self.basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
-        else:
-            await self.sockets_join(room, rooms=[sid], namespace=namespace)
-
-    async def leave_room(self, sid: str, namespace: str, room: Any) -> None:
-        if self._has_sid(namespace, sid):
-            self.basic_leave_room(sid, namespace, room)
-        else:
-            await self.sockets_leave(room, rooms=[sid], namespace=namespace)
-
-    async def close_room(self, room: Any, namespace: str) -> None:
-        if self.is_sid_room(namespace, room):
-            raise ValueError("cannot close a sid room")
-        await self.sockets_leave(room, rooms=[room], namespace=namespace)
-
-    # -- local fan-out -------------------------------------------------
-
-    def _encode_parts(self, namespace: str, payload: list[Any], ack_id: int | None = None
-                      ) -> list[Any]:
-        if self._text_packets:
-            return encode_event(namespace, payload, self._dumps, ack_id)
-        encoded = self.server.packet_class(
-            sio_packet.EVENT, namespace=namespace, data=payload, id=ack_id
-        ).encode()
-        return encoded if isinstance(encoded, list) else [encoded]
-
-    def _ack_encoder(
-        self, namespace: str, payload: list[Any]
-    ) -> Callable[[int], list[Any]] | None:
-        """Encode ``payload`` once; return a function that adds an ack id.
-
-        Only the ack id differs between the packets of a broadcast with
-        acknowledgements, and in the text format it sits right after the
-        header (``2/nsp,<id>[...]``), so it is spliced into the one encoding.
-        Returns None when packets are not encoded by this adapter.
-        """
-        if not self._text_packets:
-            return None
-        parts = encode_event(namespace, payload, self._dumps, None)
-        text = parts[0]
-        attachments = parts[1:]
-        if not isinstance(text, str):
-            return None
-        header = f"5{len(attachments)}-" if attachments else "2"
-        if namespace and namespace != "/":
-            header += namespace + ","
-        if not text.startswith(header):
-            return None
-        head, body = text[: len(header)], text[len(header) :]
-
-        def with_id(ack_id: int) -> list[Any]:
-            return [f"{head}{ack_id}{body}", *attachments]
-
-        return with_id
-
-    def _send_parts(self, eio_sids: Iterable[str], parts: list[Any], volatile: bool) -> int:
-        make = eio_packet.Packet
-        packets = [make(eio_packet.MESSAGE, part) for part in parts]
-        binary = len(parts) > 1 or isinstance(parts[0], bytes)
-        polling = (lambda: [make(eio_packet.MESSAGE, part) for part in parts]) if binary else None
-        return int(deliver(self.server.eio.sockets, eio_sids, packets, polling, volatile,
-                           self._delivery_cache))
-
-    def _deliver(
-        self,
-        index: RoomIndex,
-        namespace: str,
-        payload: list[Any],
-        rooms: list[Any],
-        except_rooms: list[Any],
-        volatile: bool,
-    ) -> int:
-        recipients = index.select_eio(rooms, except_rooms)
-        if not recipients:
-            return 0
-        parts = self._encode_parts(namespace, payload)
-        delivered = self._send_parts(recipients, parts, volatile)
-        self.stats["delivered"] += delivered
-        return delivered
-
-    def _deliver_with_acks(
-        self,
-        index: RoomIndex,
-        namespace: str,
-        payload: list[Any],
-        rooms: list[Any],
-        except_rooms: list[Any],
-        on_ack: Callable[..., Any],
-        expires: float | None = None,
-    ) -> int:
-        """Send each recipient its own packet id; return the client count.
-
-        With ``expires`` (seconds), acknowledgements that have not come by
-        then are forgotten, so no callback entry outlives its request.
-        """
-        count = 0
-        registered = []
-        recipients = index.select(rooms, except_rooms)
-        with_id = self._ack_encoder(namespace, payload) if recipients else None
-        for sid, eio_sid in recipients.items():
-            ack_id = self._generate_ack_id(sid, on_ack)
-            registered.append((sid, ack_id))
-            parts = (
-                with_id(ack_id)
-                if with_id is not None
-                else self._encode_parts(namespace, payload, ack_id)
-            )
-            count += self._send_parts((eio_sid,), parts, False)
-        if expires is not None and registered:
-            asyncio.get_running_loop().call_later(expires, self._forget_acks, registered)
-        return count
-
-    def _forget_acks(self, registered: list[tuple[str, int]]) -> None:
-        for sid, ack_id in registered:
-            pending = self.callbacks.get(sid)
-            if pending is not None:
-                pending.pop(ack_id, None)
-
-    # -- Redis messages ------------------------------------------------
-
-    def _on_message(self, pattern: bytes | None, channel: bytes, data: bytes) -> None:
-        """Handle one message from Redis (called by the connection's reader)."""
-        if pattern is not None:
-            self._on_broadcast(channel, data)
-            return
-        entry = self._by_request_channel.get(channel)
-        if entry is None:
-            return
-        nsp, is_request = entry
-        self.stats["received"] += 1
-        try:
-            message = codec.decode_request(self.parser, data)
-            if is_request:
-                self._on_request(nsp, message)
-            else:
-                self._on_response(message)
-        except MalformedMessage as exc:
-            self._malformed(channel, exc)
-
-    def _on_broadcast(self, channel: bytes, data: bytes) -> None:
-        own = self._own_prefix
-        if own is not None and data.startswith(own):
-            return  # our own broadcast, recognised without decoding
-        entry = self._router.route(channel)
-        if entry is None:
-            return
-        self.stats["received"] += 1
-        nsp, index = entry
-        try:
-            if type(self.parser) is codec.MsgpackParser:
-                message = unpack_broadcast(data)
-            else:
-                message = codec.decode_broadcast(self.parser, data)
-        except MalformedMessage as exc:
-            self._malformed(channel, exc)
-            return
-        if message.uid == self.uid or message.nsp != nsp:
-            return
-        self._deliver(
-            index,
-            nsp,
-            message.data,
-            message.rooms,
-            message.except_rooms,
-            bool(message.flags.get("volatile")),
-        )
-
-    def _malformed(self, channel: bytes, exc: Exception) -> None:
-        self.stats["malformed"] += 1
-        self._get_logger().warning(
-            "ignoring malformed message on %s: %s", channel.decode(errors="replace"), exc
-        )
-
-    def _schedule(self, awaitable: Any) -> None:
-        task = asyncio.ensure_future(awaitable)
-        task.add_done_callback(self._log_task_error)
-
-    def _log_task_error(self, task: asyncio.Future[Any]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            self._get_logger().error("adapter task failed: %r", task.exception())
+    def _later(self, delay: float, function: Callable[..., None], *args: Any) -> None:
+        asyncio.get_running_loop().call_later(delay, function, *args)

@@ -4,7 +4,8 @@
 the same bytes as Node's ``@socket.io/redis-emitter`` 5.1, so python-socketio
 servers using this package's adapter and Node servers using
 ``@socket.io/redis-adapter`` both act on them
-(``../shared/reference/node-redis-adapter-protocol.md`` section 6.1).
+(the Node emitter's format: ``opts`` keys ``rooms, flags, except``, uid
+``"emitter"``, requests without a uid).
 
 An emitter only publishes: it never subscribes, it is not counted as a
 server, and it cannot receive anything, so acknowledgements are not
@@ -22,15 +23,21 @@ are called on unchanged, so one emitter can be kept and reused::
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
 from typing import Any, TypeVar
 
 import redis
 import redis.asyncio as aioredis
 
-from . import codec
-from .codec import Channels, RequestType
-from .fastpath import pack_broadcast
+from .protocol.classic import ClassicCodec
+from .protocol.parsers import Parser, json_dumps
+from .protocol.requests import (
+    Selector,
+    disconnect_request,
+    join_request,
+    leave_request,
+    server_side_request,
+)
+from .protocol.rooms import room_list
 
 #: the ``uid`` Node's emitter writes in broadcasts and server-side events
 EMITTER_UID = "emitter"
@@ -48,17 +55,9 @@ DEFAULT_URL = "redis://127.0.0.1:6379/0"
 _E = TypeVar("_E", bound="_EmitterCore")
 
 
-def _check_room(room: Any) -> Any:
-    if isinstance(room, (str, int, float)) and not isinstance(room, bool):
-        return room
-    raise TypeError(f"a room is a str or a number, not {type(room).__name__}")
-
-
 def _room_list(value: Any) -> list[Any]:
-    """One room, or an iterable of rooms, as a list (like Node's ``Room | Room[]``)."""
-    if isinstance(value, (str, bytes, dict)) or not isinstance(value, Iterable):
-        return [_check_room(value)]
-    return [_check_room(room) for room in value]
+    """One room, or an iterable of rooms (``None`` is an error: name a room)."""
+    return room_list(value, none_is_empty=False)
 
 
 def _event_data(event: Any, args: tuple[Any, ...]) -> list[Any]:
@@ -81,21 +80,18 @@ class _EmitterCore:
     :class:`Emitter` and :class:`SyncEmitter` add only the publishing.
     """
 
-    __slots__ = ("_channels", "_client", "_except", "_flags", "_nsp", "_owns_client",
-                 "_parser", "_rooms")
+    __slots__ = ("_codec", "_client", "_except", "_flags", "_nsp", "_owns_client", "_rooms")
 
     def __init__(
-        self, client: Any, owns_client: bool, key: str, parser: str | codec.Parser,
+        self, client: Any, owns_client: bool, key: str, parser: str | Parser,
         namespace: str,
     ) -> None:
-        if not isinstance(key, str) or not key:
-            raise ValueError("key must be a non-empty string")
+        codec = ClassicCodec(key, parser, EMITTER_UID)  # checks key and parser
         if not callable(getattr(client, "publish", None)):
             raise TypeError("expected a Redis URL or a Redis client")
         self._client = client
         self._owns_client = owns_client
-        self._channels = Channels(key)
-        self._parser = codec.get_parser(parser)
+        self._codec = codec
         self._nsp = _namespace(namespace)
         self._rooms: tuple[Any, ...] = ()
         self._except: tuple[Any, ...] = ()
@@ -112,7 +108,7 @@ class _EmitterCore:
     @property
     def key(self) -> str:
         """The channel prefix (Node's ``key`` option)."""
-        return self._channels.key
+        return self._codec.channels.key
 
     @property
     def namespace(self) -> str:
@@ -172,51 +168,31 @@ class _EmitterCore:
         data = _event_data(event, args)
         if event in RESERVED_EVENTS:
             raise ValueError(f'"{event}" is a reserved event name')
-        if type(self._parser) is codec.MsgpackParser:
-            # the emitter's opts order: rooms, flags, except
-            payload = pack_broadcast(
-                EMITTER_UID, self._nsp, data, self._rooms, self._except, self._flags,
-                emitter=True,
-            )
-        else:
-            payload = self._parser.encode(
-                codec.broadcast_value(
-                    EMITTER_UID, self._nsp, data, self._rooms, self._except, self._flags,
-                    emitter=True,
-                )
-            )
-        if len(self._rooms) == 1:
-            return self._channels.room(self._nsp, self._rooms[0]), payload
-        return self._channels.broadcast(self._nsp), payload
-
-    def _request(self, request: dict[str, Any]) -> tuple[bytes, bytes]:
-        return self._channels.request(self._nsp), codec.json_dumps(request)
-
-    def _sockets_request(self, kind: RequestType, **fields: Any) -> tuple[bytes, bytes]:
-        return self._request(
-            {
-                "type": int(kind),
-                "opts": {"rooms": list(self._rooms), "except": list(self._except)},
-                **fields,
-            }
+        # the emitter's opts order: rooms, flags, except
+        return self._codec.encode_broadcast(
+            self._nsp, data, self._rooms, self._except, self._flags, emitter=True
         )
 
+    def _request(self, request: dict[str, Any]) -> tuple[bytes, bytes]:
+        return self._codec.channels.request(self._nsp), json_dumps(request)
+
+    def _selector(self) -> Selector:
+        return Selector(list(self._rooms), list(self._except))
+
     def _join_message(self, rooms: Any) -> tuple[bytes, bytes]:
-        return self._sockets_request(RequestType.REMOTE_JOIN, rooms=_room_list(rooms))
+        return self._request(join_request(None, self._selector(), _room_list(rooms)))
 
     def _leave_message(self, rooms: Any) -> tuple[bytes, bytes]:
-        return self._sockets_request(RequestType.REMOTE_LEAVE, rooms=_room_list(rooms))
+        return self._request(leave_request(None, self._selector(), _room_list(rooms)))
 
     def _disconnect_message(self, close: bool) -> tuple[bytes, bytes]:
-        return self._sockets_request(RequestType.REMOTE_DISCONNECT, close=bool(close))
+        return self._request(disconnect_request(None, self._selector(), close))
 
     def _server_side_message(self, event: str, args: tuple[Any, ...]) -> tuple[bytes, bytes]:
         data = _event_data(event, args)
         if event in SERVER_RESERVED_EVENTS:
             raise ValueError(f'"{event}" is a reserved event name')
-        return self._request(
-            {"uid": EMITTER_UID, "type": int(RequestType.SERVER_SIDE_EMIT), "data": data}
-        )
+        return self._request(server_side_request(EMITTER_UID, data))
 
     def __repr__(self) -> str:
         return (
@@ -258,7 +234,7 @@ class Emitter(_EmitterCore):
         redis_or_url: aioredis.Redis | str = DEFAULT_URL,
         *,
         key: str = "socket.io",
-        parser: str | codec.Parser = "msgpack",
+        parser: str | Parser = "msgpack",
         namespace: str = "/",
     ) -> None:
         if isinstance(redis_or_url, redis.Redis):
@@ -374,7 +350,7 @@ class SyncEmitter(_EmitterCore):
         redis_or_url: redis.Redis | str = DEFAULT_URL,
         *,
         key: str = "socket.io",
-        parser: str | codec.Parser = "msgpack",
+        parser: str | Parser = "msgpack",
         namespace: str = "/",
     ) -> None:
         if isinstance(redis_or_url, aioredis.Redis):

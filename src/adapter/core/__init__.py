@@ -1,0 +1,1 @@
+"""What every flavour of manager shares: local rooms, fan-out, waiters, counters, tasks."""

@@ -1,0 +1,1 @@
+"""Cross-server engines: asking other servers and answering them, over a transport."""

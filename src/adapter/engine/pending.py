@@ -1,0 +1,64 @@
+"""Requests this server is waiting on, and the responses that settle them.
+
+Shared by every manager that asks other servers: nothing here does I/O or
+awaits; responses are fed in as decoded maps and waiters settle themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.waiters import AckWaiter, ResponseWaiter
+from ..protocol.requests import RequestType, read_kind
+
+
+class PendingRequests:
+    """The open requests (``requests``) and broadcasts with acks (``acks``), by request id."""
+
+    __slots__ = ("requests", "acks")
+
+    def __init__(self) -> None:
+        self.requests: dict[str, ResponseWaiter] = {}
+        self.acks: dict[str, AckWaiter] = {}
+
+    def __contains__(self, request_id: object) -> bool:
+        """True for a request or a broadcast with acks this server sent (and still waits on)."""
+        return request_id in self.requests or request_id in self.acks
+
+    def on_response(self, response: dict[str, Any]) -> None:
+        """Feed one response (from any server) to the waiter it answers, if any."""
+        request_id = response.get("requestId")
+        if not isinstance(request_id, str):
+            return
+        ack = self.acks.get(request_id)
+        if ack is not None:
+            kind = read_kind(response)
+            if kind == RequestType.BROADCAST_CLIENT_COUNT:
+                count = response.get("clientCount")
+                ack.add_count(count if isinstance(count, int) else 0)
+            elif kind == RequestType.BROADCAST_ACK:
+                ack.add_ack(response.get("packet"))
+            return
+        waiter = self.requests.get(request_id)
+        if waiter is None:
+            return
+        if waiter.kind == RequestType.ALL_ROOMS:
+            rooms = response.get("rooms")
+            if isinstance(rooms, list):
+                waiter.add([room for room in rooms if not isinstance(room, (list, dict))])
+        elif waiter.kind == RequestType.REMOTE_FETCH:
+            sockets = response.get("sockets")
+            if isinstance(sockets, list):
+                waiter.add([s for s in sockets if isinstance(s, dict) and "id" in s])
+        elif waiter.kind == RequestType.SERVER_SIDE_EMIT:
+            waiter.add(response.get("data"))
+
+    def cancel_all(self) -> None:
+        """Give up every open request (the manager is closing)."""
+        for waiter in list(self.requests.values()):
+            waiter.cancel()
+        for ack in list(self.acks.values()):
+            ack.cancel()
+
+
+__all__ = ["PendingRequests"]

@@ -1,0 +1,103 @@
+"""The classic protocol's incoming side: what each message from Redis becomes.
+
+Broadcasts (pattern messages) are dropped when they are this server's own
+(by a byte prefix) or for a room no local socket is in (by the channel
+name), decoded, and delivered through the fan-out; requests and responses go
+to the engine.  Nothing here awaits, so it runs inside the transport's
+reader; a malformed message is counted, logged and ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from ..core.fanout import Fanout
+from ..core.stats import Counters
+from ..fastpath import ChannelRouter, RoomIndex
+from ..protocol.classic import ClassicCodec
+from ..protocol.errors import MalformedMessage
+
+
+class ClassicReceiver:
+    """Routes the messages of the classic channels (``on_message`` of a transport).
+
+    :param codec: the server's codec.
+    :param router: the channel filter the transport shares (drops foreign rooms).
+    :param engine: gets requests (``on_request(nsp, request)``) and
+                   responses (``on_response(response)``).
+    :param fanout: delivers broadcasts to local clients.
+    :param counters: counts ``received`` and ``malformed`` messages.
+    """
+
+    __slots__ = ("codec", "router", "engine", "fanout", "counters", "_logger", "_by_channel")
+
+    def __init__(
+        self, codec: ClassicCodec, router: ChannelRouter, engine: Any, fanout: Fanout,
+        counters: Counters, logger: Callable[[], logging.Logger],
+    ) -> None:
+        self.codec = codec
+        self.router = router
+        self.engine = engine
+        self.fanout = fanout
+        self.counters = counters
+        self._logger = logger
+        #: request/response channel -> (namespace, True for the request channel)
+        self._by_channel: dict[bytes, tuple[str, bool]] = {}
+
+    def add_namespace(self, nsp: str, index: RoomIndex) -> None:
+        """Receive the broadcasts, requests and responses of ``nsp`` from now on."""
+        self.router.add(nsp, index)
+        channels = self.codec.channels
+        self._by_channel[channels.request(nsp)] = (nsp, True)
+        self._by_channel[channels.response(nsp)] = (nsp, False)
+        self._by_channel[channels.specific_response(nsp, self.codec.uid)] = (nsp, False)
+
+    def on_message(self, pattern: bytes | None, channel: bytes, data: bytes) -> None:
+        """Handle one message from Redis (called by the transport's reader)."""
+        if pattern is not None:
+            self.on_broadcast(channel, data)
+            return
+        entry = self._by_channel.get(channel)
+        if entry is None:
+            return
+        nsp, is_request = entry
+        self.counters.received += 1
+        try:
+            message = self.codec.decode_request(data)
+            if is_request:
+                self.engine.on_request(nsp, message)
+            else:
+                self.engine.on_response(message)
+        except MalformedMessage as exc:
+            self._malformed(channel, exc)
+
+    def on_broadcast(self, channel: bytes, data: bytes) -> None:
+        if self.codec.is_own_broadcast(data):
+            return  # our own broadcast, recognised without decoding
+        entry = self.router.route(channel)
+        if entry is None:
+            return
+        self.counters.received += 1
+        nsp, index = entry
+        try:
+            message = self.codec.decode_broadcast(data)
+        except MalformedMessage as exc:
+            self._malformed(channel, exc)
+            return
+        if message.uid == self.codec.uid or message.nsp != nsp:
+            return
+        self.fanout.deliver(
+            index, nsp, message.data, message.rooms, message.except_rooms,
+            bool(message.flags.get("volatile")),
+        )
+
+    def _malformed(self, channel: bytes, exc: Exception) -> None:
+        self.counters.malformed += 1
+        self._logger().warning(
+            "ignoring malformed message on %s: %s", channel.decode(errors="replace"), exc
+        )
+
+
+__all__ = ["ClassicReceiver"]

@@ -1,0 +1,69 @@
+"""The classic subscriptions of a server: per namespace, one pattern and three channels."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable
+
+from ..protocol.channels import Channels
+from ..transport.base import PubSubTransport
+
+
+class ClassicSubscriptions:
+    """Subscribe each namespace like a Node server, in the background.
+
+    ``key#nsp#*`` (broadcasts), ``key-request#nsp#``, ``key-response#nsp#``
+    and ``key-response#nsp#<uid>#``.  Each namespace's subscription is a
+    future that :meth:`wait` awaits (and retries when it failed).
+    """
+
+    __slots__ = ("transport", "channels", "uid", "_futures", "_logger", "closed")
+
+    def __init__(self, transport: PubSubTransport, channels: Channels, uid: str,
+                 logger: Callable[[], logging.Logger]) -> None:
+        self.transport = transport
+        self.channels = channels
+        self.uid = uid
+        self._futures: dict[str, asyncio.Future[None]] = {}
+        self._logger = logger
+        self.closed = False
+
+    def add(self, nsp: str) -> None:
+        """Start subscribing ``nsp`` (nothing when it is already under way or done)."""
+        if nsp in self._futures or self.closed:
+            return
+        future = asyncio.ensure_future(self._subscribe(nsp))
+        future.add_done_callback(functools.partial(self._subscribed, nsp))
+        self._futures[nsp] = future
+
+    async def wait(self) -> None:
+        """Wait until Redis confirmed every namespace; retry the ones that failed."""
+        for nsp, future in list(self._futures.items()):
+            if future.done() and (future.cancelled() or future.exception() is not None):
+                del self._futures[nsp]
+                self.add(nsp)
+        await asyncio.gather(*self._futures.values())
+
+    def close(self) -> None:
+        self.closed = True
+        for future in self._futures.values():
+            future.cancel()
+
+    async def _subscribe(self, nsp: str) -> None:
+        channels = self.channels
+        await self.transport.psubscribe(channels.broadcast_pattern(nsp))
+        await self.transport.subscribe(
+            channels.request(nsp), channels.response(nsp), channels.specific_response(nsp, self.uid)
+        )
+
+    def _subscribed(self, nsp: str, future: asyncio.Future[None]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            self._logger().error(
+                "could not subscribe namespace %s yet (%r); the connection keeps retrying",
+                nsp, future.exception(),
+            )
+
+
+__all__ = ["ClassicSubscriptions"]

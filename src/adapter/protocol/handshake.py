@@ -1,0 +1,63 @@
+"""How a Python socket's handshake is described to other servers (Node's ``SocketDetails``).
+
+``handshake`` is built from the connection's WSGI/ASGI environ the way
+Socket.IO fills ``socket.handshake``: ``headers`` (lower-case names),
+``time`` (JavaScript ``Date.toString()`` form), ``address``, ``xdomain`` (an
+``Origin`` header was sent), ``secure``, ``issued`` (milliseconds), ``url``,
+``query`` and ``auth``.  python-socketio does not keep the client's ``auth``
+payload, so ``auth`` is ``{}``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import parse_qsl
+
+ISSUED_KEY = "socketio_redis_adapter.issued"
+"""Environ key where the adapter notes when a connection was accepted (ms)."""
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def js_date_string(milliseconds: float) -> str:
+    """Format a UTC time like JavaScript's ``Date.prototype.toString``."""
+    tm = time.gmtime(milliseconds / 1000)
+    return (
+        f"{_DAYS[tm.tm_wday]} {_MONTHS[tm.tm_mon - 1]} {tm.tm_mday:02d} {tm.tm_year} "
+        f"{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d} GMT+0000 (Coordinated Universal Time)"
+    )
+
+
+def handshake_from_environ(environ: dict[str, Any]) -> dict[str, Any]:
+    """Build Socket.IO's ``handshake`` object for a connection's environ."""
+    headers: dict[str, str] = {}
+    for name, value in environ.items():
+        if name.startswith("HTTP_"):
+            headers[name[5:].lower().replace("_", "-")] = str(value)
+        elif name in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
+            headers[name.lower().replace("_", "-")] = str(value)
+    issued = environ.get(ISSUED_KEY)
+    if not isinstance(issued, (int, float)):
+        issued = time.time() * 1000
+    query_string = str(environ.get("QUERY_STRING", ""))
+    path = str(environ.get("RAW_URI") or environ.get("PATH_INFO") or "/")
+    if query_string and "?" not in path:
+        path += "?" + query_string
+    scheme = str(environ.get("wsgi.url_scheme", "http"))
+    return {
+        "headers": headers,
+        "time": js_date_string(issued),
+        "address": str(environ.get("REMOTE_ADDR", "")),
+        "xdomain": "HTTP_ORIGIN" in environ,
+        "secure": scheme in ("https", "wss"),
+        "issued": int(issued),
+        "url": path,
+        "query": dict(parse_qsl(query_string, keep_blank_values=True)),
+        "auth": {},
+    }
+
+
+
+__all__ = ["ISSUED_KEY", "handshake_from_environ", "js_date_string"]

@@ -1,0 +1,106 @@
+"""Parsers: how broadcasts (and some responses) become bytes, as Node's ``parser`` option.
+
+``msgpack`` (the default) writes MessagePack as Node's ``notepack.io`` 3 does;
+``json`` writes what ``JSON.stringify`` writes.  Requests and most responses
+are always JSON, whatever the parser (see :mod:`.classic`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Any, Protocol
+
+from . import notepack
+
+
+class Parser(Protocol):
+    """Encodes and decodes broadcast messages, like the Node ``parser`` option."""
+
+    name: str
+
+    def encode(self, value: Any) -> bytes: ...
+
+    def decode(self, data: bytes) -> Any: ...
+
+
+class MsgpackParser:
+    """The default parser: MessagePack as ``notepack.io`` 3 writes it."""
+
+    name = "msgpack"
+
+    def encode(self, value: Any) -> bytes:
+        return notepack.packb(value)
+
+    def decode(self, data: bytes) -> Any:
+        return notepack.unpackb(data)
+
+
+def json_default(value: Any) -> Any:
+    """``default`` hook for ``json.dumps``: Buffers and Dates as Node writes them."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        # what JSON.stringify makes of a Node Buffer
+        return {"type": "Buffer", "data": list(bytes(value))}
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        return value.isoformat(timespec="milliseconds") + "Z"
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def json_dumps(value: Any) -> bytes:
+    """Serialize like ``JSON.stringify``: compact, UTF-8, Buffers as objects."""
+    return json.dumps(
+        value, separators=(",", ":"), ensure_ascii=False, default=json_default
+    ).encode()
+
+
+class JsonParser:
+    """A JSON parser, for clusters whose Node servers use ``parser: JSON``.
+
+    Binary data does not survive JSON: ``bytes`` travel as Node's
+    ``{"type": "Buffer", "data": [...]}`` object.
+    """
+
+    name = "json"
+
+    def encode(self, value: Any) -> bytes:
+        return json_dumps(value)
+
+    def decode(self, data: bytes) -> Any:
+        return json.loads(data)
+
+
+def get_parser(parser: str | Parser) -> Parser:
+    """Return the parser named ``"msgpack"`` or ``"json"``, or ``parser`` itself."""
+    if parser == "msgpack":
+        return MsgpackParser()
+    if parser == "json":
+        return JsonParser()
+    if isinstance(parser, str):
+        raise ValueError(f"unknown parser {parser!r}: use 'msgpack', 'json' or an object")
+    if not callable(getattr(parser, "encode", None)) or not callable(
+        getattr(parser, "decode", None)
+    ):
+        raise TypeError("a parser needs encode(value) -> bytes and decode(bytes) methods")
+    return parser
+
+
+def is_notepack(parser: Parser) -> bool:
+    """True when ``parser`` is exactly the default msgpack parser.
+
+    Only then may the fast path's msgpack codec stand in for it (a subclass
+    may change what ``encode`` writes).
+    """
+    return type(parser) is MsgpackParser
+
+
+__all__ = [
+    "JsonParser",
+    "MsgpackParser",
+    "Parser",
+    "get_parser",
+    "is_notepack",
+    "json_default",
+    "json_dumps",
+]

@@ -1,0 +1,1 @@
+"""How messages reach Redis: transport interfaces and their implementations."""

@@ -1,0 +1,66 @@
+"""What a manager needs from Redis, whatever carries it: the transport interfaces.
+
+Classic pub/sub (:class:`PubSubTransport`) is the one used today; the sharded
+flavour (SSUBSCRIBE/SPUBLISH per slot) and the streams flavour (XADD/XREAD)
+will add their own interfaces here.  :func:`socketio_redis_adapter.transport.factory.connect`
+picks an implementation for a URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+MessageHandler = Callable[[bytes | None, bytes, bytes], None]
+"""``on_message(pattern, channel, data)``; ``pattern`` is None for SUBSCRIBE."""
+
+
+class ChannelFilter(Protocol):
+    """Decides, from the channel name alone, whether a pattern message is wanted.
+
+    ``route(channel)`` returns None for a message to drop unread (the
+    fast path's ``ChannelRouter`` is one).
+    """
+
+    def route(self, channel: bytes) -> Any: ...
+
+
+class PubSubTransport(Protocol):
+    """Classic Redis pub/sub, as the classic flavour uses it.
+
+    ``publish`` waits for Redis' reply and returns the number of receivers;
+    ``post`` (used for broadcasts) may return as soon as the PUBLISH is
+    queued, reporting a later failure by logging and counting it.  Both
+    raise when Redis cannot be reached.  Pattern messages whose channel
+    ``channel_filter`` rejects are never handed to ``on_message`` (a
+    transport may drop them before they become objects).
+    """
+
+    on_message: MessageHandler
+    channel_filter: ChannelFilter | None
+
+    async def subscribe(self, *channels: bytes) -> None: ...
+
+    async def unsubscribe(self, *channels: bytes) -> None: ...
+
+    async def psubscribe(self, *patterns: bytes) -> None: ...
+
+    async def punsubscribe(self, *patterns: bytes) -> None: ...
+
+    async def publish(self, channel: bytes, data: bytes) -> int: ...
+
+    async def post(self, channel: bytes, data: bytes) -> None: ...
+
+    async def numsub(self, channel: bytes) -> int: ...
+
+    def stats(self) -> dict[str, int]:
+        """The transport's counters: ``reconnects``, ``handler_errors``, ``publish_failures``."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+#: the name this interface had before the transport layer (kept for users' code)
+PubSubConnection = PubSubTransport
+
+__all__ = ["ChannelFilter", "MessageHandler", "PubSubConnection", "PubSubTransport"]

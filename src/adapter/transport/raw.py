@@ -1,0 +1,192 @@
+"""The lean default transport: classic pub/sub on two raw RESP2 connections.
+
+The adapter's hot paths are a PUBLISH per emit and a message per broadcast
+received.  redis-py's generic client costs several microseconds on each
+(command objects, retries, response callbacks, message dicts).  Here a
+publish is one preformatted byte string on a connection that batches writes
+per event-loop iteration (:mod:`.resp_connection`), and the subscriber hands
+every message straight from the fast path's ``PushParser`` to ``on_message``
+in ``data_received``, with no task, future or dict per message; pattern
+messages the channel filter rejects are dropped before they become objects.
+
+:class:`RawPubSub` serves ``redis://`` and ``unix://`` URLs, with the
+reconnect policy of :class:`~.subscriber.SubscriberBase`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, cast
+
+from redis.connection import parse_url as _parse_url
+
+from ..fastpath import PushParser, RespError
+from .resp_connection import RespProtocol, encode_command, encode_publish, open_connection
+from .subscriber import SubscriberBase, logger
+
+parse_url: Callable[[str], dict[str, Any]] = _parse_url
+
+
+class RawPubSub(SubscriberBase):
+    """Classic pub/sub on two raw connections (publisher and subscriber).
+
+    :param url: a ``redis://`` or ``unix://`` URL (TLS and Sentinel go through
+                :class:`~socketio_redis_adapter.connection.RedisPubSub`).
+    :param connect_timeout: seconds allowed to connect and authenticate.
+    :param confirm_timeout: seconds to wait for Redis to confirm a
+                            subscription before ``subscribe`` raises
+                            ``TimeoutError`` (it is still made on reconnect).
+    :param idle_ping_interval: seconds of silence after which the subscriber
+                               sends ``PING``; no answer within the same time
+                               means the connection is dead.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        connect_timeout: float = 5.0,
+        confirm_timeout: float = 5.0,
+        idle_ping_interval: float = 15.0,
+    ) -> None:
+        options = parse_url(url)
+        if "connection_class" in options and not options.get("path"):
+            raise ValueError(f"RawPubSub does not support {url.split(':', 1)[0]}:// URLs")
+        super().__init__(confirm_timeout, idle_ping_interval)
+        self.options = options
+        self.connect_timeout = connect_timeout
+        self._publisher: RespProtocol | None = None
+        self._publisher_lock: asyncio.Lock | None = None
+        self._subscriber: RespProtocol | None = None
+        self._lost_failures = 0
+
+    @classmethod
+    def supports(cls, url: str) -> bool:
+        """True for the URLs this class handles (plain TCP and Unix sockets)."""
+        return url.startswith(("redis://", "unix://"))
+
+    # publishing ----------------------------------------------------------
+
+    async def _publisher_connection(self) -> RespProtocol:
+        publisher = self._publisher
+        if publisher is not None and publisher.connected:
+            return publisher
+        if self._closed:
+            raise ConnectionError("the connection is closed")
+        if self._publisher_lock is None:
+            self._publisher_lock = asyncio.Lock()
+        async with self._publisher_lock:
+            publisher = self._publisher
+            if publisher is None or not publisher.connected:
+                if publisher is not None:
+                    self._lost_failures += publisher.failures
+                publisher = await open_connection(self.options, self.connect_timeout)
+                self._publisher = publisher
+        return publisher
+
+    async def publish(self, channel: bytes, data: bytes) -> int:
+        """PUBLISH and return the number of receivers; raise on failure."""
+        publisher = self._publisher
+        if publisher is None or publisher.transport is None:
+            publisher = await self._publisher_connection()
+        return int(await publisher.request(encode_publish(channel, data)))
+
+    async def post(self, channel: bytes, data: bytes) -> None:
+        """PUBLISH without waiting for Redis' reply (publishes batch per loop
+        iteration).  Raises when Redis cannot be reached; a PUBLISH that Redis
+        refuses, or that a dropped connection leaves unconfirmed, is logged
+        and counted in :attr:`publish_failures`.  Waits while the write
+        buffer is full, so a slow Redis slows emitters down instead of
+        growing memory.
+        """
+        publisher = self._publisher
+        if publisher is None or publisher.transport is None:
+            publisher = await self._publisher_connection()
+        publisher.post(encode_publish(channel, data))
+        if publisher.paused:
+            await publisher.drain()
+
+    @property
+    def publish_failures(self) -> int:
+        """Posted publishes that failed or may be lost, on the current connection."""
+        return self._lost_failures + (self._publisher.failures if self._publisher else 0)
+
+    async def command(self, *args: bytes | str | int) -> Any:
+        """Run one command on the publisher connection and return its reply."""
+        publisher = await self._publisher_connection()
+        return await publisher.request(encode_command(*args))
+
+    async def numsub(self, channel: bytes) -> int:
+        """Return ``PUBSUB NUMSUB channel``: the number of subscribed servers."""
+        reply = await self.command("PUBSUB", "NUMSUB", channel)
+        return int(reply[1]) if reply and len(reply) > 1 else 0
+
+    # subscribing -----------------------------------------------------------
+
+    async def _send(self, kind: bytes, names: list[bytes]) -> None:
+        if self._subscriber is not None:
+            self._subscriber.write(encode_command(kind.upper(), *names))
+
+    async def _session(self) -> None:
+        subscriber = await open_connection(self.options, self.connect_timeout)
+        try:
+            subscriber.enter_push_mode(
+                PushParser(self.on_message, self._on_reply, self._on_handler_error,
+                           cast(Any, self.channel_filter))
+            )
+            if self.patterns:
+                subscriber.write(encode_command(b"PSUBSCRIBE", *self.patterns))
+            if self.channels:
+                subscriber.write(encode_command(b"SUBSCRIBE", *self.channels))
+            self._subscriber = subscriber
+            self._session_up()
+            await self._watch(subscriber)
+        finally:
+            self._subscriber = None
+            subscriber.close()
+
+    def _on_reply(self, reply: Any) -> None:
+        if isinstance(reply, RespError):
+            logger.error("Redis error on the subscriber connection: %s", reply)
+        else:
+            self._dispatch(reply)
+
+    def _on_handler_error(self, exc: BaseException) -> None:
+        self.handler_errors += 1
+        logger.error("error while handling a Redis message", exc_info=exc)
+
+    async def _watch(self, subscriber: RespProtocol) -> None:
+        """Return when the connection is lost; ping it when idle, drop it when silent."""
+        loop = asyncio.get_running_loop()
+        subscriber.last_activity = loop.time()
+        interval = self.idle_ping_interval
+        while True:
+            done, _ = await asyncio.wait({subscriber.lost}, timeout=interval)
+            if done:
+                return
+            idle = loop.time() - subscriber.last_activity
+            if idle >= 2 * interval:
+                logger.warning("Redis subscriber silent for %.0fs; reconnecting", idle)
+                return
+            if idle >= interval:
+                subscriber.write(encode_command(b"PING"))
+
+    # closing -----------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Unsubscribe, stop the subscriber and close both connections."""
+        subscriber = self._subscriber
+        if subscriber is not None and self._connected.is_set():
+            if self.patterns:
+                subscriber.write(encode_command(b"PUNSUBSCRIBE", *self.patterns))
+            if self.channels:
+                subscriber.write(encode_command(b"UNSUBSCRIBE", *self.channels))
+            await asyncio.sleep(0)  # let the flush go out
+        await self._stop()
+        if self._publisher is not None:
+            self._publisher.close()
+            self._publisher = None
+
+
+__all__ = ["RawPubSub"]

@@ -1,0 +1,174 @@
+"""Classic pub/sub on redis-py clients: for ``rediss://`` URLs, ``redis_options``, or a client.
+
+Its subscriber is a single connection shared by every namespace, so
+``PUBSUB NUMSUB`` counts one per server exactly as Node's adapter does.  When
+the connection drops it reconnects by itself (see :class:`SubscriberBase`)
+and subscribes again to everything.  An idle connection is checked with
+``PING`` so a half-open socket is noticed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .subscriber import SubscriberBase, logger
+
+
+class RedisPubSub(SubscriberBase):
+    """Classic Redis pub/sub (PUBLISH, SUBSCRIBE, PSUBSCRIBE) on redis-py clients.
+
+    :param publisher: the ``redis.asyncio.Redis`` client used for PUBLISH and
+                      PUBSUB NUMSUB.
+    :param subscriber: the client whose pool gives the subscriber connection
+                       (may be the same client as ``publisher``).
+    :param owns_clients: close both clients in :meth:`close`.
+    :param confirm_timeout: seconds to wait for Redis to confirm a
+                            subscription before ``subscribe`` raises
+                            ``TimeoutError`` (the subscription is still kept
+                            and made on the next reconnect).
+    :param idle_ping_interval: seconds of silence after which the subscriber
+                               sends ``PING``; no answer within the same time
+                               means the connection is dead.
+    """
+
+    def __init__(
+        self,
+        publisher: Any,
+        subscriber: Any = None,
+        *,
+        owns_clients: bool = False,
+        confirm_timeout: float = 5.0,
+        idle_ping_interval: float = 15.0,
+    ) -> None:
+        super().__init__(confirm_timeout, idle_ping_interval)
+        self.publisher = publisher
+        self.subscriber = subscriber if subscriber is not None else publisher
+        self.owns_clients = owns_clients
+        self._pubsub: Any = None
+        self._last_activity = 0.0
+
+    @classmethod
+    def from_url(cls, url: str, **redis_options: Any) -> RedisPubSub:
+        """Create the two clients from a ``redis://``, ``rediss://`` or ``unix://`` URL.
+
+        ``redis_options`` go to ``redis.asyncio.Redis.from_url`` for both.
+        """
+        common: dict[str, Any] = {
+            "protocol": 2,
+            "socket_connect_timeout": 5,
+            "health_check_interval": 0,
+        }
+        if not url.startswith("unix:"):  # Unix sockets take no keepalive option
+            common["socket_keepalive"] = True
+        publisher_options = {
+            **common,
+            "socket_timeout": 5,
+            "retry": Retry(ExponentialBackoff(cap=0.5, base=0.02), 3),
+            "retry_on_error": [RedisConnectionError, RedisTimeoutError, OSError],
+            **redis_options,
+            "decode_responses": False,
+        }
+        subscriber_options = {
+            **common,
+            "socket_timeout": None,
+            **redis_options,
+            "retry": Retry(NoBackoff(), 0),
+            "decode_responses": False,
+        }
+        publisher = aioredis.Redis.from_url(url, **publisher_options)
+        subscriber = aioredis.Redis.from_url(url, **subscriber_options)
+        return cls(publisher, subscriber, owns_clients=True)
+
+    async def publish(self, channel: bytes, data: bytes) -> int:
+        """PUBLISH and return the number of receivers; raise on failure."""
+        return int(await self.publisher.publish(channel, data))
+
+    async def post(self, channel: bytes, data: bytes) -> None:
+        """PUBLISH a broadcast (here the same as :meth:`publish`)."""
+        await self.publish(channel, data)
+
+    async def numsub(self, channel: bytes) -> int:
+        """Return ``PUBSUB NUMSUB channel``: the number of subscribed servers."""
+        reply = await self.publisher.pubsub_numsub(channel)
+        return int(reply[0][1]) if reply else 0
+
+    async def close(self) -> None:
+        """Unsubscribe, stop the reader and close the clients we created."""
+        pubsub = self._pubsub
+        if pubsub is not None and self._connected.is_set():
+            try:
+                if self.patterns:
+                    await asyncio.wait_for(pubsub.punsubscribe(*self.patterns), 2)
+                if self.channels:
+                    await asyncio.wait_for(pubsub.unsubscribe(*self.channels), 2)
+            except Exception as exc:  # the connection may already be gone
+                logger.debug("unsubscribe on close failed: %r", exc)
+        await self._stop()
+        if self.owns_clients:
+            await self.publisher.aclose()
+            if self.subscriber is not self.publisher:
+                await self.subscriber.aclose()
+
+    async def _send(self, kind: bytes, names: list[bytes]) -> None:
+        await self._pubsub.execute_command(kind.decode().upper(), *names)
+
+    async def _session(self) -> None:
+        pubsub = self.subscriber.pubsub()
+        watchdog: asyncio.Task[None] | None = None
+        try:
+            await pubsub.connect()
+            if self.patterns:
+                await pubsub.execute_command("PSUBSCRIBE", *self.patterns)
+            if self.channels:
+                await pubsub.execute_command("SUBSCRIBE", *self.channels)
+            self._pubsub = pubsub
+            self._last_activity = asyncio.get_running_loop().time()
+            self._session_up()
+            watchdog = asyncio.ensure_future(self._watch(pubsub))
+            await self._read(pubsub)
+        finally:
+            self._pubsub = None
+            if watchdog is not None:
+                watchdog.cancel()
+            try:
+                await asyncio.shield(pubsub.aclose())
+            except BaseException:  # noqa: S110 - best effort on a dead connection
+                pass
+
+    async def _read(self, pubsub: Any) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            response = await pubsub.parse_response(block=True)
+            self._last_activity = loop.time()
+            if isinstance(response, list) and response:
+                self._dispatch(response)
+
+    async def _watch(self, pubsub: Any) -> None:
+        """Ping an idle subscriber; drop the connection if Redis stays silent."""
+        loop = asyncio.get_running_loop()
+        interval = self.idle_ping_interval
+        while True:
+            await asyncio.sleep(interval)
+            idle = loop.time() - self._last_activity
+            if idle < interval:
+                continue
+            if idle >= 2 * interval:
+                logger.warning("Redis subscriber silent for %.0fs; reconnecting", idle)
+                connection = pubsub.connection
+                if connection is not None:
+                    await connection.disconnect()
+                return
+            try:
+                await pubsub.execute_command("PING")
+            except Exception as exc:
+                logger.debug("PING failed: %r", exc)
+
+
+__all__ = ["RedisPubSub"]

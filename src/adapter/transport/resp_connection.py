@@ -1,0 +1,204 @@
+"""One Redis connection speaking RESP2 over asyncio, with hiredis and batched writes.
+
+A command is one preformatted byte string appended to a buffer that is
+flushed once per event-loop iteration, so commands issued in the same
+iteration go out in one write.  Once subscribed, every byte goes to the fast
+path's ``PushParser`` instead of the reply reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import socket
+from typing import Any
+
+import hiredis
+
+from ..fastpath import PushParser
+
+logger = logging.getLogger("socketio_redis_adapter")
+
+
+def encode_command(*args: bytes | str | int) -> bytes:
+    """Encode one command in RESP (an array of bulk strings)."""
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg if isinstance(arg, bytes) else str(arg).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+def encode_publish(channel: bytes, data: bytes) -> bytes:
+    """``PUBLISH channel data`` in RESP, in one formatting step."""
+    return b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
+        len(channel), channel, len(data), data,
+    )
+
+
+class RespProtocol(asyncio.Protocol):
+    """One Redis connection: writes are batched per loop iteration.
+
+    Replies resolve the futures of the commands in order; a command sent
+    with :meth:`post` has no future, and a failure of it is logged and
+    counted in :attr:`failures`.  Once :meth:`enter_push_mode` is called
+    (before SUBSCRIBE), every byte goes to the push parser instead.
+    """
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._reader = hiredis.Reader()
+        self._waiters: collections.deque[asyncio.Future[Any] | None] = collections.deque()
+        self._pending: list[bytes] = []
+        self._push_parser: PushParser | None = None
+        self._writable: asyncio.Future[None] | None = None
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.last_activity = 0.0
+        #: posted commands that failed or whose fate is unknown (connection lost)
+        self.failures = 0
+
+    # asyncio.Protocol ---------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            if self._push_parser is not None:
+                self._push_parser.feed(data)
+            else:
+                self._reader.feed(data)
+                self._dispatch_replies()
+        except (hiredis.ProtocolError, ValueError) as exc:
+            logger.error("Redis protocol error: %r", exc)
+            if self.transport is not None:
+                self.transport.abort()
+        self.last_activity = asyncio.get_running_loop().time()
+
+    def _dispatch_replies(self) -> None:
+        gets = self._reader.gets
+        reply = gets()
+        while reply is not False:
+            if self._waiters:
+                waiter = self._waiters.popleft()
+                if waiter is None:
+                    if isinstance(reply, hiredis.ReplyError):
+                        self.failures += 1
+                        logger.error("Redis refused a PUBLISH: %s", reply)
+                elif waiter.done():
+                    pass
+                elif isinstance(reply, hiredis.ReplyError):
+                    waiter.set_exception(reply)
+                else:
+                    waiter.set_result(reply)
+            reply = gets()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        error = ConnectionError(f"Redis connection lost: {exc!r}" if exc else "Redis closed")
+        unconfirmed = 0
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if waiter is None:
+                unconfirmed += 1
+            elif not waiter.done():
+                waiter.set_exception(error)
+        if unconfirmed:
+            self.failures += unconfirmed
+            logger.warning(
+                "%d publishes may be lost: the Redis connection dropped before they were "
+                "confirmed", unconfirmed,
+            )
+        self.resume_writing()
+        if not self.lost.done():
+            self.lost.set_result(None)
+        self.transport = None
+
+    # commands --------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self.transport is not None and not self.transport.is_closing()
+
+    def write(self, payload: bytes) -> None:
+        """Queue raw bytes; everything queued in one loop iteration is sent at once."""
+        if self.transport is None:
+            raise ConnectionError("not connected to Redis")
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._pending.append(payload)
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if self.transport is not None and pending:
+            self.transport.write(b"".join(pending) if len(pending) > 1 else pending[0])
+
+    def pause_writing(self) -> None:
+        if self._writable is None:
+            self._writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        writable, self._writable = self._writable, None
+        if writable is not None and not writable.done():
+            writable.set_result(None)
+
+    @property
+    def paused(self) -> bool:
+        """True while the transport's write buffer is over its high-water mark."""
+        return self._writable is not None
+
+    async def drain(self) -> None:
+        """Wait while the transport's write buffer is over its high-water mark."""
+        if self._writable is not None:
+            await self._writable
+
+    def post(self, payload: bytes) -> None:
+        """Send a command whose reply is only checked for errors."""
+        self.write(payload)
+        self._waiters.append(None)
+
+    def request(self, payload: bytes) -> asyncio.Future[Any]:
+        """Send a command and return the future of its reply."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.write(payload)
+        self._waiters.append(future)
+        return future
+
+    def enter_push_mode(self, parser: PushParser) -> None:
+        """Hand every byte from now on to ``parser`` (a subscribed connection)."""
+        self._push_parser = parser
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+async def open_connection(
+    options: dict[str, Any], timeout: float
+) -> RespProtocol:
+    """Connect and authenticate; ``options`` come from redis-py's ``parse_url``."""
+    loop = asyncio.get_running_loop()
+    if options.get("path"):
+        connect = loop.create_unix_connection(RespProtocol, options["path"])
+    else:
+        connect = loop.create_connection(
+            RespProtocol, options.get("host") or "localhost", int(options.get("port") or 6379)
+        )
+    transport, protocol = await asyncio.wait_for(connect, timeout)
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        # notice a peer that vanished without closing (the publisher has no pings)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    try:
+        password = options.get("password")
+        if password:
+            username = options.get("username")
+            args = ("AUTH", username, password) if username else ("AUTH", password)
+            await asyncio.wait_for(protocol.request(encode_command(*args)), timeout)
+    except BaseException:
+        protocol.close()
+        raise
+    return protocol
+
+
+__all__ = ["RespProtocol", "encode_command", "encode_publish", "open_connection"]
