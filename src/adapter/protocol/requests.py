@@ -1,9 +1,9 @@
 """Requests and responses of the classic adapter, as typed shapes.
 
-Builders return the dicts in the key order Node writes on the wire
-(``node-redis-adapter-protocol.md`` sections 2.3 and 2.4 of the project's
-reference notes); readers validate a decoded request and raise
-:class:`MalformedMessage` before anything is acted on.
+Builders return the dicts in the key order Node's adapter 8.3 writes on the
+wire (checked against captures in ``tests/test_codec.py``); readers validate
+a decoded request and raise :class:`MalformedMessage` before anything is
+acted on.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from .broadcast import event_packet
 from .errors import MalformedMessage
 from .rooms import parse_rooms
 
@@ -112,7 +113,7 @@ def ack_broadcast_request(
         "uid": uid,
         "requestId": request_id,
         "type": RequestType.BROADCAST,
-        "packet": {"type": 2, "data": data, "nsp": nsp},
+        "packet": event_packet(nsp, data),
         "opts": {"rooms": rooms, "except": except_rooms, "flags": flags},
     }
 
