@@ -252,6 +252,26 @@ def test_default_build_ships_the_compiled_core(default_build: Build) -> None:
     assert "WARNING" not in default_build.output, default_build.output[-4000:]
 
 
+def _source_modules() -> list[str]:
+    """Every Python file of the package in the checkout, as a path inside a wheel."""
+    source = REPO / "src" / "adapter"
+    return sorted(
+        f"{PKG}/{path.relative_to(source).as_posix()}"
+        for path in source.rglob("*.py")
+        if "__pycache__" not in path.parts
+    )
+
+
+@pytest.mark.parametrize("which", ["default", "pure"])
+def test_wheels_ship_every_module(which: str, request: pytest.FixtureRequest) -> None:
+    """A subpackage missing from pyproject's ``packages`` would be left out silently."""
+    build: Build = request.getfixturevalue(f"{which}_build")
+    assert build.returncode == 0, build.output[-4000:]
+    missing = [name for name in _source_modules() if name not in build.names]
+    assert missing == [], missing
+    assert f"{PKG}/protocol/classic.py" in build.names  # the walk found the subpackages
+
+
 def test_no_extensions_build_is_pure(pure_build: Build) -> None:
     assert pure_build.returncode == 0, pure_build.output[-4000:]
     assert pure_build.wheel is not None
