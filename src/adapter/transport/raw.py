@@ -177,7 +177,8 @@ class RawPubSub(SubscriberBase):
     async def close(self) -> None:
         """Unsubscribe, stop the subscriber and close both connections."""
         subscriber = self._subscriber
-        if subscriber is not None and self._connected.is_set():
+        # the connection may be lost before the reader notices: nothing to unsubscribe then
+        if subscriber is not None and self._connected.is_set() and subscriber.connected:
             if self.patterns:
                 subscriber.write(encode_command(b"PUNSUBSCRIBE", *self.patterns))
             if self.channels:
