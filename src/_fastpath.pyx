@@ -59,6 +59,7 @@ cdef inline int _enter_recursive_call(const char *where) except -1:
 cdef object _MISSING = object()
 
 
+# for the JSON and MessagePack writers (buffer, json_text, broadcast_pack)
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.exc cimport PyErr_Clear
 from cpython.long cimport PyLong_AsLongLongAndOverflow
@@ -90,6 +91,7 @@ cdef extern from "Python.h":
     char *PyOS_double_to_string(double val, char format_code, int precision,
                                 int flags, int *type) except NULL
     int Py_DTSF_ADD_DOT_0
+
 
 # The parts, one layer each, in src/fastpath/.  They are compiled as one
 # module with this file, in this order: a part uses the names this file and

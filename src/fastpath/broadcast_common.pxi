@@ -1,4 +1,5 @@
-# Part of src/_fastpath.pyx, which includes it: what the broadcast codec parts share: cimports, imports, constants.
+# Part of src/_fastpath.pyx, which includes it: what the broadcast codec parts
+# share: cimports, imports, constants.
 
 # ------------------------------------------------------- broadcast messages
 #

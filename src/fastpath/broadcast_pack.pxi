@@ -1,4 +1,5 @@
-# Part of src/_fastpath.pyx, which includes it: pack_broadcast and the MessagePack writer behind it.
+# Part of src/_fastpath.pyx, which includes it: pack_broadcast and the
+# MessagePack writer behind it.
 
 cdef inline void _store16(char *out, unsigned int value) noexcept:
     out[0] = <char>(value >> 8)

@@ -1,4 +1,5 @@
-# Part of src/_fastpath.pyx, which includes it: parse_broadcast, Broadcast construction and timestamp decoding.
+# Part of src/_fastpath.pyx, which includes it: parse_broadcast, Broadcast
+# construction and timestamp decoding.
 
 # ``Broadcast(uid, nsp, data, rooms, except_rooms, flags)`` without running
 # the dataclass's __init__, which only assigns the six slots; any other shape

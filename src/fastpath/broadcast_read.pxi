@@ -1,4 +1,5 @@
-# Part of src/_fastpath.pyx, which includes it: the MessagePack readers unpack_broadcast uses.
+# Part of src/_fastpath.pyx, which includes it: the MessagePack readers
+# unpack_broadcast uses.
 
 # ``unpack_broadcast`` reads the envelope of a well-formed message itself:
 # the ``[uid, packet, opts]`` array (fixarray, array16 or array32 of exactly

@@ -1,4 +1,5 @@
-# Part of src/_fastpath.pyx, which includes it: _Writer, the byte buffer the JSON and MessagePack writers fill.
+# Part of src/_fastpath.pyx, which includes it: _Writer, the byte buffer the
+# JSON and MessagePack writers fill.
 
 cdef struct _Writer:
     char *data

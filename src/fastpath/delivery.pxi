@@ -1,4 +1,5 @@
-# Part of src/_fastpath.pyx, which includes it: deliver, DeliveryCache and the asyncio.Queue internals they mirror.
+# Part of src/_fastpath.pyx, which includes it: deliver, DeliveryCache and the
+# asyncio.Queue internals they mirror.
 
 # ``asyncio.Queue.put_nowait`` done at C level (see ``_put_all``).  The
 # methods are the ones the class had when this module was imported; if any is

@@ -1,4 +1,5 @@
-# Part of src/_fastpath.pyx, which includes it: encode_event and the JSON text writer behind it.
+# Part of src/_fastpath.pyx, which includes it: encode_event and the JSON text
+# writer behind it.
 
 # ---------------------------------------------------------------- JSON text
 #

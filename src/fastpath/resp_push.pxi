@@ -1,4 +1,5 @@
-# Part of src/_fastpath.pyx, which includes it: RespError and PushParser, the RESP2 reader of subscriber connections.
+# Part of src/_fastpath.pyx, which includes it: RespError and PushParser, the
+# RESP2 reader of subscriber connections.
 
 class RespError(Exception):
     """An error reply (``-ERR ...``) read from a Redis connection."""

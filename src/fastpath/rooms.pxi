@@ -1,4 +1,5 @@
-# Part of src/_fastpath.pyx, which includes it: the room index (RoomIndex) and the recipient selection helpers.
+# Part of src/_fastpath.pyx, which includes it: the room index (RoomIndex) and
+# the recipient selection helpers.
 
 # Same set as the twin's; only used by the generic (non-str) path.
 _NUMERIC_CHARS = frozenset("0123456789.-+eE")

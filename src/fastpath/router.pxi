@@ -1,4 +1,5 @@
-# Part of src/_fastpath.pyx, which includes it: ChannelRouter, which picks the broadcast channels to decode.
+# Part of src/_fastpath.pyx, which includes it: ChannelRouter, which picks the
+# broadcast channels to decode.
 
 # Namespace tables up to this size are scanned with memcmp instead of slicing
 # the channel name to look it up.
