@@ -7,6 +7,7 @@ Environment variables:
   (without it the package installs pure Python and warns at import time).
 """
 
+import glob
 import os
 import sys
 
@@ -57,6 +58,8 @@ def extensions() -> list[Extension]:
     ext = Extension(
         "socketio_redis_adapter._fastpath",
         ["src/_fastpath.pyx"],
+        # the parts src/_fastpath.pyx includes: editing one rebuilds the module
+        depends=sorted(glob.glob("src/fastpath/*.pxi")),
         extra_compile_args=["-O2"],
     )
     return cythonize(

@@ -18,7 +18,6 @@ import asyncio
 import collections
 import datetime
 import functools
-import importlib
 import itertools
 import json
 from types import ModuleType, SimpleNamespace
@@ -30,15 +29,10 @@ from engineio.async_socket import AsyncSocket
 
 from socketio_redis_adapter import _fastpath_py
 from socketio_redis_adapter.protocol import broadcast, notepack, parsers
+from tests.support.twins import twin_params
 
-try:
-    _compiled: ModuleType | None = importlib.import_module("socketio_redis_adapter._fastpath")
-except ImportError:  # benchmarks compare what is there
-    _compiled = None
-
-IMPLS = [pytest.param(_fastpath_py, id="py")]
-if _compiled is not None:
-    IMPLS.append(pytest.param(_compiled, id="c"))
+# benchmarks compare what is there
+IMPLS = twin_params(built_only=True)
 
 SIZES = [10, 1000, 100_000]
 

@@ -13,7 +13,6 @@ Selection is what an ``emit`` does before sending: python-socketio walks
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -23,11 +22,7 @@ import socketio
 from _population import fill, newcomer_cycle
 
 from socketio_redis_adapter import _fastpath_py
-
-try:
-    _compiled: ModuleType | None = importlib.import_module("socketio_redis_adapter._fastpath")
-except ImportError:  # benchmarks compare what is there
-    _compiled = None
+from tests.support.twins import COMPILED
 
 NSP = "/"
 SIZES = [1000, 100_000]
@@ -88,8 +83,8 @@ class PythonSocketio:
 
 
 MAKERS: list[Any] = [pytest.param(lambda: Ours(_fastpath_py), id="py")]
-if _compiled is not None:
-    MAKERS.insert(0, pytest.param(lambda: Ours(_compiled), id="c"))  # type: ignore[arg-type]
+if COMPILED is not None:  # benchmarks compare what is there
+    MAKERS.insert(0, pytest.param(lambda: Ours(COMPILED), id="c"))  # type: ignore[arg-type]
 MAKERS.append(pytest.param(PythonSocketio, id="python-socketio"))
 
 _populated: dict[tuple[str, int], Any] = {}

@@ -6,9 +6,16 @@ them; the benchmark files are not named ``test_*.py`` for the same reason.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
+
+# ``pytest benchmarks`` puts only this directory on sys.path; the benchmarks also
+# import the test suite's helpers (``tests.support.twins``) from the repository root
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:

@@ -40,6 +40,11 @@ OWN_ENV_VARS = (
 ARTEFACTS = ("*.so", "*.pyd", "*.c", "*.o", "__pycache__", "build", "dist", "*.egg-info")
 BROKEN_COMPILER = {"CC": "false", "CXX": "false", "LDSHARED": "false"}
 PURE_WARNING = "installing the pure-Python implementation"
+# The pure-Python twin, a package: every module of it must be in every wheel.
+PURE_TWIN = sorted(
+    f"{PKG}/_fastpath_py/{path.name}"
+    for path in (REPO / "src" / "adapter" / "_fastpath_py").glob("*.py")
+)
 
 
 @dataclass
@@ -243,8 +248,9 @@ def test_default_build_ships_the_compiled_core(default_build: Build) -> None:
     assert compiled[0].startswith(f"{PKG}/_fastpath"), compiled
     assert compiled[0].endswith(sysconfig.get_config_var("EXT_SUFFIX")), compiled
     assert f"{PKG}/py.typed" in names
-    assert f"{PKG}/fastpath.py" in names and f"{PKG}/_fastpath_py.py" in names
-    assert not [n for n in names if n.endswith((".pyx", ".pxd", ".c", ".o"))], names
+    assert f"{PKG}/fastpath.py" in names and f"{PKG}/_fastpath_py/__init__.py" in names
+    assert set(PURE_TWIN) <= set(names), names
+    assert not [n for n in names if n.endswith((".pyx", ".pxi", ".pxd", ".c", ".o"))], names
     # Platform-specific: a cpXY-cpXY-<platform> tag, not purelib.
     assert not default_build.wheel.name.endswith("-none-any.whl"), default_build.wheel.name
     wheel_meta = default_build.read(f"{PKG}-0.1.0.dist-info/WHEEL")
@@ -279,8 +285,9 @@ def test_no_extensions_build_is_pure(pure_build: Build) -> None:
     names = pure_build.names
     assert pure_build.extension_modules() == [], names
     assert f"{PKG}/py.typed" in names
-    assert f"{PKG}/_fastpath_py.py" in names
-    assert not [n for n in names if n.endswith((".pyx", ".c"))], names
+    assert f"{PKG}/_fastpath_py/__init__.py" in names
+    assert set(PURE_TWIN) <= set(names), names
+    assert not [n for n in names if n.endswith((".pyx", ".pxi", ".c"))], names
     assert "Root-Is-Purelib: true" in pure_build.read(f"{PKG}-0.1.0.dist-info/WHEEL")
 
 
@@ -301,7 +308,7 @@ def test_stale_build_artefacts_in_the_tree_stay_out_of_a_pure_wheel(
     )
     assert build.returncode == 0, build.output[-4000:]
     assert build.extension_modules() == [], build.names
-    assert not [n for n in build.names if n.endswith((".pyx", ".c"))], build.names
+    assert not [n for n in build.names if n.endswith((".pyx", ".pxi", ".c"))], build.names
 
 
 def test_broken_compiler_falls_back_to_pure_python(broken_compiler_build: Build) -> None:
@@ -309,7 +316,8 @@ def test_broken_compiler_falls_back_to_pure_python(broken_compiler_build: Build)
     assert build.returncode == 0, build.output[-4000:]
     assert build.wheel is not None
     assert build.extension_modules() == [], build.names
-    assert f"{PKG}/_fastpath_py.py" in build.names
+    assert f"{PKG}/_fastpath_py/__init__.py" in build.names
+    assert set(PURE_TWIN) <= set(build.names), build.names
     warning_lines = [line for line in build.output.splitlines() if "WARNING" in line]
     assert any(
         f"could not build {PKG}._fastpath" in line and PURE_WARNING in line
@@ -336,7 +344,7 @@ def test_pure_wheel_warns_once_without_the_switch(pure_install: Path, tmp_path: 
     result = _probe_import(pure_install, tmp_path)
     assert result["FASTPATH"] is False
     assert result["fastpath.FASTPATH"] is False
-    assert result["router_module"] == f"{PKG}._fastpath_py"
+    assert result["router_module"] == f"{PKG}._fastpath_py.router"
     assert result["core_file"] is None
     runtime = _runtime_warnings(result)
     assert len(runtime) == 1, result["warnings"]
@@ -346,7 +354,7 @@ def test_pure_wheel_warns_once_without_the_switch(pure_install: Path, tmp_path: 
 def test_pure_wheel_is_silent_with_no_extensions(pure_install: Path, tmp_path: Path) -> None:
     result = _probe_import(pure_install, tmp_path, {"SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS": "1"})
     assert result["FASTPATH"] is False
-    assert result["router_module"] == f"{PKG}._fastpath_py"
+    assert result["router_module"] == f"{PKG}._fastpath_py.router"
     assert _runtime_warnings(result) == [], result["warnings"]
 
 
@@ -366,6 +374,6 @@ def test_compiled_wheel_honours_no_extensions_at_import(
 ) -> None:
     result = _probe_import(default_install, tmp_path, {"SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS": "1"})
     assert result["FASTPATH"] is False
-    assert result["router_module"] == f"{PKG}._fastpath_py"
+    assert result["router_module"] == f"{PKG}._fastpath_py.router"
     assert result["core_file"] is None
     assert _runtime_warnings(result) == [], result["warnings"]

@@ -1,0 +1,31 @@
+"""Pure-Python twin of the compiled core ``src/_fastpath.pyx``.
+
+Both modules expose the same names, signatures and behaviour; the test suite
+runs every test against both.  Nothing here does I/O: these are the
+per-message and per-recipient hot paths of the adapter.
+
+The twin has one module per layer, as the compiled core has one part per
+layer in ``src/fastpath/``: ``rooms``, ``router``, ``json_text``,
+``delivery``, ``resp_push`` and ``broadcast`` (the ``broadcast_*`` parts).
+"""
+
+from .broadcast import pack_broadcast, parse_broadcast, unpack_broadcast
+from .delivery import DeliveryCache, deliver
+from .json_text import encode_event
+from .resp_push import PushParser, RespError
+from .rooms import Room, RoomIndex
+from .router import ChannelRouter
+
+__all__ = (
+    "ChannelRouter",
+    "DeliveryCache",
+    "PushParser",
+    "RespError",
+    "Room",
+    "RoomIndex",
+    "deliver",
+    "encode_event",
+    "pack_broadcast",
+    "parse_broadcast",
+    "unpack_broadcast",
+)

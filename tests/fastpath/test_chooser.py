@@ -1,0 +1,64 @@
+"""The twins' exports, and which twin a default import picks."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from types import ModuleType
+
+from socketio_redis_adapter import _fastpath_py
+from tests.support.twins import COMPILED, COMPILED_ERROR, NO_EXTENSIONS, NOT_BUILT
+
+PUBLIC_FUNCTIONS = (
+    "RoomIndex", "ChannelRouter", "encode_event", "deliver", "DeliveryCache",
+    "pack_broadcast", "parse_broadcast", "unpack_broadcast",
+)
+
+
+def test_module_exports(impl: ModuleType) -> None:
+    for name in PUBLIC_FUNCTIONS:
+        assert callable(getattr(impl, name))
+    # the compiled docstrings may start with an embedded signature
+    for name in PUBLIC_FUNCTIONS:
+        doc = inspect.cleandoc(getattr(_fastpath_py, name).__doc__)
+        assert inspect.cleandoc(getattr(impl, name).__doc__).endswith(doc)
+    for cls, method in [
+        ("RoomIndex", "join"),
+        ("RoomIndex", "select"),
+        ("RoomIndex", "select_eio"),
+        ("ChannelRouter", "route"),
+        ("DeliveryCache", "forget"),
+        ("DeliveryCache", "clear"),
+    ]:
+        doc = inspect.cleandoc(getattr(getattr(_fastpath_py, cls), method).__doc__)
+        assert inspect.cleandoc(getattr(getattr(impl, cls), method).__doc__).endswith(doc)
+
+
+# ---------------------------------------------------------------- the chooser
+
+
+def test_default_import_uses_compiled_module() -> None:
+    fastpath = importlib.import_module("socketio_redis_adapter.fastpath")
+    if not NO_EXTENSIONS:
+        assert COMPILED is not None, NOT_BUILT.format(COMPILED_ERROR)
+        assert fastpath.FASTPATH is True
+        assert fastpath.RoomIndex is COMPILED.RoomIndex
+        assert fastpath.ChannelRouter is COMPILED.ChannelRouter
+        assert fastpath.encode_event is COMPILED.encode_event
+        assert fastpath.deliver is COMPILED.deliver
+        for name in fastpath.__all__:
+            if name != "FASTPATH":
+                assert getattr(fastpath, name) is getattr(COMPILED, name), name
+    else:
+        assert fastpath.FASTPATH is False
+        assert fastpath.RoomIndex is _fastpath_py.RoomIndex
+        assert fastpath.encode_event is _fastpath_py.encode_event
+        for name in fastpath.__all__:
+            if name != "FASTPATH":
+                assert getattr(fastpath, name) is getattr(_fastpath_py, name), name
+    try:
+        package = importlib.import_module("socketio_redis_adapter")
+    except ImportError:  # the package root may still be under construction
+        return
+    if hasattr(package, "FASTPATH"):
+        assert package.FASTPATH is fastpath.FASTPATH
