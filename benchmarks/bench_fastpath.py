@@ -465,7 +465,7 @@ def test_push_parser(benchmark: Any, impl: ModuleType, room: str) -> None:
     # every round would make each round allocate fresh memory
     delivered = itertools.count()
     parser = impl.PushParser(
-        lambda pattern, channel, data: next(delivered), lambda reply: None, None, router
+        lambda pattern, channel, data, route: next(delivered), lambda reply: None, None, router
     )
     chunk = _pmessage(f"socket.io#/#{room}#".encode(), BROADCAST) * 1000
     benchmark(parser.feed, chunk)

@@ -225,7 +225,7 @@ class RecordingConnection:
     def __init__(self) -> None:
         self.published: list[tuple[bytes, bytes]] = []
 
-    def on_message(self, pattern: bytes | None, channel: bytes, data: bytes) -> None:
+    def on_message(self, pattern: bytes | None, channel: bytes, data: bytes, route: Any) -> None:
         return None
 
     async def publish(self, channel: bytes, data: bytes) -> int:

@@ -184,3 +184,25 @@ def test_the_emitter_imports_neither_socketio_nor_engineio() -> None:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+# -- a broadcast's channel is routed once --------------------------------------
+
+
+async def test_the_receiver_uses_the_transports_route(redis_server: RedisServer) -> None:
+    key = f"layers-{uuid.uuid4().hex[:8]}"
+    server = await PyServer.start(redis_server.url, key=key)
+    try:
+        adapter = server.adapter
+        index = adapter.local.namespace("/")
+        message = ClassicCodec(key, "msgpack", "other1").encode_broadcast(
+            "/", ["ev"], [], [], {}
+        )[1]
+        foreign = b"other-key#/#room#"  # the router itself would drop this channel
+        received = adapter.stats["received"]
+        adapter.receiver.on_message(b"*", foreign, message)
+        assert adapter.stats["received"] == received  # routed here: dropped
+        adapter.receiver.on_message(b"*", foreign, message, ("/", index))
+        assert adapter.stats["received"] == received + 1  # the transport's route is used
+    finally:
+        await server.stop()

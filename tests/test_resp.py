@@ -78,7 +78,7 @@ async def test_a_reply_error_raises_for_requests() -> None:
 async def test_post_and_publish_against_redis(redis_server: RedisServer) -> None:
     connection = RawPubSub(redis_server.url)
     received: list[tuple[bytes | None, bytes, bytes]] = []
-    connection.on_message = lambda pattern, channel, data: received.append(
+    connection.on_message = lambda pattern, channel, data, route: received.append(
         (pattern, channel, data)
     )
     try:

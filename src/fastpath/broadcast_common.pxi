@@ -4,7 +4,7 @@
 # ------------------------------------------------------- broadcast messages
 #
 # ``pack_broadcast`` writes the MessagePack bytes of ``[uid, packet, opts]``
-# itself, byte for byte what ``msgpack_compat.packb(codec.broadcast_value(...))``
+# itself, byte for byte what ``notepack.packb(broadcast.broadcast_value(...))``
 # writes: minimal headers (fixstr/str8/str16/str32, fixint and the smallest
 # int, float64 for every float, bin for bytes-likes, timestamp ext -1 for
 # ``datetime``, fixarray/array16/array32, fixmap/map16/map32), and map keys
@@ -15,15 +15,15 @@
 # (subclasses, other types, ints beyond 64 bits, strings with lone
 # surrogates, non-contiguous memoryviews, nesting deeper than packb allows,
 # which also catches cycles) makes ``_pack_value`` give up, and the message
-# is encoded again by ``msgpack_compat.packb``, which then decides: its bytes
+# is encoded again by ``notepack.packb``, which then decides: its bytes
 # or its error.  Nothing here runs code of the caller's (``utcoffset`` is
 # only called on the two C tzinfo types), so giving up midway has no visible
 # effect.
 #
-# ``parse_broadcast`` validates in C what ``codec.parse_broadcast`` does in
+# ``parse_broadcast`` validates in C what ``protocol.broadcast.parse_broadcast`` does in
 # Python; exact ``list``/``tuple``/``dict`` containers are read here, and a
 # subclass (whose methods Python would call) hands the whole value to
-# ``codec.parse_broadcast``.
+# ``protocol.broadcast.parse_broadcast``.
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release
 from cpython.datetime cimport (
@@ -56,8 +56,9 @@ from libc.stdint cimport int64_t, uint64_t
 
 import datetime as _datetime
 
-from socketio_redis_adapter.protocol import broadcast as _codec
-from socketio_redis_adapter.protocol import notepack as _msgpack_compat
+from socketio_redis_adapter.protocol import broadcast as _broadcast
+from socketio_redis_adapter.protocol import errors as _errors
+from socketio_redis_adapter.protocol import notepack as _notepack
 
 try:
     import zoneinfo as _zoneinfo
@@ -110,18 +111,18 @@ cdef extern from *:
                                int count)
 
 cdef enum:
-    # msgpack_compat._pack refuses a value deeper than this (the top is 0)
+    # notepack._pack refuses a value deeper than this (the top is 0)
     _PACK_MAX_DEPTH = 512
     # bytes written on the stack before the buffer moves to the heap
     _PACK_STACK_SIZE = 1024
 
-cdef object _packb = _msgpack_compat.packb
-cdef object _unpackb = _msgpack_compat.ormsgpack.unpackb
+cdef object _packb = _notepack.packb
+cdef object _unpackb = _notepack.ormsgpack.unpackb
 cdef tuple _EXT_HOOK_KWNAMES = ("ext_hook",)
-cdef object _Broadcast = _codec.Broadcast
-cdef object _MalformedMessage = _codec.MalformedMessage
-cdef object _py_parse_broadcast = _codec.parse_broadcast
-cdef object _py_ext_hook = _msgpack_compat._ext_hook
+cdef object _Broadcast = _broadcast.Broadcast
+cdef object _MalformedMessage = _errors.MalformedMessage
+cdef object _py_parse_broadcast = _broadcast.parse_broadcast
+cdef object _py_ext_hook = _notepack._ext_hook
 cdef object _UTC = _datetime.timezone.utc
 cdef type _Timezone = _datetime.timezone
 cdef object _ZoneInfoType = _ZoneInfo

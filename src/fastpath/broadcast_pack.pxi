@@ -419,5 +419,5 @@ def pack_broadcast(uid, nsp, data, rooms, except_rooms, flags, *, bint emitter=F
         if w.on_heap:
             PyMem_Free(w.data)
     # what packb makes of it: the same bytes, written the slow way, or its error
-    return _packb(_codec.broadcast_value(uid, nsp, data, rooms, except_rooms, flags,
+    return _packb(_broadcast.broadcast_value(uid, nsp, data, rooms, except_rooms, flags,
                                          emitter=emitter))

@@ -115,7 +115,7 @@ cdef object _timestamp(const unsigned char *raw, Py_ssize_t size):
 
 
 def _ext_hook(code, data):
-    """``msgpack_compat._ext_hook``, timestamps (ext -1) decoded in C."""
+    """``notepack._ext_hook``, timestamps (ext -1) decoded in C."""
     if type(code) is int and code == -1 and type(data) is bytes:
         value = _timestamp(<const unsigned char *>PyBytes_AS_STRING(data),
                            PyBytes_GET_SIZE(data))
@@ -135,7 +135,7 @@ cdef inline bint _is_room(object room) noexcept:
 
 
 cdef object _parse_rooms(object rooms, str what):
-    """``codec.parse_rooms``; None when ``rooms`` is a list or tuple subclass."""
+    """``protocol.rooms.parse_rooms``; None when ``rooms`` is a list or tuple subclass."""
     cdef type kind = type(rooms)
     cdef Py_ssize_t i
     if rooms is None:
@@ -153,7 +153,7 @@ cdef object _parse_rooms(object rooms, str what):
         else:
             return list(rooms)
     elif isinstance(rooms, (list, tuple)):
-        return None  # its own iteration: codec.parse_rooms does it
+        return None  # its own iteration: protocol.rooms.parse_rooms does it
     raise _MalformedMessage(f"opts.{what} is not a list of room names")
 
 
@@ -167,7 +167,7 @@ cdef inline object _get(dict mapping, str key, object default):
 
 
 cdef object _parse(object value):
-    """``codec.parse_broadcast`` (which gets any container subclass)."""
+    """``protocol.broadcast.parse_broadcast`` (which gets any container subclass)."""
     cdef type kind = type(value)
     cdef Py_ssize_t size
     if kind is list:

@@ -136,7 +136,7 @@ def unpack_broadcast(data):
     args[0] = <PyObject *>data
     args[1] = <PyObject *>_c_ext_hook
     try:
-        # msgpack_compat.unpackb(data), without its frame
+        # notepack.unpackb(data), without its frame
         value = PyObject_Vectorcall(_unpackb, args, 1, <PyObject *>_EXT_HOOK_KWNAMES)
     except Exception as exc:
         raise _MalformedMessage(f"undecodable broadcast: {exc}") from exc

@@ -9,7 +9,7 @@
 # ``str``, ``int``, ``float``, ``bool``, ``None``, ``list``, ``tuple`` and
 # ``dict`` with exact ``str`` keys, and binary attachments (exact ``bytes`` and
 # ``bytearray``) written as their placeholders.  With the adapter's own
-# ``default`` hook (``codec.json_default``) it also calls the hook for other
+# ``default`` hook (``protocol.parsers.json_default``) it also calls the hook for other
 # objects, as json does, and writes what it returns (a Date's ISO text).
 # Anything else (subclasses, other key types, a ``default`` of the caller's,
 # nesting deeper than ``_JSON_MAX_DEPTH``, which also catches cycles, an

@@ -120,7 +120,9 @@ cdef class PushParser:
     ``feed(data)`` parses every complete reply.  A ``pmessage`` whose channel
     ``channel_filter.route(channel)`` rejects is dropped before its payload
     becomes an object; other ``pmessage`` and ``message`` pushes go to
-    ``on_message(pattern, channel, data)`` (``pattern`` is None for
+    ``on_message(pattern, channel, data, route)`` (``pattern`` is None for
+    ``message``; ``route`` is what the filter returned for a ``pmessage``, so
+    the channel is routed once, and None without a filter or for a
     ``message``); every other reply (subscription confirmations, ``pong``,
     errors as :class:`RespError`) goes to ``on_reply(value)``.  An exception
     raised by a callback is counted in ``handler_errors`` and passed to
@@ -185,18 +187,21 @@ cdef class PushParser:
         if pos < 0:
             return -1
         channel_filter = self.channel_filter
+        route = None
         if channel_filter is not None:
             if type(channel_filter) is ChannelRouter:
-                if (<ChannelRouter>channel_filter)._route(buf + channel_start, channel_size) is None:
-                    return pos
-            elif channel_filter.route(
-                PyBytes_FromStringAndSize(buf + channel_start, channel_size)
-            ) is None:
+                route = (<ChannelRouter>channel_filter)._route(buf + channel_start, channel_size)
+            else:
+                route = channel_filter.route(
+                    PyBytes_FromStringAndSize(buf + channel_start, channel_size)
+                )
+            if route is None:
                 return pos
         self._call(self.on_message, (
             PyBytes_FromStringAndSize(buf + pattern_start, pattern_size),
             PyBytes_FromStringAndSize(buf + channel_start, channel_size),
             PyBytes_FromStringAndSize(buf + data_start, data_size),
+            route,
         ))
         return pos
 
@@ -207,7 +212,7 @@ cdef class PushParser:
             return -1
         if (type(value) is list and len(value) == 3 and value[0] == b"message"
                 and type(value[1]) is bytes and type(value[2]) is bytes):
-            self._call(self.on_message, (None, value[1], value[2]))
+            self._call(self.on_message, (None, value[1], value[2], None))
         else:
             self._call(self.on_reply, (value,))
         return after

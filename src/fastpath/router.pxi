@@ -29,10 +29,6 @@ cdef class ChannelRouter:
         """Route the namespace ``nsp`` to ``index``."""
         self.namespaces[nsp.encode()] = (nsp, index)
 
-    def remove(self, nsp):
-        """Stop routing the namespace ``nsp``."""
-        self.namespaces.pop(nsp.encode(), None)
-
     cdef object _lookup(self, const char *name, Py_ssize_t size):
         """``namespaces.get(name)``, without making a bytes object when small."""
         cdef dict namespaces = self.namespaces

@@ -30,16 +30,23 @@ def message(channel: bytes, data: bytes) -> bytes:
 class PushRecorder:
     def __init__(self) -> None:
         self.messages: list[tuple[bytes | None, bytes, bytes]] = []
+        #: the channel filter's result passed with each message
+        self.routes: list[Any] = []
         self.replies: list[Any] = []
         self.errors: list[BaseException] = []
 
     def parser(self, impl: ModuleType, channel_filter: Any = None) -> Any:
         return impl.PushParser(
-            lambda pattern, channel, data: self.messages.append((pattern, channel, data)),
+            self.record,
             self.replies.append,
             self.errors.append,
             channel_filter,
         )
+
+
+    def record(self, pattern: bytes | None, channel: bytes, data: bytes, route: Any) -> None:
+        self.messages.append((pattern, channel, data))
+        self.routes.append(route)
 
 
 def _router(impl: ModuleType) -> Any:
@@ -107,13 +114,16 @@ def test_push_parser_handles_any_chunking(impl: ModuleType, cuts: list[int]) -> 
     for start, end in zip(points, points[1:], strict=False):
         parser.feed(STREAM[start:end])
     assert recorder.messages == EXPECTED_MESSAGES
+    # each pattern message comes with the router's entry, so it is routed once
+    entry = ("/", parser.channel_filter.namespaces[b"/"][1])
+    assert recorder.routes == [entry, entry, entry, None]
     _check_replies(impl, recorder.replies)
 
 
 def test_push_parser_survives_callback_errors(impl: ModuleType) -> None:
     seen: list[bytes] = []
 
-    def on_message(pattern: bytes | None, channel: bytes, data: bytes) -> None:
+    def on_message(pattern: bytes | None, channel: bytes, data: bytes, route: Any) -> None:
         seen.append(data)
         if data == b"boom":
             raise RuntimeError("handler failed")
@@ -134,6 +144,7 @@ def test_push_parser_non_router_filter(impl: ModuleType) -> None:
     recorder = PushRecorder()
     recorder.parser(impl, Only()).feed(pmessage(b"p", b"no", b"1") + pmessage(b"p", b"yes", b"2"))
     assert recorder.messages == [(b"p", b"yes", b"2")]
+    assert recorder.routes == [True]
 
 
 @pytest.mark.parametrize(

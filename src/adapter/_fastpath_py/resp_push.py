@@ -21,7 +21,9 @@ class PushParser:
     ``feed(data)`` parses every complete reply.  A ``pmessage`` whose channel
     ``channel_filter.route(channel)`` rejects is dropped before its payload
     becomes an object; other ``pmessage`` and ``message`` pushes go to
-    ``on_message(pattern, channel, data)`` (``pattern`` is None for
+    ``on_message(pattern, channel, data, route)`` (``pattern`` is None for
+    ``message``; ``route`` is what the filter returned for a ``pmessage``, so
+    the channel is routed once, and None without a filter or for a
     ``message``); every other reply (subscription confirmations, ``pong``,
     errors as :class:`RespError`) goes to ``on_reply(value)``.  An exception
     raised by a callback is counted in ``handler_errors`` and passed to
@@ -34,7 +36,7 @@ class PushParser:
 
     def __init__(
         self,
-        on_message: Callable[[bytes | None, bytes, bytes], Any],
+        on_message: Callable[[bytes | None, bytes, bytes, Any], Any],
         on_reply: Callable[[Any], Any],
         on_error: Callable[[BaseException], Any] | None = None,
         channel_filter: ChannelRouter | None = None,
@@ -72,8 +74,12 @@ class PushParser:
         if position < 0:
             return -1
         channel_filter = self.channel_filter
-        if channel_filter is None or channel_filter.route(channel) is not None:
-            self._call(self.on_message, pattern, channel, data)
+        route = None
+        if channel_filter is not None:
+            route = channel_filter.route(channel)
+            if route is None:
+                return position
+        self._call(self.on_message, pattern, channel, data, route)
         return position
 
     def _reply(self, buffer: bytes, position: int) -> int:
@@ -87,7 +93,7 @@ class PushParser:
             and isinstance(value[1], bytes)
             and isinstance(value[2], bytes)
         ):
-            self._call(self.on_message, None, value[1], value[2])
+            self._call(self.on_message, None, value[1], value[2], None)
         else:
             self._call(self.on_reply, value)
         return position

@@ -25,10 +25,6 @@ class ChannelRouter:
         """Route the namespace ``nsp`` to ``index``."""
         self.namespaces[nsp.encode()] = (nsp, index)
 
-    def remove(self, nsp: str) -> None:
-        """Stop routing the namespace ``nsp``."""
-        self.namespaces.pop(nsp.encode(), None)
-
     def route(self, channel: bytes) -> tuple[str, RoomIndex] | None:
         """Return ``(nsp, index)`` if the message on ``channel`` is for us."""
         prefix = self.prefix

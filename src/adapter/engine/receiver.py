@@ -54,10 +54,16 @@ class ClassicReceiver:
         self._by_channel[channels.response(nsp)] = (nsp, False)
         self._by_channel[channels.specific_response(nsp, self.codec.uid)] = (nsp, False)
 
-    def on_message(self, pattern: bytes | None, channel: bytes, data: bytes) -> None:
-        """Handle one message from Redis (called by the transport's reader)."""
+    def on_message(
+        self, pattern: bytes | None, channel: bytes, data: bytes, route: Any = None
+    ) -> None:
+        """Handle one message from Redis (called by the transport's reader).
+
+        ``route`` is the router's result for a pattern message when the
+        transport already routed its channel (through the channel filter).
+        """
         if pattern is not None:
-            self.on_broadcast(channel, data)
+            self.on_broadcast(channel, data, route)
             return
         entry = self._by_channel.get(channel)
         if entry is None:
@@ -73,10 +79,10 @@ class ClassicReceiver:
         except MalformedMessage as exc:
             self._malformed(channel, exc)
 
-    def on_broadcast(self, channel: bytes, data: bytes) -> None:
+    def on_broadcast(self, channel: bytes, data: bytes, route: Any = None) -> None:
         if self.codec.is_own_broadcast(data):
             return  # our own broadcast, recognised without decoding
-        entry = self.router.route(channel)
+        entry = route if route is not None else self.router.route(channel)
         if entry is None:
             return
         self.counters.received += 1

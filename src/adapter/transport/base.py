@@ -11,8 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-MessageHandler = Callable[[bytes | None, bytes, bytes], None]
-"""``on_message(pattern, channel, data)``; ``pattern`` is None for SUBSCRIBE."""
+MessageHandler = Callable[[bytes | None, bytes, bytes, Any], None]
+"""``on_message(pattern, channel, data, route)``.
+
+``pattern`` is None for a message of a SUBSCRIBE; ``route`` is what the
+channel filter returned for a pattern message (so the handler need not route
+the channel again), None without a filter or for a SUBSCRIBE message.
+"""
 
 
 class ChannelFilter(Protocol):

@@ -12,7 +12,7 @@ from .base import ChannelFilter, MessageHandler
 logger = logging.getLogger("socketio_redis_adapter")
 
 
-def _ignore_message(pattern: bytes | None, channel: bytes, data: bytes) -> None:
+def _ignore_message(pattern: bytes | None, channel: bytes, data: bytes, route: Any) -> None:
     return None
 
 
@@ -124,10 +124,14 @@ class SubscriberBase:
             kind = reply[0]
             if kind == b"pmessage":
                 channel_filter = self.channel_filter
-                if channel_filter is None or channel_filter.route(reply[2]) is not None:
-                    self.on_message(reply[1], reply[2], reply[3])
+                route = None
+                if channel_filter is not None:
+                    route = channel_filter.route(reply[2])
+                    if route is None:
+                        return
+                self.on_message(reply[1], reply[2], reply[3], route)
             elif kind == b"message":
-                self.on_message(None, reply[1], reply[2])
+                self.on_message(None, reply[1], reply[2], None)
             elif kind in _CONFIRMATIONS:
                 for future in self._confirmations.pop((kind, reply[1]), ()):
                     if not future.done():
