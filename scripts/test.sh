@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Run the whole test suite on a fresh machine: installs redis-server, Node.js
 # packages for the interop peers and the Python packages, builds the Cython
-# core, then runs pytest with the compiled core and again in pure Python.
+# core, then runs pytest with the compiled core and again in pure Python, and
+# with the compiled core on every other CPython the package declares (3.10,
+# 3.12 and 3.13, from pyenv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +42,32 @@ echo "== tests with the compiled core"
 
 echo "== tests in pure Python (SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS=1)"
 SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS=1 "$VPY" -m pytest -q "$@"
+
+# The compiled core reaches into asyncio's and engine.io's internals, so every
+# declared CPython runs the suite against a wheel of this checkout built for it
+# (the packaging tests, which build wheels themselves, run on the default one).
+OTHER_PYTHONS=${OTHER_PYTHONS-"3.10 3.12 3.13"}
+find_python() {
+  local root candidate
+  root=$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")
+  for candidate in "$root"/versions/"$1".*/bin/python"$1"; do
+    if [ -x "$candidate" ]; then echo "$candidate"; return 0; fi
+  done
+  command -v "python$1"
+}
+for version in $OTHER_PYTHONS; do
+  if ! interpreter=$(find_python "$version"); then
+    echo "Python $version is declared as supported but was not found (pyenv install $version)" >&2
+    exit 1
+  fi
+  echo "== tests with the compiled core on Python $version ($interpreter)"
+  venv=".venv-$version"
+  [ -x "$venv/bin/python" ] || "$interpreter" -m venv "$venv"
+  "$venv/bin/python" -m pip install -q -U pip
+  SOCKETIO_REDIS_ADAPTER_REQUIRE_EXTENSIONS=1 "$venv/bin/python" -m pip install -q ".[test,uvloop]"
+  "$venv/bin/python" -c 'import socketio_redis_adapter as m; assert m.FASTPATH, "no compiled core"'
+  "$venv/bin/python" -m pytest -q -m "not packaging" "$@"
+done
 
 echo "== micro-benchmarks, short mode (so they cannot rot)"
 "$VPY" -m pytest benchmarks -q --benchmark-min-rounds=1 --benchmark-max-time=0.005 \

@@ -38,7 +38,12 @@ def test_spliced_ack_packets_equal_python_socketio_encoding(
         assert with_id(ack_id) == reference(namespace, data, ack_id)
 
 
+class CustomPacket(socketio.packet.Packet):  # type: ignore[misc]
+    """A server's own packet class: its packets are encoded by itself."""
+
+
 def test_other_packet_classes_are_encoded_by_themselves() -> None:
     adapter = AsyncRedisAdapter("redis://127.0.0.1:6379")
-    adapter.fanout.text_packets = False  # what set_server does for a custom packet class
+    socketio.AsyncServer(client_manager=adapter, serializer=CustomPacket)
+    assert not adapter.fanout.text_packets
     assert adapter.fanout.ack_encoder("/", ["ev"]) is None

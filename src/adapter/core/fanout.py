@@ -55,10 +55,6 @@ class Fanout:
         """True when packets are encoded here (python-socketio's default packet class)."""
         return self._text_packets
 
-    @text_packets.setter
-    def text_packets(self, value: bool) -> None:
-        self._text_packets = value
-
     def forget(self, eio_sid: str) -> None:
         """Drop the delivery record of a socket that left."""
         self.cache.forget(eio_sid)
