@@ -113,7 +113,6 @@ class AsyncRedisAdapter(LocalStateAPI, AsyncClusterAPI, socketio.AsyncManager): 
         self._subscriptions = ClassicSubscriptions(
             self.connection, self.channels, self.uid, self._get_logger
         )
-        self._started = False
 
     @property
     def stats(self) -> dict[str, int]:
@@ -155,20 +154,9 @@ class AsyncRedisAdapter(LocalStateAPI, AsyncClusterAPI, socketio.AsyncManager): 
 
     def _start(self) -> None:
         """Subscribe every namespace the server declares (again: new ones too)."""
-        if self._subscriptions.closed:
-            return
-        self._started = True
-        namespaces = ["/"]
-        if self.server is not None:
-            namespaces += list(getattr(self.server, "handlers", {}))
-            namespaces += list(getattr(self.server, "namespace_handlers", {}))
-            if isinstance(getattr(self.server, "namespaces", None), list):
-                namespaces += self.server.namespaces
-        for nsp in dict.fromkeys(namespaces):
-            if nsp != "*":
-                self.local.namespace(nsp)
-        for nsp in self.local.indexes:
-            self._subscriptions.add(nsp)
+        if not self._subscriptions.closed:
+            self.local.declare(self.server)
+            self._subscriptions.start(self.local.indexes)
 
     async def close(self) -> None:
         """Unsubscribe from every channel, stop background work, close the Redis connections.
@@ -185,8 +173,7 @@ class AsyncRedisAdapter(LocalStateAPI, AsyncClusterAPI, socketio.AsyncManager): 
 
     def _on_namespace(self, nsp: str, index: RoomIndex) -> None:
         self.receiver.add_namespace(nsp, index)
-        if self._started:
-            self._subscriptions.add(nsp)
+        self._subscriptions.add(nsp)  # once started
 
     # -- python-socketio's manager API (asyncio) ------------------------
 

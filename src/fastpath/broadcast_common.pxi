@@ -117,7 +117,7 @@ cdef enum:
     _PACK_STACK_SIZE = 1024
 
 cdef object _packb = _notepack.packb
-cdef object _unpackb = _notepack.ormsgpack.unpackb
+cdef object _unpackb = _notepack.ormsgpack_unpackb
 cdef tuple _EXT_HOOK_KWNAMES = ("ext_hook",)
 cdef object _Broadcast = _broadcast.Broadcast
 cdef object _MalformedMessage = _errors.MalformedMessage

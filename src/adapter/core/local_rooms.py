@@ -47,6 +47,23 @@ class LocalRooms:
             self._on_namespace(nsp, index)
         return index
 
+    def declare(self, server: Any) -> None:
+        """Make the index of ``/`` and of every namespace ``server`` declares.
+
+        Those are the namespaces with handlers (function or class based) and
+        the ones in the server's ``namespaces`` list; the wildcard ``*`` is
+        not a namespace.
+        """
+        namespaces = ["/"]
+        if server is not None:
+            namespaces += list(getattr(server, "handlers", {}))
+            namespaces += list(getattr(server, "namespace_handlers", {}))
+            if isinstance(getattr(server, "namespaces", None), list):
+                namespaces += server.namespaces
+        for nsp in dict.fromkeys(namespaces):
+            if nsp != "*":
+                self.namespace(nsp)
+
     def has_sid(self, nsp: str, sid: Any) -> bool:
         """True when the socket ``sid`` is connected to ``nsp`` here."""
         index = self.indexes.get(nsp)

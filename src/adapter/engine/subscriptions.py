@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from ..protocol.channels import Channels
 from ..transport.base import PubSubTransport
@@ -19,7 +19,7 @@ class ClassicSubscriptions:
     future that :meth:`wait` awaits (and retries when it failed).
     """
 
-    __slots__ = ("transport", "channels", "uid", "_futures", "_logger", "closed")
+    __slots__ = ("transport", "channels", "uid", "_futures", "_logger", "started", "closed")
 
     def __init__(self, transport: PubSubTransport, channels: Channels, uid: str,
                  logger: Callable[[], logging.Logger]) -> None:
@@ -28,11 +28,18 @@ class ClassicSubscriptions:
         self.uid = uid
         self._futures: dict[str, asyncio.Future[None]] = {}
         self._logger = logger
+        self.started = False
         self.closed = False
 
+    def start(self, namespaces: Iterable[str]) -> None:
+        """Subscribe ``namespaces`` now, and from now on each namespace :meth:`add` gets."""
+        self.started = True
+        for nsp in namespaces:
+            self.add(nsp)
+
     def add(self, nsp: str) -> None:
-        """Start subscribing ``nsp`` (nothing when it is already under way or done)."""
-        if nsp in self._futures or self.closed:
+        """Subscribe ``nsp`` once started (nothing when it is under way or done)."""
+        if nsp in self._futures or self.closed or not self.started:
             return
         future = asyncio.ensure_future(self._subscribe(nsp))
         future.add_done_callback(functools.partial(self._subscribed, nsp))

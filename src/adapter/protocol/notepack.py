@@ -176,9 +176,81 @@ def _ext_hook(code: int, data: bytes) -> Any:
     return [code, bytes(data)]
 
 
+# bytes after a head byte: (bytes of a length field, fixed payload size)
+_HEADS: dict[int, tuple[int, int]] = {
+    0xC4: (1, 0), 0xC5: (2, 0), 0xC6: (4, 0),  # bin
+    0xC7: (1, 1), 0xC8: (2, 1), 0xC9: (4, 1),  # ext (the type byte)
+    0xCA: (0, 4), 0xCB: (0, 8),  # float
+    0xCC: (0, 1), 0xCD: (0, 2), 0xCE: (0, 4), 0xCF: (0, 8),  # uint
+    0xD0: (0, 1), 0xD1: (0, 2), 0xD2: (0, 4), 0xD3: (0, 8),  # int
+    0xD4: (0, 2), 0xD5: (0, 3), 0xD6: (0, 5), 0xD7: (0, 9), 0xD8: (0, 17),  # fixext
+    0xD9: (1, 0), 0xDA: (2, 0), 0xDB: (4, 0),  # str
+}
+
+
+def check_declared_sizes(data: bytes | bytearray) -> None:
+    """Raise ``ValueError`` when a header claims more than the data can hold.
+
+    Every array item and map key or value takes at least one byte, and a
+    string, bin or ext payload takes its length, so a count or a length
+    larger than what is left cannot be right.  Reads headers only, at most
+    once per byte.
+    """
+    size = len(data)
+    pos = 0
+    pending = 1  # values still to read
+    while pending and pos < size:
+        pending -= 1
+        head = data[pos]
+        pos += 1
+        if head <= 0x7F or head >= 0xE0 or head in (0xC0, 0xC2, 0xC3):
+            continue
+        if head <= 0x9F:  # fixmap, fixarray
+            count = (head & 0x0F) * (2 if head <= 0x8F else 1)
+        elif head <= 0xBF:  # fixstr
+            pos += head & 0x1F
+            continue
+        elif head in (0xDC, 0xDD, 0xDE, 0xDF):  # array16/32, map16/32
+            width = 2 if head in (0xDC, 0xDE) else 4
+            count = int.from_bytes(data[pos : pos + width], "big") * (2 if head >= 0xDE else 1)
+            pos += width
+        elif head in _HEADS:
+            width, fixed = _HEADS[head]
+            length = int.from_bytes(data[pos : pos + width], "big") if width else 0
+            pos += width + fixed + length
+            continue
+        else:
+            return  # 0xc1, never used: the decoder refuses it
+        if count > size - pos:
+            raise ValueError(f"a container of {count} items in {size - pos} bytes")
+        pending += count
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".")[:3] if part.isdigit())
+
+
+#: ormsgpack before 1.13.1 (1.12.2 is the last release for Python 3.10) can
+#: crash the process on an array header that claims billions of items
+#: (``dd ff ff ff ff``), so its input is checked first.
+CHECK_SIZES = _version(getattr(ormsgpack, "__version__", "0")) < (1, 13, 1)
+
+
+def _checked_unpackb(data: Any, *, ext_hook: Any = None) -> Any:
+    if isinstance(data, (bytes, bytearray)):
+        check_declared_sizes(data)
+    elif isinstance(data, memoryview):
+        check_declared_sizes(data.tobytes())
+    return ormsgpack.unpackb(data, ext_hook=ext_hook)
+
+
+#: ``ormsgpack.unpackb``, with the size check where the installed version needs it
+ormsgpack_unpackb: Any = _checked_unpackb if CHECK_SIZES else ormsgpack.unpackb
+
+
 def unpackb(data: bytes) -> Any:
     """Decode one MessagePack value; raise ``ValueError`` for bad input."""
     try:
-        return ormsgpack.unpackb(data, ext_hook=_ext_hook)
+        return ormsgpack_unpackb(data, ext_hook=_ext_hook)
     except (ValueError, TypeError, OverflowError) as exc:
         raise ValueError(str(exc)) from exc
