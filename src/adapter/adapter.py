@@ -226,7 +226,10 @@ class AsyncRedisAdapter(LocalStateAPI, AsyncClusterAPI, socketio.AsyncManager): 
         """
         namespace = namespace or "/"
         rooms = room_list(to or room)
-        except_list = room_list(except_rooms) + sid_list(skip_sid)
+        except_list = (
+            room_list(except_rooms) + sid_list(skip_sid)
+            if except_rooms is not None or skip_sid is not None else []
+        )
         payload = [event, *event_args(data)]
         if callback is not None:
             await self.engine.emit_with_callback(namespace, payload, rooms, except_list, callback)
@@ -240,7 +243,7 @@ class AsyncRedisAdapter(LocalStateAPI, AsyncClusterAPI, socketio.AsyncManager): 
         message = None if ignore_queue else self.codec.encode_broadcast(
             namespace, payload, rooms, except_list, flags
         )
-        index = self.local.get(namespace)
+        index = self.local.indexes.get(namespace)
         if index is not None and len(index):
             self.fanout.deliver(index, namespace, payload, rooms, except_list, volatile)
         if message is not None:

@@ -37,6 +37,9 @@ def room_list(value: Any, *, none_is_empty: bool = True) -> list[Any]:
     Raises ``TypeError`` for anything that is not a room or an iterable of
     rooms (``bytes``, a ``dict``, ``bool``...).
     """
+    kind = type(value)
+    if kind is str or kind is int:  # the common case, without a call (emit's hot path)
+        return [value]
     if value is None and none_is_empty:
         return []
     if isinstance(value, (str, bytes, bytearray, dict)) or not isinstance(value, Iterable):

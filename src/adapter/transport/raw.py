@@ -103,8 +103,7 @@ class RawPubSub(SubscriberBase):
         publisher = self._publisher
         if publisher is None or publisher.transport is None:
             publisher = await self._publisher_connection()
-        publisher.post(encode_publish(channel, data))
-        if publisher.paused:
+        if publisher.post(encode_publish(channel, data)):
             await publisher.drain()
 
     @property

@@ -142,20 +142,20 @@ class RespProtocol(asyncio.Protocol):
         if writable is not None and not writable.done():
             writable.set_result(None)
 
-    @property
-    def paused(self) -> bool:
-        """True while the transport's write buffer is over its high-water mark."""
-        return self._writable is not None
-
     async def drain(self) -> None:
         """Wait while the transport's write buffer is over its high-water mark."""
         if self._writable is not None:
             await self._writable
 
-    def post(self, payload: bytes) -> None:
-        """Send a command whose reply is only checked for errors."""
+    def post(self, payload: bytes) -> bool:
+        """Send a command whose reply is only checked for errors.
+
+        Returns True while the write buffer is over its high-water mark: the
+        caller should :meth:`drain` before sending more.
+        """
         self.write(payload)
         self._waiters.append(None)
+        return self._writable is not None
 
     def request(self, payload: bytes) -> asyncio.Future[Any]:
         """Send a command and return the future of its reply."""
