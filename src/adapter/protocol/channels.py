@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from .rooms import room_text
@@ -29,10 +28,6 @@ class Channels:
     def room(self, nsp: str, room: Any) -> bytes:
         """``key#nsp#room#``: broadcasts to exactly one room."""
         return f"{self.key}#{nsp}#{room_text(room)}#".encode()
-
-    def for_broadcast(self, nsp: str, rooms: Sequence[Any]) -> bytes:
-        """The channel a broadcast goes out on: the room's when there is exactly one."""
-        return self.room(nsp, rooms[0]) if len(rooms) == 1 else self.broadcast(nsp)
 
     def broadcast_pattern(self, nsp: str) -> bytes:
         """The PSUBSCRIBE pattern that matches every broadcast of ``nsp``."""

@@ -69,7 +69,8 @@ class ClassicCodec:
             message = self.parser.encode(
                 broadcast_value(self.uid, nsp, data, rooms, except_rooms, flags, emitter=emitter)
             )
-        channels = self.channels  # Channels.for_broadcast, inlined (emit's hot path)
+        # Node's channel choice: the room's own channel when there is exactly one room
+        channels = self.channels
         return channels.room(nsp, rooms[0]) if len(rooms) == 1 else channels.broadcast(nsp), message
 
     def is_own_broadcast(self, data: bytes) -> bool:
