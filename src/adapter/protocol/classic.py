@@ -10,15 +10,13 @@ broadcast with acks and its acks use the parser.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from ..fastpath import pack_broadcast, parse_broadcast, unpack_broadcast
 from .broadcast import Broadcast, broadcast_value, decode_broadcast
 from .channels import Channels
-from .errors import MalformedMessage
-from .parsers import Parser, get_parser, is_notepack, json_dumps
+from .parsers import Parser, decode_map, get_parser, is_notepack, json_dumps
 
 
 class ClassicCodec:
@@ -110,16 +108,7 @@ def decode_request(parser: Parser, payload: bytes) -> dict[str, Any]:
 
     Raises ``MalformedMessage`` when it cannot be decoded or is not a map.
     """
-    try:
-        if payload[:1] == b"{":
-            value = json.loads(payload)
-        else:
-            value = parser.decode(payload)
-    except Exception as exc:
-        raise MalformedMessage(f"undecodable request: {exc}") from exc
-    if not isinstance(value, dict):
-        raise MalformedMessage("a request is not a map")
-    return value
+    return decode_map(parser.decode, payload, "request")
 
 
 __all__ = ["ClassicCodec", "decode_request"]

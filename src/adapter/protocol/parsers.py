@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import datetime
 import json
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from . import notepack
+from .errors import MalformedMessage
 
 
 class Parser(Protocol):
@@ -86,6 +88,22 @@ def get_parser(parser: str | Parser) -> Parser:
     return parser
 
 
+def decode_map(decode: Callable[[bytes], Any], payload: bytes, what: str) -> dict[str, Any]:
+    """Decode a message that must be a map: JSON when it starts with ``{``, else ``decode``.
+
+    How Node tells the two apart on its request, response and sharded
+    channels.  Raises ``MalformedMessage`` ("undecodable <what>" or "a <what>
+    is not a map").
+    """
+    try:
+        value = json.loads(payload) if payload[:1] == b"{" else decode(payload)
+    except Exception as exc:
+        raise MalformedMessage(f"undecodable {what}: {exc}") from exc
+    if not isinstance(value, dict):
+        raise MalformedMessage(f"a {what} is not a map")
+    return value
+
+
 def is_notepack(parser: Parser) -> bool:
     """True when ``parser`` is exactly the default msgpack parser.
 
@@ -99,6 +117,7 @@ __all__ = [
     "JsonParser",
     "MsgpackParser",
     "Parser",
+    "decode_map",
     "get_parser",
     "is_notepack",
     "json_default",

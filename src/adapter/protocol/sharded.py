@@ -19,7 +19,6 @@ characters.  This is the protocol layer of the sharded flavour, beside
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from typing import Any
 
 from . import notepack
 from .errors import MalformedMessage
-from .parsers import json_dumps
+from .parsers import decode_map, json_dumps
 from .rooms import room_text
 
 
@@ -190,15 +189,7 @@ def decode(payload: bytes) -> ClusterMessage:
     Raises ``MalformedMessage`` when it cannot be decoded or is not an
     envelope (a map with an integer ``type``; ``data``, when present, a map).
     """
-    try:
-        if payload[:1] == b"{":
-            value = json.loads(payload)
-        else:
-            value = notepack.unpackb(payload)
-    except Exception as exc:
-        raise MalformedMessage(f"undecodable message: {exc}") from exc
-    if not isinstance(value, dict):
-        raise MalformedMessage("a message is not a map")
+    value = decode_map(notepack.unpackb, payload, "message")
     kind = value.get("type")
     if not isinstance(kind, int) or isinstance(kind, bool):
         raise MalformedMessage("a message without an integer type")
