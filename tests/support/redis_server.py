@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import ctypes
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 
 from .ports import free_port
+
+
+# prctl, looked up here rather than in the forked child (no dlopen after fork)
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+
+def _die_with_parent() -> None:
+    """In the child: on Linux, get SIGTERM when the test process dies, even by a crash.
+
+    Otherwise a test run that segfaults leaves its redis-server running.
+    """
+    if _PRCTL is not None:
+        _PRCTL(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
 
 
 class RedisServer:
@@ -80,6 +96,7 @@ class RedisServer:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
