@@ -14,7 +14,6 @@ import time
 
 from .ports import free_port
 
-
 # prctl, looked up here rather than in the forked child (no dlopen after fork)
 _PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
 
