@@ -119,11 +119,12 @@ cdef class PushParser:
 
     ``feed(data)`` parses every complete reply.  A ``pmessage`` whose channel
     ``channel_filter.route(channel)`` rejects is dropped before its payload
-    becomes an object; other ``pmessage`` and ``message`` pushes go to
-    ``on_message(pattern, channel, data, route)`` (``pattern`` is None for
-    ``message``; ``route`` is what the filter returned for a ``pmessage``, so
-    the channel is routed once, and None without a filter or for a
-    ``message``); every other reply (subscription confirmations, ``pong``,
+    becomes an object; other ``pmessage`` pushes, and ``message`` and
+    ``smessage`` (sharded) pushes, go to ``on_message(pattern, channel,
+    data, route)`` (``pattern`` is None for ``message`` and ``smessage``;
+    ``route`` is what the filter returned for a ``pmessage``, so the channel
+    is routed once, and None without a filter or for the
+    others); every other reply (subscription confirmations, ``pong``,
     errors as :class:`RespError`) goes to ``on_reply(value)``.  An exception
     raised by a callback is counted in ``handler_errors`` and passed to
     ``on_error``; it never loses the rest of the stream.  Raises
@@ -210,7 +211,8 @@ cdef class PushParser:
         value = _value(buf, pos, size, &after)
         if after < 0:
             return -1
-        if (type(value) is list and len(value) == 3 and value[0] == b"message"
+        if (type(value) is list and len(value) == 3
+                and (value[0] == b"message" or value[0] == b"smessage")
                 and type(value[1]) is bytes and type(value[2]) is bytes):
             self._call(self.on_message, (None, value[1], value[2], None))
         else:

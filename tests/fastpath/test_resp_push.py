@@ -186,3 +186,26 @@ def test_push_parser_twins_agree(impl: ModuleType, data: bytes) -> None:
         return outcome, recorder.messages, replies
 
     assert run(impl) == run(_fastpath_py)
+
+
+def test_push_parser_hands_over_sharded_messages(impl: ModuleType) -> None:
+    """``smessage`` (SSUBSCRIBE) pushes are messages like ``message``; the channel
+    filter (which is for pattern messages) is not asked; confirmations are replies."""
+    recorder = PushRecorder()
+    router = _router(impl)
+    recorder.parser(impl, router).feed(b"".join([
+        b"*3\r\n" + _bulk(b"ssubscribe") + _bulk(b"sio#/#other#") + b":1\r\n",
+        b"*3\r\n" + _bulk(b"smessage") + _bulk(b"sio#/#other#") + _bulk(b'{"type":3}'),
+        b"*3\r\n" + _bulk(b"sunsubscribe") + _bulk(b"sio#/#other#") + b":0\r\n",
+        b"*3\r\n" + _bulk(b"smessage") + _bulk(b"sio#/#") + _bulk(b"\x84\xa4type"),
+    ]))
+    assert recorder.messages == [
+        (None, b"sio#/#other#", b'{"type":3}'),
+        (None, b"sio#/#", b"\x84\xa4type"),
+    ]
+    assert recorder.routes == [None, None]
+    assert recorder.replies == [
+        [b"ssubscribe", b"sio#/#other#", 1],
+        [b"sunsubscribe", b"sio#/#other#", 0],
+    ]
+    assert router.dropped == 0

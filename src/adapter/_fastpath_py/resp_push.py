@@ -20,11 +20,12 @@ class PushParser:
 
     ``feed(data)`` parses every complete reply.  A ``pmessage`` whose channel
     ``channel_filter.route(channel)`` rejects is dropped before its payload
-    becomes an object; other ``pmessage`` and ``message`` pushes go to
-    ``on_message(pattern, channel, data, route)`` (``pattern`` is None for
-    ``message``; ``route`` is what the filter returned for a ``pmessage``, so
-    the channel is routed once, and None without a filter or for a
-    ``message``); every other reply (subscription confirmations, ``pong``,
+    becomes an object; other ``pmessage`` pushes, and ``message`` and
+    ``smessage`` (sharded) pushes, go to ``on_message(pattern, channel,
+    data, route)`` (``pattern`` is None for ``message`` and ``smessage``;
+    ``route`` is what the filter returned for a ``pmessage``, so the channel
+    is routed once, and None without a filter or for the
+    others); every other reply (subscription confirmations, ``pong``,
     errors as :class:`RespError`) goes to ``on_reply(value)``.  An exception
     raised by a callback is counted in ``handler_errors`` and passed to
     ``on_error``; it never loses the rest of the stream.  Raises
@@ -89,7 +90,7 @@ class PushParser:
         if (
             isinstance(value, list)
             and len(value) == 3
-            and value[0] == b"message"
+            and (value[0] == b"message" or value[0] == b"smessage")
             and isinstance(value[1], bytes)
             and isinstance(value[2], bytes)
         ):

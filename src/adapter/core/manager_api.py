@@ -5,7 +5,11 @@ sockets and rooms, and which are the same in an asyncio and a synchronous
 manager.  The mixin asks of its host only what ``BaseManager`` itself has
 (``pending_connect``, ``pending_disconnect``, ``callbacks``, ``server``) and
 one attribute of its own, ``local``; the host may override
-:meth:`LocalStateAPI.socket_gone` to hear about each socket that leaves.
+:meth:`LocalStateAPI.socket_gone` to hear about each socket that leaves, and,
+with ``watches_rooms`` set, :meth:`LocalStateAPI.room_created` and
+:meth:`LocalStateAPI.room_deleted` to hear about each room that gets its
+first local socket or loses its last (Node's ``create-room`` and
+``delete-room`` events; the sharded flavour subscribes room channels so).
 """
 
 from __future__ import annotations
@@ -28,8 +32,20 @@ class LocalStateAPI:
     callbacks: dict[str, Any]
     server: Any
 
+    #: call :meth:`room_created` / :meth:`room_deleted` (off: no cost per join)
+    watches_rooms = False
+
     def socket_gone(self, eio_sid: str) -> None:
         """Called with the Engine.IO sid of every socket that leaves a namespace."""
+
+    def room_created(self, namespace: str, room: Any, is_sid_room: bool) -> None:
+        """Called when ``room`` gets its first local socket (with ``watches_rooms``).
+
+        ``is_sid_room`` is True for a socket's own room, made when it connects.
+        """
+
+    def room_deleted(self, namespace: str, room: Any) -> None:
+        """Called when ``room`` loses its last local socket (with ``watches_rooms``)."""
 
     def get_namespaces(self) -> list[str]:
         return list(self.local.indexes)
@@ -92,7 +108,11 @@ class LocalStateAPI:
             for room in index.rooms_of(sid):
                 self.basic_leave_room(sid, namespace, room)
         eio_sid = index.rooms[None].get(sid)
-        index.disconnect(sid)
+        left = index.disconnect(sid)
+        if self.watches_rooms:
+            for room in left:
+                if room not in index.rooms:
+                    self.room_deleted(namespace, room)
         if eio_sid is not None:
             self.socket_gone(eio_sid)
         self.callbacks.pop(sid, None)
@@ -112,18 +132,23 @@ class LocalStateAPI:
         if room is None:
             if eio_sid is None:
                 raise ValueError("eio_sid is required to connect a socket")
-            if not self.local.namespace(namespace).connect(sid, eio_sid):
+            index = self.local.namespace(namespace)
+            if not index.connect(sid, eio_sid):
                 raise ValueError("the client is already connected to this namespace")
+            if self.watches_rooms and len(index.rooms[sid]) == 1:
+                self.room_created(namespace, sid, True)
             return
         index = self.local.get(namespace)
         if index is None or sid not in index.rooms[None]:
             raise ValueError("sid is not connected to requested namespace")
-        index.join(sid, room)
+        if index.join(sid, room) and self.watches_rooms and len(index.rooms[room]) == 1:
+            self.room_created(namespace, room, room == sid)
 
     def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
         index = self.local.get(namespace)
-        if index is not None:
-            index.leave(sid, room)
+        if index is not None and index.leave(sid, room) and self.watches_rooms:
+            if room not in index.rooms:
+                self.room_deleted(namespace, room)
 
     def basic_close_room(self, room: Any, namespace: str) -> None:
         index = self.local.get(namespace)
@@ -132,8 +157,8 @@ class LocalStateAPI:
         if "basic_leave_room" in self.__dict__:
             for sid in list(index.rooms[room]):
                 self.basic_leave_room(sid, namespace, room)
-        else:
-            index.close_room(room)
+        elif index.close_room(room) and self.watches_rooms:
+            self.room_deleted(namespace, room)
 
     def get_rooms(self, sid: str, namespace: str) -> list[Any]:
         index = self.local.get(namespace)

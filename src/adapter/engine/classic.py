@@ -11,14 +11,12 @@ through a :class:`LocalSide`; background work goes to ``tasks``.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from ..core.remote_socket import RemoteSocket, SocketOperations
 from ..core.tasks import BackgroundTasks
-from ..core.waiters import AckWaiter, ResponseWaiter
 from ..protocol.classic import ClassicCodec
 from ..protocol.requests import (
     RequestType,
@@ -35,22 +33,20 @@ from ..protocol.requests import (
 from ..protocol.rooms import room_list
 from ..transport.base import PubSubTransport
 from ..uid import new_uid
-from .host import Answer, LocalSide, Reply
-from .pending import PendingRequests
-from .responder import Responder, ServerSideHandler
+from .answers import carry_out
+from .base import EngineBase
+from .host import Answer, LocalSide
+from .responder import Responder
 
 
-class ClassicEngine:
+class ClassicEngine(EngineBase):
     """Every cross-server operation of the classic protocol, both sides.
 
     :param codec: the server's codec.
     :param transport: publishes and counts subscribers.
-    :param local: this server's sockets.
-    :param server_ops: the manager's public API, for the ``RemoteSocket``\\ s
-                       it returns.
-    :param tasks: where background work runs.
-    :param disconnect: ``disconnect(nsp, sid, close)`` disconnects a local
-                       socket (and its whole connection when ``close``).
+    :param specific_response_channel: answer on the requester's own channel.
+
+    The other parameters are :class:`~.base.EngineBase`'s.
     """
 
     def __init__(
@@ -67,25 +63,17 @@ class ClassicEngine:
         specific_response_channel: bool,
         logger: Callable[[], logging.Logger],
     ) -> None:
+        super().__init__(
+            local, server_ops, tasks, disconnect, requests_timeout=requests_timeout,
+            callback_timeout=callback_timeout, logger=logger,
+        )
         self.codec = codec
         self.transport = transport
-        self.local = local
-        self.server_ops = server_ops
-        self.tasks = tasks
-        self.requests_timeout = requests_timeout
-        self.callback_timeout = callback_timeout
-        self.pending = PendingRequests()
-        self.handlers: dict[tuple[str, str], ServerSideHandler] = {}
-        self._disconnect = disconnect
-        self._logger = logger
         self.responder = Responder(
             codec, local, self.pending, self.handlers, self._send_later,
             specific_response_channel=specific_response_channel,
             callback_timeout=callback_timeout, logger=logger,
         )
-
-    def close(self) -> None:
-        self.pending.cancel_all()
 
     # -- incoming --------------------------------------------------------
 
@@ -100,23 +88,7 @@ class ClassicEngine:
 
     async def carry_out(self, answer: Answer) -> None:
         """Publish an answer's replies and do its work, in order."""
-        for reply in answer.replies:
-            await self.transport.publish(reply.channel, reply.payload)
-        for sid in answer.disconnect:
-            await self._disconnect(answer.nsp, sid, answer.close)
-        for reply in answer.after:
-            await self.transport.publish(reply.channel, reply.payload)
-        call = answer.call
-        if call is not None:
-            result = call.handler(*call.args)
-            if inspect.isawaitable(result):
-                result = await result
-            if call.reply is not None:
-                reply = call.reply(result)
-                await self.transport.publish(reply.channel, reply.payload)
-
-    def _send_later(self, reply: Reply) -> None:
-        self.tasks.spawn(self.transport.publish(reply.channel, reply.payload))
+        await carry_out(answer, self.transport.publish, self._disconnect)
 
     # -- asking the other servers -------------------------------------------
 
@@ -127,7 +99,7 @@ class ClassicEngine:
                             ) -> list[RemoteSocket]:
         details = self.local.describe(nsp, selector)
         if not local:
-            for response in await self._ask(
+            for response in await self._ask_request(
                 nsp, RequestType.REMOTE_FETCH, "fetchSockets",
                 lambda request_id: fetch_request(self.codec.uid, request_id, selector),
             ):
@@ -137,7 +109,7 @@ class ClassicEngine:
     async def all_rooms(self, nsp: str, local: bool) -> set[Any]:
         rooms = self.local.rooms(nsp)
         if not local:
-            for response in await self._ask(
+            for response in await self._ask_request(
                 nsp, RequestType.ALL_ROOMS, "allRooms",
                 lambda request_id: all_rooms_request(self.codec.uid, request_id),
             ):
@@ -161,83 +133,26 @@ class ClassicEngine:
         await self._publish_request(nsp, server_side_request(self.codec.uid, data))
 
     async def server_side_call(self, nsp: str, data: list[Any]) -> list[Any]:
-        return await self._ask(
+        return await self._ask_request(
             nsp, RequestType.SERVER_SIDE_EMIT, "",
             lambda request_id: server_side_request(self.codec.uid, data, request_id),
             lambda got, want: f"timeout reached: only {got} responses received out of {want}",
         )
 
-    async def emit_with_ack(
-        self, nsp: str, payload: list[Any], rooms: list[Any], except_rooms: list[Any],
-        timeout: float, local: bool,
-    ) -> list[Any]:
-        waiter = AckWaiter(self.pending.acks, new_uid(), timeout)
-        try:
-            if not local:
-                await self._publish_ack_request(
-                    nsp, waiter.request_id, payload, rooms, except_rooms,
-                    {"timeout": int(timeout * 1000)},
-                )
-            waiter.add_count(self._local_acks(nsp, payload, rooms, except_rooms, waiter, timeout))
-            waiter.expect_servers(1 if local else await self.server_count(nsp))
-        except BaseException:
-            waiter.cancel()
-            raise
-        return await waiter.wait()
-
-    async def emit_with_callback(
-        self, nsp: str, payload: list[Any], rooms: list[Any], except_rooms: list[Any],
-        callback: Callable[..., Any],
-    ) -> None:
-        """python-socketio's emit callback, for one sid on any server."""
-        if len(rooms) != 1:
-            raise ValueError("callbacks are only supported when emitting to a single sid")
-        if self.local.has_sid(nsp, rooms[0]):
-            self.local.deliver_with_acks(nsp, payload, rooms, except_rooms, callback, None)
-            return
-
-        def done(waiter: AckWaiter) -> None:
-            if waiter.responses:
-                result = callback(waiter.responses[0])
-                if inspect.isawaitable(result):
-                    self.tasks.spawn(result)
-
-        waiter = AckWaiter(
-            self.pending.acks, new_uid(), self.callback_timeout, single=True, on_done=done
-        )
-        try:
-            await self._publish_ack_request(
-                nsp, waiter.request_id, payload, rooms, except_rooms,
-                {"timeout": int(self.callback_timeout * 1000), "expectSingleResponse": True},
-            )
-        except BaseException:
-            waiter.cancel()
-            raise
-
     # -- helpers -------------------------------------------------------------
 
-    async def _ask(
+    async def _ask_request(
         self, nsp: str, kind: RequestType, what: str,
         build: Callable[[str], dict[str, Any]],
         timeout_message: Callable[[int, int], str] | None = None,
     ) -> list[Any]:
-        """Ask every other server; return the payload of each response."""
-        expected = await self.server_count(nsp) - 1
-        if expected <= 0:
-            return []
-        request_id = new_uid()
-        waiter = ResponseWaiter(
-            self.pending.requests, request_id, kind, expected, self.requests_timeout,
-            timeout_message or (
-                lambda got, want: f"timeout reached while waiting for {what} response"
-            ),
-        )
-        try:
+        """Ask every other server a classic request; return the payload of each response."""
+        async def send(request_id: str) -> None:
             await self._publish_request(nsp, build(request_id))
-        except BaseException:
-            waiter.cancel()
-            raise
-        return await waiter.wait()
+
+        return await super()._ask(nsp, kind, send, timeout_message or (
+            lambda got, want: f"timeout reached while waiting for {what} response"
+        ))
 
     async def _sockets_request(
         self, nsp: str, kind: RequestType, request: dict[str, Any], local: bool
@@ -252,16 +167,14 @@ class ClassicEngine:
         if not local:
             await self._publish_request(nsp, request)
 
-    def _local_acks(
-        self, nsp: str, payload: list[Any], rooms: list[Any], except_rooms: list[Any],
-        waiter: AckWaiter, timeout: float,
-    ) -> int:
-        if not self.local.has_namespace(nsp):
-            return 0
-        return self.local.deliver_with_acks(
-            nsp, payload, rooms, except_rooms,
-            lambda *args: waiter.add_ack(args[0] if args else None), timeout,
-        )
+    def _new_request_id(self) -> str:
+        return new_uid()
+
+    def _callback_flags(self) -> dict[str, Any]:
+        return {"timeout": int(self.callback_timeout * 1000), "expectSingleResponse": True}
+
+    async def _publish_reply(self, channel: bytes, payload: bytes) -> Any:
+        return await self.transport.publish(channel, payload)
 
     async def _publish_ack_request(
         self, nsp: str, request_id: str, payload: list[Any], rooms: list[Any],

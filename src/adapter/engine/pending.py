@@ -26,18 +26,16 @@ class PendingRequests:
         return request_id in self.requests or request_id in self.acks
 
     def on_response(self, response: dict[str, Any]) -> None:
-        """Feed one response (from any server) to the waiter it answers, if any."""
+        """Feed one classic response (from any server) to the waiter it answers, if any."""
         request_id = response.get("requestId")
         if not isinstance(request_id, str):
             return
-        ack = self.acks.get(request_id)
-        if ack is not None:
+        if request_id in self.acks:
             kind = read_kind(response)
             if kind == RequestType.BROADCAST_CLIENT_COUNT:
-                count = response.get("clientCount")
-                ack.add_count(count if isinstance(count, int) else 0)
+                self.client_count(request_id, response.get("clientCount"))
             elif kind == RequestType.BROADCAST_ACK:
-                ack.add_ack(response.get("packet"))
+                self.client_ack(request_id, response.get("packet"))
             return
         waiter = self.requests.get(request_id)
         if waiter is None:
@@ -47,11 +45,35 @@ class PendingRequests:
             if isinstance(rooms, list):
                 waiter.add([room for room in rooms if not isinstance(room, (list, dict))])
         elif waiter.kind == RequestType.REMOTE_FETCH:
-            sockets = response.get("sockets")
-            if isinstance(sockets, list):
-                waiter.add([s for s in sockets if isinstance(s, dict) and "id" in s])
+            self.sockets(request_id, response.get("sockets"))
         elif waiter.kind == RequestType.SERVER_SIDE_EMIT:
             waiter.add(response.get("data"))
+
+    # -- typed feeds, shared by every flavour ---------------------------------
+
+    def client_count(self, request_id: Any, count: Any) -> None:
+        """A server's client count for a broadcast with acks (a bad count is 0)."""
+        ack = self.acks.get(request_id) if isinstance(request_id, str) else None
+        if ack is not None:
+            ack.add_count(count if isinstance(count, int) and not isinstance(count, bool) else 0)
+
+    def client_ack(self, request_id: Any, packet: Any) -> None:
+        """One client's acknowledgement of a broadcast with acks."""
+        ack = self.acks.get(request_id) if isinstance(request_id, str) else None
+        if ack is not None:
+            ack.add_ack(packet)
+
+    def sockets(self, request_id: Any, sockets: Any) -> None:
+        """A server's sockets for a fetch (entries that are not socket details are left out)."""
+        waiter = self.requests.get(request_id) if isinstance(request_id, str) else None
+        if waiter is not None and isinstance(sockets, list):
+            waiter.add([s for s in sockets if isinstance(s, dict) and "id" in s])
+
+    def reply(self, request_id: Any, value: Any) -> None:
+        """A server's reply to a server-side event."""
+        waiter = self.requests.get(request_id) if isinstance(request_id, str) else None
+        if waiter is not None:
+            waiter.add(value)
 
     def cancel_all(self) -> None:
         """Give up every open request (the manager is closing)."""

@@ -32,6 +32,7 @@ from ..protocol.requests import (
     sockets_response,
 )
 from .host import Answer, LocalSide, Reply, ServerSideCall
+from .local_ops import join_or_leave
 from .pending import PendingRequests
 
 ServerSideHandler = Callable[..., Any]
@@ -109,15 +110,9 @@ class Responder:
             targets = [request.sid]
         else:
             targets = list(self.local.select(nsp, request.selector))
-        for sid in targets:
-            for room in request.rooms:
-                if request.kind == RequestType.REMOTE_JOIN:
-                    try:
-                        self.local.join(nsp, sid, room)
-                    except ValueError as exc:
-                        self._logger().debug("cannot join %s to %r: %s", sid, room, exc)
-                else:
-                    self.local.leave(nsp, sid, room)
+        if request.rooms:
+            join_or_leave(self.local, nsp, targets, request.rooms,
+                          request.kind == RequestType.REMOTE_JOIN, self._logger)
         if request.kind == RequestType.REMOTE_DISCONNECT:
             answer.disconnect = targets
             answer.close = request.close

@@ -1,9 +1,9 @@
 """What a manager needs from Redis, whatever carries it: the transport interfaces.
 
-Classic pub/sub (:class:`PubSubTransport`) is the one used today; the sharded
-flavour (SSUBSCRIBE/SPUBLISH per slot) and the streams flavour (XADD/XREAD)
-will add their own interfaces here.  :func:`socketio_redis_adapter.transport.factory.connect`
-picks an implementation for a URL.
+Classic pub/sub (:class:`PubSubTransport`) and sharded pub/sub
+(:class:`ShardedTransport`, SSUBSCRIBE/SPUBLISH per slot); the streams
+flavour (XADD/XREAD) will add its own interface here.
+:mod:`socketio_redis_adapter.transport.factory` picks an implementation for a URL.
 """
 
 from __future__ import annotations
@@ -65,7 +65,39 @@ class PubSubTransport(Protocol):
     async def close(self) -> None: ...
 
 
+class ShardedTransport(Protocol):
+    """Sharded pub/sub (SPUBLISH/SSUBSCRIBE), as the sharded flavour uses it.
+
+    Each channel is subscribed on the node that serves its hash slot, and
+    stays subscribed across reconnects, failovers and slot moves.
+    ``spublish`` waits for Redis' reply; ``spost`` (broadcasts) may return
+    once the SPUBLISH is queued.  Messages reach ``on_message(None, channel,
+    data, None)``.  ``shardnumsub`` counts a channel's subscribers over every
+    node.
+    """
+
+    on_message: MessageHandler
+
+    async def ssubscribe(self, *channels: bytes) -> None: ...
+
+    async def sunsubscribe(self, *channels: bytes) -> None: ...
+
+    async def spublish(self, channel: bytes, data: bytes) -> int: ...
+
+    async def spost(self, channel: bytes, data: bytes) -> None: ...
+
+    async def shardnumsub(self, channel: bytes) -> int: ...
+
+    def stats(self) -> dict[str, int]:
+        """The transport's counters: ``reconnects``, ``handler_errors``, ``publish_failures``."""
+        ...
+
+    async def close(self) -> None: ...
+
+
 #: the name this interface had before the transport layer (kept for users' code)
 PubSubConnection = PubSubTransport
 
-__all__ = ["ChannelFilter", "MessageHandler", "PubSubConnection", "PubSubTransport"]
+__all__ = [
+    "ChannelFilter", "MessageHandler", "PubSubConnection", "PubSubTransport", "ShardedTransport",
+]

@@ -1,10 +1,16 @@
 """One place that maps what a user passes as ``url`` to a transport.
 
-``redis://`` and ``unix://`` URLs without options get the lean
-:class:`~.raw.RawPubSub`; other URLs (``rediss://``...), any
+Classic pub/sub (:func:`connect`): ``redis://`` and ``unix://`` URLs without
+options get the lean :class:`~.raw.RawPubSub`, and so do Redis Cluster
+(``redis+cluster://``, ``rediss+cluster://``), Sentinel
+(``redis+sentinel://``, ``rediss+sentinel://``) URLs and a ready
+``redis.asyncio.RedisCluster``; other URLs (``rediss://``...), any other
 ``redis_options``, or a ready ``redis.asyncio.Redis`` client get
-:class:`~.redispy.RedisPubSub`.  Redis Cluster (``redis+cluster://``) and
-Sentinel (``redis+sentinel://``) will be chosen here too.
+:class:`~.redispy.RedisPubSub`.
+
+Sharded pub/sub (:func:`connect_sharded`) always runs on raw connections
+(:class:`~.sharded.ShardedPubSub`), for every URL form and for ready
+clients, of which it takes only the addresses and credentials.
 """
 
 from __future__ import annotations
@@ -14,26 +20,61 @@ from typing import Any
 from .base import PubSubTransport
 from .raw import RawPubSub
 from .redispy import RedisPubSub
+from .sharded import ShardedPubSub
+from .urls import (
+    is_cluster_url,
+    is_sentinel_url,
+    topology_from_client,
+    topology_from_url,
+)
 
 
-def connect(url: Any, **redis_options: Any) -> PubSubTransport:
+def _is_cluster_client(client: Any) -> bool:
+    return hasattr(client, "get_nodes") and hasattr(client, "nodes_manager")
+
+
+def connect(url: Any, *, service: str = "socket.io", **redis_options: Any) -> PubSubTransport:
     """Return a classic pub/sub transport for ``url`` (not connected yet).
 
-    :param url: a Redis URL, or a ``redis.asyncio.Redis`` client.
-    :param redis_options: keyword arguments for redis-py clients made from
-                          ``url`` (they select redis-py).
+    :param url: a Redis URL, or a ``redis.asyncio.Redis`` /
+                ``redis.asyncio.RedisCluster`` client.
+    :param service: the Sentinel service name when the URL gives none.
+    :param redis_options: options for the connections (redis-py's names).
 
     Raises ``TypeError`` for anything else.
     """
     if isinstance(url, str):
+        if is_cluster_url(url) or is_sentinel_url(url):
+            return RawPubSub(topology_from_url(url, service, **redis_options))
         if RawPubSub.supports(url) and not redis_options:
             return RawPubSub(url)
         return RedisPubSub.from_url(url, **redis_options)
     if redis_options:
         raise TypeError("redis_options apply to a URL, not to a ready client")
+    if _is_cluster_client(url):
+        return RawPubSub(topology_from_client(url))
     if hasattr(url, "publish") and hasattr(url, "pubsub"):
         return RedisPubSub(url)
     raise TypeError("url must be a Redis URL or a redis.asyncio.Redis client")
 
 
-__all__ = ["connect"]
+def connect_sharded(url: Any, *, service: str = "socket.io", **redis_options: Any
+                    ) -> ShardedPubSub:
+    """Return a sharded pub/sub transport (SPUBLISH/SSUBSCRIBE) for ``url``.
+
+    :param url: a Redis URL of any form, or a ready ``redis.asyncio.Redis`` /
+                ``redis.asyncio.RedisCluster`` client (its nodes and
+                credentials are used; the transport opens its own connections).
+    :param service: the Sentinel service name when the URL gives none.
+    :param redis_options: options for the connections (redis-py's names).
+    """
+    if isinstance(url, str):
+        return ShardedPubSub(topology_from_url(url, service, **redis_options))
+    if redis_options:
+        raise TypeError("redis_options apply to a URL, not to a ready client")
+    if hasattr(url, "connection_pool") or _is_cluster_client(url):
+        return ShardedPubSub(topology_from_client(url))
+    raise TypeError("url must be a Redis URL or a redis.asyncio client")
+
+
+__all__ = ["connect", "connect_sharded"]

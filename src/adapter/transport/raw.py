@@ -9,80 +9,83 @@ every message straight from the fast path's ``PushParser`` to ``on_message``
 in ``data_received``, with no task, future or dict per message; pattern
 messages the channel filter rejects are dropped before they become objects.
 
-:class:`RawPubSub` serves ``redis://`` and ``unix://`` URLs, with the
+:class:`RawPubSub` serves ``redis://`` and ``unix://`` URLs, and Redis
+Cluster and Sentinel URLs (through a :class:`~.topology.Topology`), with the
 reconnect policy of :class:`~.subscriber.SubscriberBase`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any, cast
 
-from redis.connection import parse_url as _parse_url
-
 from ..fastpath import PushParser, RespError
-from .resp_connection import RespProtocol, encode_command, encode_publish, open_connection
+from .endpoints import open_link
+from .links import NodeLinks, pubsub_count
+from .resp_connection import RespProtocol, encode_command, encode_publish
 from .subscriber import SubscriberBase, logger
-
-parse_url: Callable[[str], dict[str, Any]] = _parse_url
+from .topology import Topology
+from .urls import topology_from_url
 
 
 class RawPubSub(SubscriberBase):
-    """Classic pub/sub on two raw connections (publisher and subscriber).
+    """Classic pub/sub on raw connections: one subscriber, one publisher.
 
-    :param url: a ``redis://`` or ``unix://`` URL (TLS and Sentinel go through
-                :class:`~socketio_redis_adapter.connection.RedisPubSub`).
-    :param connect_timeout: seconds allowed to connect and authenticate.
+    :param url: a ``redis://``, ``rediss://``, ``unix://``,
+                ``redis+cluster://`` or ``redis+sentinel://`` URL (see
+                :mod:`~socketio_redis_adapter.transport.urls`), or a ready
+                :class:`~socketio_redis_adapter.transport.topology.Topology`.
+    :param connect_timeout: seconds allowed to connect and authenticate
+                            (for a URL).
     :param confirm_timeout: seconds to wait for Redis to confirm a
                             subscription before ``subscribe`` raises
                             ``TimeoutError`` (it is still made on reconnect).
     :param idle_ping_interval: seconds of silence after which the subscriber
                                sends ``PING``; no answer within the same time
                                means the connection is dead.
+
+    On a Redis Cluster it publishes and subscribes on one primary (Redis
+    forwards PUBLISH to every node) and sums ``PUBSUB NUMSUB`` over every
+    node, as Node's adapter does; under Sentinel it follows the master.
+    After a failed connection it learns the topology again.
     """
 
     def __init__(
         self,
-        url: str,
+        url: str | Topology,
         *,
         connect_timeout: float = 5.0,
         confirm_timeout: float = 5.0,
         idle_ping_interval: float = 15.0,
     ) -> None:
-        options = parse_url(url)
-        if "connection_class" in options and not options.get("path"):
-            raise ValueError(f"RawPubSub does not support {url.split(':', 1)[0]}:// URLs")
+        topology = (
+            url if isinstance(url, Topology)
+            else topology_from_url(url, socket_connect_timeout=connect_timeout)
+        )
         super().__init__(confirm_timeout, idle_ping_interval)
-        self.options = options
-        self.connect_timeout = connect_timeout
+        self.topology = topology
+        self._links = NodeLinks(topology.settings)
         self._publisher: RespProtocol | None = None
-        self._publisher_lock: asyncio.Lock | None = None
         self._subscriber: RespProtocol | None = None
-        self._lost_failures = 0
 
     @classmethod
     def supports(cls, url: str) -> bool:
-        """True for the URLs this class handles (plain TCP and Unix sockets)."""
+        """True for the URLs this class handles without redis-py (plain TCP and Unix sockets)."""
         return url.startswith(("redis://", "unix://"))
 
     # publishing ----------------------------------------------------------
 
     async def _publisher_connection(self) -> RespProtocol:
-        publisher = self._publisher
-        if publisher is not None and publisher.connected:
-            return publisher
+        """The publisher connection (to the primary; learned again when it fails)."""
         if self._closed:
             raise ConnectionError("the connection is closed")
-        if self._publisher_lock is None:
-            self._publisher_lock = asyncio.Lock()
-        async with self._publisher_lock:
-            publisher = self._publisher
-            if publisher is None or not publisher.connected:
-                if publisher is not None:
-                    self._lost_failures += publisher.failures
-                publisher = await open_connection(self.options, self.connect_timeout)
-                self._publisher = publisher
+        await self.topology.ensure()
+        try:
+            publisher = await self._links.get(self.topology.primary())
+        except (OSError, asyncio.TimeoutError):
+            await self.topology.refresh()  # the primary may have moved (failover)
+            publisher = await self._links.get(self.topology.primary())
+        self._publisher = publisher
         return publisher
 
     async def publish(self, channel: bytes, data: bytes) -> int:
@@ -108,8 +111,8 @@ class RawPubSub(SubscriberBase):
 
     @property
     def publish_failures(self) -> int:
-        """Posted publishes that failed or may be lost, on the current connection."""
-        return self._lost_failures + (self._publisher.failures if self._publisher else 0)
+        """Posted publishes that failed or may be lost, on every connection so far."""
+        return self._links.failures
 
     async def command(self, *args: bytes | str | int) -> Any:
         """Run one command on the publisher connection and return its reply."""
@@ -117,9 +120,15 @@ class RawPubSub(SubscriberBase):
         return await publisher.request(encode_command(*args))
 
     async def numsub(self, channel: bytes) -> int:
-        """Return ``PUBSUB NUMSUB channel``: the number of subscribed servers."""
-        reply = await self.command("PUBSUB", "NUMSUB", channel)
-        return int(reply[1]) if reply and len(reply) > 1 else 0
+        """Return ``PUBSUB NUMSUB channel``: the number of subscribed servers.
+
+        Summed over every node of a cluster (a subscriber is counted on the
+        node it is connected to).
+        """
+        if not self.topology.cluster:
+            return pubsub_count(await self.command("PUBSUB", "NUMSUB", channel))
+        await self.topology.ensure()
+        return await self._links.pubsub_sum(self.topology.nodes(), "NUMSUB", channel)
 
     # subscribing -----------------------------------------------------------
 
@@ -128,7 +137,12 @@ class RawPubSub(SubscriberBase):
             self._subscriber.write(encode_command(kind.upper(), *names))
 
     async def _session(self) -> None:
-        subscriber = await open_connection(self.options, self.connect_timeout)
+        await self.topology.ensure()
+        try:
+            subscriber = await open_link(self.topology.primary(), self.topology.settings)
+        except (OSError, asyncio.TimeoutError):
+            await self.topology.refresh()  # the next attempt goes where the master is now
+            raise
         try:
             subscriber.enter_push_mode(
                 PushParser(self.on_message, self._on_reply, self._on_handler_error,
@@ -184,9 +198,8 @@ class RawPubSub(SubscriberBase):
                 subscriber.write(encode_command(b"UNSUBSCRIBE", *self.channels))
             await asyncio.sleep(0)  # let the flush go out
         await self._stop()
-        if self._publisher is not None:
-            self._publisher.close()
-            self._publisher = None
+        self._links.close()
+        self._publisher = None
 
 
 __all__ = ["RawPubSub"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import socket
+from collections.abc import Callable
 from typing import Any
 
 import hiredis
@@ -37,12 +37,20 @@ def encode_publish(channel: bytes, data: bytes) -> bytes:
     )
 
 
+def encode_spublish(channel: bytes, data: bytes) -> bytes:
+    """``SPUBLISH channel data`` in RESP, in one formatting step."""
+    return b"*3\r\n$8\r\nSPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
+        len(channel), channel, len(data), data,
+    )
+
+
 class RespProtocol(asyncio.Protocol):
     """One Redis connection: writes are batched per loop iteration.
 
     Replies resolve the futures of the commands in order; a command sent
     with :meth:`post` has no future, and a failure of it is logged and
-    counted in :attr:`failures`.  Once :meth:`enter_push_mode` is called
+    counted in :attr:`failures` and passed to :attr:`on_refused` (a cluster
+    transport learns of moved slots that way).  Once :meth:`enter_push_mode` is called
     (before SUBSCRIBE), every byte goes to the push parser instead.
     """
 
@@ -57,6 +65,8 @@ class RespProtocol(asyncio.Protocol):
         self.last_activity = 0.0
         #: posted commands that failed or whose fate is unknown (connection lost)
         self.failures = 0
+        #: called with the error reply of each posted command Redis refused
+        self.on_refused: Callable[[Exception], None] | None = None
 
     # asyncio.Protocol ---------------------------------------------------
 
@@ -86,6 +96,8 @@ class RespProtocol(asyncio.Protocol):
                     if isinstance(reply, hiredis.ReplyError):
                         self.failures += 1
                         logger.error("Redis refused a PUBLISH: %s", reply)
+                        if self.on_refused is not None:
+                            self.on_refused(reply)
                 elif waiter.done():
                     pass
                 elif isinstance(reply, hiredis.ReplyError):
@@ -173,32 +185,4 @@ class RespProtocol(asyncio.Protocol):
             self.transport.close()
 
 
-async def open_connection(
-    options: dict[str, Any], timeout: float
-) -> RespProtocol:
-    """Connect and authenticate; ``options`` come from redis-py's ``parse_url``."""
-    loop = asyncio.get_running_loop()
-    if options.get("path"):
-        connect = loop.create_unix_connection(RespProtocol, options["path"])
-    else:
-        connect = loop.create_connection(
-            RespProtocol, options.get("host") or "localhost", int(options.get("port") or 6379)
-        )
-    transport, protocol = await asyncio.wait_for(connect, timeout)
-    sock = transport.get_extra_info("socket")
-    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-        # notice a peer that vanished without closing (the publisher has no pings)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    try:
-        password = options.get("password")
-        if password:
-            username = options.get("username")
-            args = ("AUTH", username, password) if username else ("AUTH", password)
-            await asyncio.wait_for(protocol.request(encode_command(*args)), timeout)
-    except BaseException:
-        protocol.close()
-        raise
-    return protocol
-
-
-__all__ = ["RespProtocol", "encode_command", "encode_publish", "open_connection"]
+__all__ = ["RespProtocol", "encode_command", "encode_publish", "encode_spublish"]

@@ -1,0 +1,96 @@
+"""Command connections to the nodes of a topology: one per node, opened on demand."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from .endpoints import Address, ConnectionSettings, open_link
+from .resp_connection import RespProtocol, encode_command
+
+
+class NodeLinks:
+    """One command connection per node, opened on first use and again after a loss.
+
+    :param settings: how connections are opened (credentials, TLS).
+    :param on_refused: given to each connection (see ``RespProtocol.on_refused``).
+    """
+
+    __slots__ = ("settings", "on_refused", "closed", "_links", "_locks", "_lost_failures")
+
+    def __init__(self, settings: ConnectionSettings,
+                 on_refused: Callable[[Exception], None] | None = None) -> None:
+        self.settings = settings
+        self.on_refused = on_refused
+        self.closed = False
+        self._links: dict[Address, RespProtocol] = {}
+        self._locks: dict[Address, asyncio.Lock] = {}
+        self._lost_failures = 0
+
+    def cached(self, address: Address) -> RespProtocol | None:
+        """The live connection to ``address``, or None."""
+        link = self._links.get(address)
+        return link if link is not None and link.transport is not None else None
+
+    async def get(self, address: Address) -> RespProtocol:
+        """The connection to ``address``, opened now if there is none (raises when it cannot)."""
+        link = self._links.get(address)
+        if link is not None and link.connected:
+            return link
+        if self.closed:
+            raise ConnectionError("the connection is closed")
+        lock = self._locks.get(address)
+        if lock is None:
+            lock = self._locks[address] = asyncio.Lock()
+        async with lock:
+            link = self._links.get(address)
+            if link is None or not link.connected:
+                if link is not None:
+                    self._lost_failures += link.failures
+                link = await open_link(address, self.settings)
+                link.on_refused = self.on_refused
+                if self.closed:
+                    link.close()
+                    raise ConnectionError("the connection is closed")
+                self._links[address] = link
+        return link
+
+    async def command(self, address: Address, *args: Any) -> Any:
+        """Run one command on ``address`` and return its reply."""
+        link = await self.get(address)
+        return await link.request(encode_command(*args))
+
+    async def pubsub_sum(self, nodes: list[Address], kind: str, channel: bytes) -> int:
+        """``PUBSUB <kind> channel`` (NUMSUB, SHARDNUMSUB) on each node, summed.
+
+        Nodes that cannot answer are left out; raises when none can.
+        """
+        replies = await asyncio.gather(
+            *(self.command(node, "PUBSUB", kind, channel) for node in nodes),
+            return_exceptions=True,
+        )
+        counts = [pubsub_count(reply) for reply in replies if not isinstance(reply, BaseException)]
+        if not counts:
+            raise next(reply for reply in replies if isinstance(reply, BaseException))
+        return sum(counts)
+
+    @property
+    def failures(self) -> int:
+        """Posted commands that failed or may be lost, on every connection so far."""
+        return self._lost_failures + sum(link.failures for link in self._links.values())
+
+    def close(self) -> None:
+        self.closed = True
+        for link in self._links.values():
+            self._lost_failures += link.failures
+            link.close()
+        self._links.clear()
+
+
+def pubsub_count(reply: Any) -> int:
+    """The count in a ``PUBSUB NUMSUB|SHARDNUMSUB`` reply for one channel."""
+    return int(reply[1]) if reply and len(reply) > 1 else 0
+
+
+__all__ = ["NodeLinks", "pubsub_count"]

@@ -1,0 +1,423 @@
+"""Sharded pub/sub (SPUBLISH, SSUBSCRIBE) on raw connections, on any topology.
+
+A sharded channel lives on the primary that serves its hash slot.  This
+transport keeps one subscriber connection per node it subscribes on, each
+read by its own protocol callback (the fast path's ``PushParser``), which
+hands every message to ``on_message`` as it is read: no polling, no
+round-robin over nodes.  Each channel is subscribed with its own SSUBSCRIBE
+(channels of different slots cannot share one).
+
+Subscriptions follow the cluster by themselves: when a node's connection is
+lost, when Redis reports that a channel's slot moved (an unsolicited
+``sunsubscribe`` or a ``MOVED`` reply), the topology is learned again and
+the channels are subscribed where they live now, retrying with a backoff of
+50 ms doubling to 1 s.  Publishing goes to the slot's primary; a ``MOVED``
+reply or a failed connection makes it learn the topology again.  On a
+standalone Redis 7 or a Sentinel-watched master every channel lives on the
+one primary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from typing import Any
+
+from ..fastpath import PushParser, RespError
+from .base import MessageHandler
+from .endpoints import Address, open_link
+from .links import NodeLinks, pubsub_count
+from .resp_connection import RespProtocol, encode_command, encode_spublish
+from .topology import Topology
+
+logger = logging.getLogger("socketio_redis_adapter")
+
+_REDIRECTS = ("MOVED", "ASK", "CLUSTERDOWN", "TRYAGAIN")
+
+
+def _is_redirect(error: object) -> bool:
+    return str(error).startswith(_REDIRECTS)
+
+
+def _ignore_message(pattern: bytes | None, channel: bytes, data: bytes, route: Any) -> None:
+    return None
+
+
+class _NodeSubscriber:
+    """One subscriber connection to one node and the channels subscribed on it."""
+
+    __slots__ = ("address", "link", "channels", "expected", "watcher")
+
+    def __init__(self, address: Address, link: RespProtocol) -> None:
+        self.address = address
+        self.link = link
+        self.channels: set[bytes] = set()
+        #: the replies owed, in order: (command, channel)
+        self.expected: collections.deque[tuple[bytes, bytes]] = collections.deque()
+        self.watcher: asyncio.Task[None] | None = None
+
+    def send(self, command: bytes, channel: bytes) -> None:
+        self.link.write(encode_command(command.upper(), channel))
+        self.expected.append((command, channel))
+
+
+class ShardedPubSub:
+    """Sharded pub/sub over a :class:`~.topology.Topology` (see the module doc).
+
+    :param topology: where channels live (one server, Sentinel, or Cluster).
+    :param confirm_timeout: seconds :meth:`ssubscribe` waits for Redis'
+                            confirmation before raising ``TimeoutError`` (the
+                            subscription is still kept and retried).
+    :param idle_ping_interval: seconds of silence after which a subscriber
+                               connection sends ``PING``; no answer within the
+                               same time means the connection is dead.
+    """
+
+    min_retry_delay = 0.05
+    max_retry_delay = 1.0
+
+    def __init__(
+        self, topology: Topology, *, confirm_timeout: float = 5.0,
+        idle_ping_interval: float = 15.0,
+    ) -> None:
+        self.topology = topology
+        self.confirm_timeout = confirm_timeout
+        self.idle_ping_interval = idle_ping_interval
+        self.on_message: MessageHandler = _ignore_message
+        #: the channels to hold
+        self.channels: set[bytes] = set()
+        #: subscriber connections lost so far
+        self.reconnects = 0
+        #: exceptions raised by ``on_message`` (logged, never fatal)
+        self.handler_errors = 0
+        self._links = NodeLinks(topology.settings, self._refused)
+        self._subscribers: dict[Address, _NodeSubscriber] = {}
+        self._placed: dict[bytes, _NodeSubscriber] = {}
+        self._confirmations: dict[bytes, list[asyncio.Future[None]]] = {}
+        self._routes: dict[bytes, RespProtocol] = {}
+        self._route_generation = -1
+        self._stale = False
+        self._wake: asyncio.Event | None = None
+        self._placer: asyncio.Task[None] | None = None
+        self._relearning: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # -- subscribing ---------------------------------------------------------
+
+    async def ssubscribe(self, *channels: bytes) -> None:
+        """Subscribe to sharded channels; wait until Redis confirms each one."""
+        if self._closed:
+            raise ConnectionError("the connection is closed")
+        loop = asyncio.get_running_loop()
+        waiters = []
+        for channel in channels:
+            if channel in self.channels and channel not in self._confirmations:
+                continue
+            self.channels.add(channel)
+            future: asyncio.Future[None] = loop.create_future()
+            self._confirmations.setdefault(channel, []).append(future)
+            waiters.append(future)
+        if not waiters:
+            return
+        self._kick()
+        await asyncio.wait_for(asyncio.gather(*waiters), self.confirm_timeout)
+
+    async def sunsubscribe(self, *channels: bytes) -> None:
+        """Stop holding sharded channels (SUNSUBSCRIBE where they are subscribed)."""
+        for channel in channels:
+            if channel not in self.channels:
+                continue
+            self.channels.discard(channel)
+            for future in self._confirmations.pop(channel, ()):
+                if not future.done():
+                    future.cancel()
+            subscriber = self._placed.pop(channel, None)
+            if subscriber is not None:
+                subscriber.channels.discard(channel)
+                if subscriber.link.connected:
+                    subscriber.send(b"sunsubscribe", channel)
+
+    def _kick(self) -> None:
+        """Have the placer subscribe every channel that is not placed yet."""
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        self._wake.set()
+        if self._placer is None or self._placer.done():
+            self._placer = asyncio.ensure_future(self._place_forever())
+
+    async def _place_forever(self) -> None:
+        assert self._wake is not None
+        while not self._closed:
+            await self._wake.wait()
+            self._wake.clear()
+            delay = self.min_retry_delay
+            while not self._closed:
+                waiting = [channel for channel in self.channels if channel not in self._placed]
+                if not waiting:
+                    break
+                try:
+                    await self._place(waiting)
+                    delay = self.min_retry_delay
+                    await asyncio.sleep(0)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self._stale = True
+                    logger.warning(
+                        "cannot subscribe %d sharded channels yet (%r); retrying in %.2fs",
+                        len(waiting), exc, delay,
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.max_retry_delay)
+
+    async def _place(self, channels: list[bytes]) -> None:
+        topology = self.topology
+        if not topology.known:
+            await topology.ensure()
+        elif self._stale:
+            await topology.refresh()
+        self._stale = False
+        by_node: dict[Address, list[bytes]] = {}
+        for channel in channels:
+            by_node.setdefault(topology.node_for(channel), []).append(channel)
+        for address, names in by_node.items():
+            subscriber = await self._subscriber(address)
+            for channel in names:
+                if channel in self.channels and channel not in self._placed:
+                    subscriber.send(b"ssubscribe", channel)
+                    subscriber.channels.add(channel)
+                    self._placed[channel] = subscriber
+
+    async def _subscriber(self, address: Address) -> _NodeSubscriber:
+        subscriber = self._subscribers.get(address)
+        if subscriber is not None and subscriber.link.connected:
+            return subscriber
+        link = await open_link(address, self.topology.settings)
+        if self._closed:
+            link.close()
+            raise ConnectionError("the connection is closed")
+        subscriber = _NodeSubscriber(address, link)
+        link.enter_push_mode(PushParser(
+            self.on_message, lambda reply: self._on_reply(subscriber, reply), self._handler_failed,
+        ))
+        self._subscribers[address] = subscriber
+        subscriber.watcher = asyncio.ensure_future(self._watch(subscriber))
+        return subscriber
+
+    def _on_reply(self, subscriber: _NodeSubscriber, reply: Any) -> None:
+        expected = subscriber.expected
+        if isinstance(reply, RespError):
+            command, channel = expected.popleft() if expected else (b"", b"")
+            self._refused_subscription(subscriber, command, channel, reply)
+            return
+        if isinstance(reply, list) and len(reply) >= 2:
+            kind, channel = reply[0], reply[1]
+            if kind == b"ssubscribe":
+                if expected and expected[0] == (kind, channel):
+                    expected.popleft()
+                for future in self._confirmations.pop(channel, ()):
+                    if not future.done():
+                        future.set_result(None)
+            elif kind == b"sunsubscribe":
+                if expected and expected[0] == (kind, channel):
+                    expected.popleft()  # the reply to our own SUNSUBSCRIBE
+                elif self._placed.get(channel) is subscriber:
+                    # Redis dropped it: the slot moved or the node was demoted
+                    logger.info("sharded channel %r moved; subscribing it again", channel)
+                    self._unplace(subscriber, channel)
+                    self._stale = True
+                    self._kick()
+            elif kind == b"pong" and expected and expected[0][0] == b"ping":
+                expected.popleft()
+        elif reply == b"PONG" and expected and expected[0][0] == b"ping":
+            expected.popleft()
+
+    def _refused_subscription(self, subscriber: _NodeSubscriber, command: bytes,
+                              channel: bytes, error: RespError) -> None:
+        if command != b"ssubscribe":
+            logger.error("Redis error on a sharded subscriber connection: %s", error)
+            return
+        self._unplace(subscriber, channel)
+        if _is_redirect(error):
+            self._stale = True
+            self._kick()
+            return
+        # not a matter of topology (NOPERM...): give up on this channel, say why
+        logger.error("Redis refused SSUBSCRIBE %r: %s", channel, error)
+        self.channels.discard(channel)
+        for future in self._confirmations.pop(channel, ()):
+            if not future.done():
+                future.set_exception(ConnectionError(f"SSUBSCRIBE {channel!r}: {error}"))
+
+    def _unplace(self, subscriber: _NodeSubscriber, channel: bytes) -> None:
+        subscriber.channels.discard(channel)
+        if self._placed.get(channel) is subscriber:
+            del self._placed[channel]
+
+    def _handler_failed(self, exc: BaseException) -> None:
+        self.handler_errors += 1
+        logger.error("error while handling a Redis message", exc_info=exc)
+
+    async def _watch(self, subscriber: _NodeSubscriber) -> None:
+        """Wait for the connection's end (pinging it when idle), then place its channels again."""
+        link = subscriber.link
+        loop = asyncio.get_running_loop()
+        link.last_activity = loop.time()
+        interval = self.idle_ping_interval
+        try:
+            while True:
+                done, _ = await asyncio.wait({link.lost}, timeout=interval)
+                if done:
+                    break
+                idle = loop.time() - link.last_activity
+                if idle >= 2 * interval:
+                    logger.warning("sharded subscriber to %s silent for %.0fs; reconnecting",
+                                   subscriber.address, idle)
+                    link.close()
+                    break
+                if idle >= interval:
+                    subscriber.send(b"ping", b"")
+        finally:
+            self._lost(subscriber)
+
+    def _lost(self, subscriber: _NodeSubscriber) -> None:
+        subscriber.link.close()
+        if self._subscribers.get(subscriber.address) is subscriber:
+            del self._subscribers[subscriber.address]
+        for channel in list(subscriber.channels):
+            self._unplace(subscriber, channel)
+        if self._closed:
+            return
+        self.reconnects += 1
+        logger.warning("sharded subscriber connection to %s lost; subscribing again",
+                       subscriber.address)
+        self._stale = True
+        if self.channels:
+            self._kick()
+
+    # -- publishing ------------------------------------------------------------
+
+    async def spublish(self, channel: bytes, data: bytes) -> int:
+        """SPUBLISH and return the number of receivers; raise on failure.
+
+        Follows ``MOVED`` replies (a few times) by learning the topology again.
+        """
+        for attempt in range(3):
+            link = await self._route(channel)
+            try:
+                return int(await link.request(encode_spublish(channel, data)))
+            except Exception as exc:
+                if not _is_redirect(exc) or attempt == 2:
+                    raise
+                self._routes.clear()
+                await self.topology.refresh()
+        raise AssertionError("unreachable")
+
+    async def spost(self, channel: bytes, data: bytes) -> None:
+        """SPUBLISH without waiting for the reply (broadcasts).
+
+        Raises when the channel's node cannot be reached; a publish Redis
+        refuses, or that a lost connection leaves unconfirmed, is logged and
+        counted in ``publish_failures`` (a ``MOVED`` reply also makes the
+        topology be learned again for the next ones).  Waits while the write
+        buffer is full.
+        """
+        link = self._routes.get(channel)
+        if (link is None or link.transport is None
+                or self._route_generation != self.topology.generation):
+            link = await self._route(channel)
+        if link.post(encode_spublish(channel, data)):
+            await link.drain()
+
+    async def _route(self, channel: bytes) -> RespProtocol:
+        """The command connection to the primary of ``channel``'s slot."""
+        if self._closed:
+            raise ConnectionError("the connection is closed")
+        topology = self.topology
+        await topology.ensure()
+        try:
+            link = await self._links.get(topology.node_for(channel))
+        except (OSError, asyncio.TimeoutError):
+            await topology.refresh()  # the node may be gone: ask where the slot is now
+            link = await self._links.get(topology.node_for(channel))
+        if self._route_generation != topology.generation or len(self._routes) >= 65536:
+            self._routes.clear()
+            self._route_generation = topology.generation
+        self._routes[channel] = link
+        return link
+
+    def _refused(self, error: Exception) -> None:
+        """A posted SPUBLISH came back with an error: learn the topology if it moved."""
+        if not _is_redirect(error) or self._closed:
+            return
+        self._routes.clear()
+        if self._relearning is None or self._relearning.done():
+            self._relearning = asyncio.ensure_future(self._relearn())
+
+    async def _relearn(self) -> None:
+        try:
+            await self.topology.refresh()
+        except Exception as exc:
+            logger.warning("cannot learn the Redis topology yet: %r", exc)
+        self._stale = False
+
+    async def shardnumsub(self, channel: bytes) -> int:
+        """``PUBSUB SHARDNUMSUB channel``, summed over every node of a cluster."""
+        await self.topology.ensure()
+        if self.topology.cluster:
+            return await self._links.pubsub_sum(self.topology.nodes(), "SHARDNUMSUB", channel)
+        reply = await self._links.command(self.topology.node_for(channel),
+                                          "PUBSUB", "SHARDNUMSUB", channel)
+        return pubsub_count(reply)
+
+    # -- state -----------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """True when every channel held is subscribed on a live connection."""
+        return all(channel in self._placed for channel in self.channels)
+
+    @property
+    def publish_failures(self) -> int:
+        return self._links.failures
+
+    def stats(self) -> dict[str, int]:
+        """``reconnects``, ``handler_errors`` and ``publish_failures`` so far."""
+        return {
+            "reconnects": self.reconnects,
+            "handler_errors": self.handler_errors,
+            "publish_failures": self.publish_failures,
+        }
+
+    async def close(self) -> None:
+        """Unsubscribe, stop the readers and close every connection."""
+        if self._closed:
+            return
+        self._closed = True
+        for subscriber in list(self._subscribers.values()):
+            if subscriber.link.connected:
+                for channel in subscriber.channels:
+                    subscriber.send(b"sunsubscribe", channel)
+        await asyncio.sleep(0)  # let the SUNSUBSCRIBEs go out
+        tasks = [task for task in (self._placer, self._relearning) if task is not None]
+        for subscriber in list(self._subscribers.values()):
+            if subscriber.watcher is not None:
+                tasks.append(subscriber.watcher)
+            subscriber.link.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._subscribers.clear()
+        self._placed.clear()
+        self.channels.clear()
+        for futures in self._confirmations.values():
+            for future in futures:
+                if not future.done():
+                    future.cancel()
+        self._confirmations.clear()
+        self._links.close()
+        self._routes.clear()
+
+
+__all__ = ["ShardedPubSub"]
