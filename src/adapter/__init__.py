@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 #: public name -> the module that defines it
 _EXPORTS = {
     "AsyncRedisAdapter": ".adapter",
+    "AsyncShardedRedisAdapter": ".sharded_adapter",
     "Emitter": ".emitter",
     "FASTPATH": ".fastpath",
     "JsonParser": ".protocol.parsers",
@@ -24,6 +25,8 @@ _EXPORTS = {
     "PubSubTransport": ".transport.base",
     "RawPubSub": ".transport.raw",
     "RedisPubSub": ".transport.redispy",
+    "ShardedPubSub": ".transport.sharded",
+    "ShardedTransport": ".transport.base",
     "RemoteSocket": ".core.remote_socket",
     "RequestTimeoutError": ".core.waiters",
     "SyncEmitter": ".emitter",
@@ -37,7 +40,8 @@ if TYPE_CHECKING:
     from .fastpath import FASTPATH
     from .protocol.errors import MalformedMessage
     from .protocol.parsers import JsonParser, MsgpackParser
-    from .transport.base import PubSubConnection, PubSubTransport
+    from .sharded_adapter import AsyncShardedRedisAdapter
+    from .transport.base import PubSubConnection, PubSubTransport, ShardedTransport
     from .transport.raw import RawPubSub
     from .transport.redispy import RedisPubSub
 
@@ -58,6 +62,7 @@ def __dir__() -> list[str]:
 __all__ = (
     "FASTPATH",
     "AsyncRedisAdapter",
+    "AsyncShardedRedisAdapter",
     "Emitter",
     "JsonParser",
     "MalformedMessage",
@@ -66,6 +71,8 @@ __all__ = (
     "PubSubTransport",
     "RawPubSub",
     "RedisPubSub",
+    "ShardedPubSub",
+    "ShardedTransport",
     "RemoteSocket",
     "RequestTimeoutError",
     "SyncEmitter",

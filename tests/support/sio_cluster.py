@@ -15,14 +15,14 @@ from .ports import free_port
 
 
 class PyServer:
-    """One python-socketio server on 127.0.0.1 with an ``AsyncRedisAdapter``.
+    """One python-socketio server on 127.0.0.1 with our adapter (classic by default).
 
     Clients join the rooms listed in their ``auth={"rooms": [...]}`` and get
     ``auth["data"]`` stored in their session.  Every event a client sends is
     recorded in ``received`` and acknowledged with ``ack_reply``.
     """
 
-    def __init__(self, adapter: AsyncRedisAdapter, server: socketio.AsyncServer) -> None:
+    def __init__(self, adapter: Any, server: socketio.AsyncServer) -> None:
         self.adapter = adapter
         self.sio = server
         self.port = free_port()
@@ -35,8 +35,12 @@ class PyServer:
         return f"http://127.0.0.1:{self.port}"
 
     @classmethod
-    async def start(cls, redis_url: str, **adapter_options: Any) -> PyServer:
-        adapter = AsyncRedisAdapter(redis_url, **adapter_options)
+    async def start(
+        cls, redis_url: str, *, adapter_class: type[Any] = AsyncRedisAdapter,
+        **adapter_options: Any,
+    ) -> PyServer:
+        """Start a server whose manager is ``adapter_class(redis_url, **adapter_options)``."""
+        adapter = adapter_class(redis_url, **adapter_options)
         sio = socketio.AsyncServer(
             async_mode="aiohttp",
             client_manager=adapter,

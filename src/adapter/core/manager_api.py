@@ -132,10 +132,10 @@ class LocalStateAPI:
         if room is None:
             if eio_sid is None:
                 raise ValueError("eio_sid is required to connect a socket")
-            index = self.local.namespace(namespace)
-            if not index.connect(sid, eio_sid):
+            connected = self.local.namespace(namespace)
+            if not connected.connect(sid, eio_sid):
                 raise ValueError("the client is already connected to this namespace")
-            if self.watches_rooms and len(index.rooms[sid]) == 1:
+            if self.watches_rooms and len(connected.rooms[sid]) == 1:
                 self.room_created(namespace, sid, True)
             return
         index = self.local.get(namespace)

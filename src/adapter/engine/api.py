@@ -1,7 +1,7 @@
 """The cross-server API of an asyncio manager, as Node's adapter offers it.
 
-A mixin of delegations: it asks of its host ``engine`` (a
-:class:`~.classic.ClassicEngine`, or any engine with the same methods),
+A mixin of delegations: it asks of its host ``engine`` (an
+:class:`~.base.EngineBase`: the classic or the sharded engine),
 ``local``, and python-socketio's own manager methods (``basic_enter_room``,
 ``is_connected``...).  python-socketio's ``enter_room``, ``leave_room``,
 ``close_room`` and ``disconnect`` act on a local socket directly and reach a
@@ -18,7 +18,7 @@ from ..core.remote_socket import RemoteSocket
 from ..protocol.broadcast import event_args
 from ..protocol.requests import Selector
 from ..protocol.rooms import room_list
-from .classic import ClassicEngine
+from .base import EngineBase
 from .responder import ServerSideHandler
 
 
@@ -29,7 +29,7 @@ def _selector(rooms: Any, except_rooms: Any) -> Selector:
 class AsyncClusterAPI:
     """``fetch_sockets``, ``all_rooms``, ``sockets_join``... (see the module doc)."""
 
-    engine: ClassicEngine
+    engine: EngineBase
     local: LocalRooms
     basic_disconnect: Callable[..., None]
     basic_enter_room: Callable[..., None]

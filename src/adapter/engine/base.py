@@ -4,9 +4,11 @@ The waiting (requests that expect one answer per other server, broadcasts
 with acks, emits with a callback to a socket on another server), the local
 half of a broadcast with acks, and the bookkeeping (:class:`PendingRequests`,
 server-side event handlers, background tasks).  A flavour's engine adds how
-its messages are built and published: :meth:`EngineBase.server_count`,
+its messages are built and published: the cross-server API
+(:meth:`EngineBase.server_count`, :meth:`EngineBase.fetch_sockets`...,
+which :class:`~.api.AsyncClusterAPI` delegates to),
 :meth:`EngineBase._publish_ack_request`, :meth:`EngineBase._publish_reply`
-and the id and flags it uses.
+and the ids and flags it uses.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..core.remote_socket import SocketOperations
+from ..core.remote_socket import RemoteSocket, SocketOperations
 from ..core.tasks import BackgroundTasks
 from ..core.waiters import AckWaiter, ResponseWaiter
+from ..protocol.requests import Selector
 from .host import LocalSide, Reply
 from .pending import PendingRequests
 from .responder import ServerSideHandler
@@ -64,12 +67,37 @@ class EngineBase:
     def close(self) -> None:
         self.pending.cancel_all()
 
-    # -- what a flavour provides ------------------------------------------------
-
-    def _new_request_id(self) -> str:
-        raise NotImplementedError
+    # -- what a flavour provides: the cross-server API ------------------------------
 
     async def server_count(self, nsp: str) -> int:
+        raise NotImplementedError
+
+    async def fetch_sockets(self, nsp: str, selector: Selector, local: bool
+                            ) -> list[RemoteSocket]:
+        raise NotImplementedError
+
+    async def all_rooms(self, nsp: str, local: bool) -> set[Any]:
+        raise NotImplementedError
+
+    async def sockets_join(self, nsp: str, selector: Selector, rooms: Any, local: bool) -> None:
+        raise NotImplementedError
+
+    async def sockets_leave(self, nsp: str, selector: Selector, rooms: Any, local: bool) -> None:
+        raise NotImplementedError
+
+    async def disconnect_sockets(self, nsp: str, selector: Selector, close: bool, local: bool
+                                 ) -> None:
+        raise NotImplementedError
+
+    async def server_side_emit(self, nsp: str, data: list[Any]) -> None:
+        raise NotImplementedError
+
+    async def server_side_call(self, nsp: str, data: list[Any]) -> list[Any]:
+        raise NotImplementedError
+
+    # -- and how its messages are made and sent ----------------------------------
+
+    def _new_request_id(self) -> str:
         raise NotImplementedError
 
     async def _publish_ack_request(

@@ -18,13 +18,16 @@ The query string and ``redis_options`` take redis-py's names: ``username``,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from redis.connection import parse_url
+from redis.connection import parse_url as _parse_url
 
 from .endpoints import Address, ConnectionSettings
 from .topology import ClusterTopology, SentinelTopology, Topology
+
+parse_url: Callable[[str], dict[str, Any]] = _parse_url
 
 CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster", "valkey+cluster", "valkeys+cluster")
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel", "valkey+sentinel", "valkeys+sentinel")

@@ -1,0 +1,123 @@
+"""``AsyncShardedRedisAdapter``: a python-socketio client manager on Node's sharded protocol.
+
+Assembly only: the sharded codec (:mod:`.protocol.sharded_codec`), the
+sharded engine (:mod:`.engine.sharded`) with its receiver and
+subscriptions, and the sharded transport (:mod:`.transport.sharded`), on the
+shared manager (:mod:`.async_manager`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .async_manager import AsyncManagerBase
+from .core.manager_side import ManagerSide
+from .engine.sharded import ShardedEngine
+from .engine.sharded_receiver import ShardedReceiver
+from .engine.sharded_subscriptions import ShardedSubscriptions
+from .fastpath import RoomIndex
+from .protocol.sharded import check_mode
+from .protocol.sharded_codec import ShardedCodec
+from .transport.base import ShardedTransport
+from .transport.factory import connect_sharded
+
+
+class AsyncShardedRedisAdapter(AsyncManagerBase):
+    """Client manager that joins python-socketio servers through Redis sharded pub/sub.
+
+    It speaks exactly the protocol of Node's ``createShardedAdapter``
+    (``@socket.io/redis-adapter`` 8.3 on socket.io-adapter 2.5), so Python
+    and Node.js servers with the sharded adapter on one Redis serve one set
+    of rooms.  It needs Redis 7 or later (SPUBLISH/SSUBSCRIBE), standalone or
+    Redis Cluster; on a cluster each channel lives on one shard, so traffic
+    scales with the number of shards, where classic pub/sub sends every
+    message to every node.
+
+    :param url: the Redis URL: ``redis://``, ``rediss://``, ``unix://``,
+                ``redis+cluster://host:port[,host:port...]``,
+                ``rediss+cluster://...``,
+                ``redis+sentinel://host:port[,host:port...]/db/service``, or a
+                ready ``redis.asyncio.Redis`` / ``redis.asyncio.RedisCluster``
+                (its nodes and credentials are used; the adapter opens its
+                own connections).
+    :param channel_prefix: Node's ``channelPrefix``.
+    :param subscription_mode: Node's ``subscriptionMode``: ``"static"`` (two
+                              channels per namespace), ``"dynamic"`` (also one
+                              per room with a local socket, sockets' own rooms
+                              excepted) or ``"dynamic-private"`` (one per
+                              room, sockets' own rooms included).  Every
+                              server of the cluster must use the same mode.
+    :param requests_timeout: seconds to wait for other servers to answer a
+                             request.
+    :param connection: a ready sharded transport instead of ``url``.
+    :param callback_timeout: seconds after which an unanswered callback of
+                             an emit to a socket on another server is dropped.
+    :param redis_options: options for the connections, with redis-py's names
+                          (``username``, ``password``, ``ssl_ca_certs``...;
+                          ``sentinel_kwargs`` for the sentinels).
+    :param logger: a ``logging.Logger``; the server's logger by default.
+
+    Example::
+
+        mgr = AsyncShardedRedisAdapter("redis+cluster://10.0.0.1:7000,10.0.0.2:7000")
+        sio = socketio.AsyncServer(client_manager=mgr)
+    """
+
+    watches_rooms = True
+
+    def __init__(
+        self,
+        url: Any = "redis://127.0.0.1:6379/0",
+        *,
+        channel_prefix: str = "socket.io",
+        subscription_mode: str = "dynamic",
+        requests_timeout: float = 5.0,
+        connection: ShardedTransport | None = None,
+        callback_timeout: float = 60.0,
+        redis_options: dict[str, Any] | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        super().__init__(requests_timeout=requests_timeout, logger=logger)
+        self.codec = ShardedCodec(channel_prefix, check_mode(subscription_mode))
+        self.uid = self.codec.uid
+        self.host_id = self.uid  # read by python-socketio's Admin UI
+        self.channel_prefix, self.subscription_mode = channel_prefix, subscription_mode
+        self.channels = self.codec.channels
+        self.connection: ShardedTransport = (
+            connection if connection is not None
+            else connect_sharded(url, service=channel_prefix, **(redis_options or {}))
+        )
+        self._post = self.connection.spost
+        self.engine = ShardedEngine(
+            self.codec, self.connection,
+            ManagerSide(self, self.local, self.fanout, self._later),
+            self, self._tasks, self._disconnect_local,
+            requests_timeout=float(requests_timeout), callback_timeout=float(callback_timeout),
+            logger=self._get_logger,
+        )
+        self.receiver = ShardedReceiver(
+            self.codec, self.engine, self.fanout, self.counters, self._get_logger
+        )
+        self.connection.on_message = self.receiver.on_message
+        self._subscriptions = ShardedSubscriptions(
+            self.connection, self.channels, self.uid, self.receiver, self._tasks,
+            self._get_logger,
+        )
+
+    def _counters(self) -> dict[str, int]:
+        # rooms without a local socket are never subscribed (dynamic modes): nothing to drop
+        return {"dropped": 0}
+
+    def _on_namespace(self, nsp: str, index: RoomIndex) -> None:
+        self.receiver.add_namespace(nsp, index)
+        self._subscriptions.add(nsp, index)  # once started
+
+    def room_created(self, namespace: str, room: Any, is_sid_room: bool) -> None:
+        self._subscriptions.room_created(namespace, room, is_sid_room)
+
+    def room_deleted(self, namespace: str, room: Any) -> None:
+        self._subscriptions.room_deleted(namespace, room)
+
+
+__all__ = ["AsyncShardedRedisAdapter"]
