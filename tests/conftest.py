@@ -1,4 +1,5 @@
-"""Shared fixtures: a real redis-server per test session (and per test when asked)."""
+"""Shared fixtures: a real redis-server per test session (and per test when asked), and
+the multi-node topologies of :mod:`tests.support.topologies`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.redis_server import RedisServer
+from tests.support.topologies import RedisCluster, RedisSentinelSet
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +32,32 @@ def own_redis() -> Iterator[RedisServer]:
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
     return redis_server.url
+
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    """3 masters, no replicas, shared by the session: do not kill its nodes."""
+    with RedisCluster(masters=3, replicas=0) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def failover_cluster() -> Iterator[RedisCluster]:
+    """3 masters with one replica each, for one test, which may kill nodes."""
+    with RedisCluster(masters=3, replicas=1) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def sentinel_set() -> Iterator[RedisSentinelSet]:
+    """A master, one replica and 3 Sentinels (service ``mymaster``), for one test."""
+    with RedisSentinelSet(service="mymaster", replicas=1, sentinels=3) as sentinels:
+        yield sentinels
+
+
+@pytest.fixture(scope="session")
+def tls_cluster() -> Iterator[RedisCluster]:
+    """3 masters listening with TLS only (CA in ``tls_cluster.ca_file``), shared."""
+    with RedisCluster(masters=3, replicas=0, tls=True) as cluster:
+        yield cluster

@@ -1,14 +1,28 @@
 "use strict";
 /*
  * A controllable Node.js Socket.IO server using the real @socket.io/redis-adapter
- * (classic `createAdapter`) with node-redis v4 clients, for the interop tests.
+ * (classic `createAdapter` or sharded `createShardedAdapter`) with node-redis v4 clients
+ * (standalone `createClient` or Redis Cluster `createCluster`), for the interop tests.
  *
  * Configuration (env): REDIS_URL, PORT, KEY, NAMESPACES, PARSER (msgpack|json),
- * REQUESTS_TIMEOUT (ms), SPECIFIC_RESPONSE_CHANNEL (1/0).
+ * REQUESTS_TIMEOUT (ms), SPECIFIC_RESPONSE_CHANNEL (1/0), and:
+ *   ADAPTER            classic (default) | sharded
+ *   SUBSCRIPTION_MODE  static | dynamic (default) | dynamic-private   (sharded only)
+ *   CHANNEL_PREFIX     the sharded adapter's channelPrefix (default: KEY)   (sharded only)
+ *   REDIS_CLUSTER      comma-separated root nodes, "host:port" or "redis[s]://host:port":
+ *                      use createCluster({rootNodes}) instead of createClient(REDIS_URL)
+ *   REDIS_TLS_CA       a CA file: connect with TLS (rediss://, socket {tls: true, ca})
+ *   REDIS_USERNAME / REDIS_PASSWORD   an ACL user (standalone and cluster)
+ * PARSER, REQUESTS_TIMEOUT and SPECIFIC_RESPONSE_CHANNEL apply to the classic adapter only
+ * (the sharded adapter has no such options).
+ *
+ * "ready" is sent once every subscription the adapters made at startup is confirmed by
+ * Redis and each namespace's serverCount() counts this server (bounded; see main()).
  *
  * Protocol: one JSON object per line.
  *   stdin  (commands): {"id": N, "cmd": "...", ...fields}
- *   stdout (events):   {"event": "ready", "port": P}
+ *   stdout (events):   {"event": "ready", "port": P, "pid": N, "adapter": "classic"|"sharded",
+ *                       "cluster": bool, "server_counts": {nsp: n}}
  *                      {"event": "reply", "id": N, "ok": true, "result": ...}
  *                      {"event": "reply", "id": N, "ok": false, "error": "..."}
  *                      {"event": "connection" | "disconnect" | "client_event" |
@@ -17,11 +31,12 @@
  * Only protocol lines go to stdout; diagnostics go to stderr.
  */
 
+const fs = require("fs");
 const http = require("http");
 const readline = require("readline");
 const { Server } = require("socket.io");
-const { createAdapter } = require("@socket.io/redis-adapter");
-const { createClient } = require("redis");
+const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
+const { createClient, createCluster } = require("redis");
 
 const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379/0";
 const PORT = parseInt(process.env.PORT || "0", 10);
@@ -38,6 +53,22 @@ const REQUESTS_TIMEOUT = process.env.REQUESTS_TIMEOUT
 const SPECIFIC_RESPONSE_CHANNEL = ["1", "true", "yes"].includes(
   (process.env.SPECIFIC_RESPONSE_CHANNEL || "0").toLowerCase()
 );
+const ADAPTER = (process.env.ADAPTER || "classic").toLowerCase();
+const SUBSCRIPTION_MODE = process.env.SUBSCRIPTION_MODE || "";
+const CHANNEL_PREFIX = process.env.CHANNEL_PREFIX || "";
+const REDIS_CLUSTER = (process.env.REDIS_CLUSTER || "")
+  .split(",")
+  .map((s) => s.trim())
+  .filter((s) => s.length > 0);
+const REDIS_TLS_CA = process.env.REDIS_TLS_CA || "";
+const REDIS_USERNAME = process.env.REDIS_USERNAME || "";
+const REDIS_PASSWORD = process.env.REDIS_PASSWORD || "";
+// How long "ready" waits for serverCount() >= 1 on each namespace, and how long
+// wait_subscriptions waits by default.
+const SERVER_COUNT_WAIT_MS = 5000;
+const SUBSCRIPTIONS_WAIT_MS = 5000;
+const STARTUP_SUBSCRIPTIONS_WAIT_MS = 15000;
+const CONNECT_WAIT_MS = 15000;
 
 // ---------------------------------------------------------------- output
 
@@ -139,6 +170,14 @@ let subClient = null;
 let httpServer = null;
 let shuttingDown = false;
 
+// Subscription commands (SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE and their UN-) the adapters sent
+// and Redis has not confirmed yet. The adapters never await them: the classic adapter
+// subscribes in its constructor, the sharded one also SSUBSCRIBEs on "create-room" and
+// SUNSUBSCRIBEs on "delete-room" (dynamic modes), i.e. synchronously inside join()/leave().
+const pendingSubscriptions = new Set();
+const subscriptionFailures = [];
+let subscriptionCommands = 0;
+
 const ackReplies = { default: { reply: "node-ack" }, byEvent: new Map() };
 
 function jsonParser() {
@@ -146,6 +185,75 @@ function jsonParser() {
     encode: (v) => JSON.stringify(v),
     decode: (buf) => JSON.parse(Buffer.isBuffer(buf) ? buf.toString("utf8") : String(buf)),
   };
+}
+
+function delay(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Wraps the sub client's (un)subscribe methods so their promises are tracked. */
+function trackSubscriptions(client) {
+  const methods = [
+    "subscribe",
+    "pSubscribe",
+    "sSubscribe",
+    "unsubscribe",
+    "pUnsubscribe",
+    "sUnsubscribe",
+  ];
+  for (const method of methods) {
+    // A node-redis client and a node-redis cluster both have these as own, writable
+    // properties (aliases of SUBSCRIBE, ...); the adapters call them on the object.
+    if (typeof client[method] !== "function") continue;
+    const original = client[method].bind(client);
+    client[method] = (...args) => {
+      const p = original(...args);
+      if (p && typeof p.then === "function") {
+        subscriptionCommands += 1;
+        pendingSubscriptions.add(p);
+        p.then(
+          () => pendingSubscriptions.delete(p),
+          (e) => {
+            pendingSubscriptions.delete(p);
+            const channels = typeof args[0] === "string" ? args[0] : JSON.stringify(args[0]);
+            const text = `${method}(${channels}) failed: ${errMessage(e)}`;
+            subscriptionFailures.push(text);
+            if (!shuttingDown) logErr(text);
+          }
+        );
+      }
+      return p;
+    };
+  }
+}
+
+/**
+ * Resolves once every tracked subscription command (including those sent while waiting)
+ * is confirmed; rejects on a failed one or after `timeoutMs`. Returns how many waited.
+ */
+async function settleSubscriptions(timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  let waited = 0;
+  while (pendingSubscriptions.size > 0) {
+    const batch = [...pendingSubscriptions];
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) break;
+    // Each promise leaves the set in its own handler, which runs before allSettled's.
+    const settled = await withGuard(remaining, "subscriptions", (resolve) => {
+      Promise.allSettled(batch).then(() => resolve(true));
+    }).catch(() => false);
+    if (!settled) break;
+    waited += batch.length;
+  }
+  if (pendingSubscriptions.size > 0) {
+    throw new Error(
+      `${pendingSubscriptions.size} subscription command(s) not confirmed within ${timeoutMs} ms`
+    );
+  }
+  if (subscriptionFailures.length > 0) {
+    throw new Error(subscriptionFailures.splice(0).join("; "));
+  }
+  return waited;
 }
 
 function nspOf(name) {
@@ -306,7 +414,16 @@ const commands = {
   },
 
   async all_rooms(msg) {
-    const rooms = await nspOf(msg.nsp).adapter.allRooms();
+    const adapter = nspOf(msg.nsp).adapter;
+    if (typeof adapter.allRooms !== "function") {
+      // The sharded adapter extends socket.io-adapter's ClusterAdapter, which has no
+      // allRooms() (neither has the in-memory Adapter nor socket.io's operators).
+      throw new Error(
+        `allRooms() is not supported by the ${ADAPTER} adapter ` +
+          `(${adapter.constructor.name} has no allRooms method)`
+      );
+    }
+    const rooms = await adapter.allRooms();
     return toWire([...rooms]);
   },
 
@@ -321,7 +438,20 @@ const commands = {
       requests: adapter.requests ? adapter.requests.size : null,
       ackRequests: adapter.ackRequests ? adapter.ackRequests.size : null,
       rooms: toWire([...adapter.rooms.keys()]),
+      adapter: ADAPTER,
+      channel: adapter.channel,
+      subscriptionMode: adapter.opts ? adapter.opts.subscriptionMode : null,
     };
+  },
+
+  /**
+   * Waits until Redis confirmed every (un)subscription the adapters sent so far, e.g.
+   * the sharded adapter's SSUBSCRIBE for a room that a socket just joined (dynamic modes),
+   * which join() does not await. Fails on a failed subscription or after `timeout_ms`.
+   * Returns how many subscription commands it waited for.
+   */
+  async wait_subscriptions(msg) {
+    return await settleSubscriptions(msg.timeout_ms || SUBSCRIPTIONS_WAIT_MS);
   },
 
   async server_side_emit(msg) {
@@ -428,46 +558,145 @@ async function shutdown(code) {
   process.exit(code);
 }
 
-async function main() {
-  if (PARSER !== "json" && PARSER !== "msgpack") throw new Error(`unknown PARSER ${PARSER}`);
-  pubClient = createClient({ url: REDIS_URL });
-  subClient = pubClient.duplicate();
-  pubClient.on("error", (e) => logErr("redis pub client error:", errMessage(e)));
-  subClient.on("error", (e) => logErr("redis sub client error:", errMessage(e)));
-  await Promise.all([pubClient.connect(), subClient.connect()]);
+/** "host:port" or a URL -> a node-redis URL (rediss:// when REDIS_TLS_CA is set). */
+function redisUrl(entry) {
+  let url = /^[a-z][a-z0-9+.-]*:\/\//i.test(entry) ? entry : `redis://${entry}`;
+  if (REDIS_TLS_CA && url.startsWith("redis://")) url = "rediss://" + url.slice("redis://".length);
+  return url;
+}
 
-  // Track the adapter's (fire-and-forget) subscriptions so "ready" comes after them.
-  const pending = [];
-  for (const method of ["subscribe", "pSubscribe"]) {
-    const original = subClient[method].bind(subClient);
-    subClient[method] = (...args) => {
-      const p = original(...args);
-      if (p && typeof p.then === "function") {
-        pending.push(p);
-        p.catch((e) => logErr(`${method} failed:`, errMessage(e)));
-      }
-      return p;
-    };
+/** Client options shared by standalone and cluster clients: TLS and the ACL user. */
+function clientOptions() {
+  const options = {};
+  if (REDIS_TLS_CA) options.socket = { tls: true, ca: fs.readFileSync(REDIS_TLS_CA) };
+  if (REDIS_USERNAME) options.username = REDIS_USERNAME;
+  if (REDIS_PASSWORD) options.password = REDIS_PASSWORD;
+  return options;
+}
+
+function createRedisClient() {
+  if (REDIS_CLUSTER.length) {
+    // A node-redis RedisCluster: commands are routed by slot (MOVED/ASK followed), and
+    // PUBSUB NUMSUB/SHARDNUMSUB are summed over `cluster.masters` by the adapter.
+    return createCluster({
+      rootNodes: REDIS_CLUSTER.map((entry) => ({ url: redisUrl(entry) })),
+      defaults: clientOptions(),
+    });
   }
+  if (!REDIS_TLS_CA && !REDIS_USERNAME && !REDIS_PASSWORD) {
+    return createClient({ url: REDIS_URL }); // exactly as before these options existed
+  }
+  return createClient({ url: redisUrl(REDIS_URL), ...clientOptions() });
+}
 
+function adapterFactory() {
+  if (ADAPTER === "sharded") {
+    const opts = {
+      channelPrefix: CHANNEL_PREFIX || KEY,
+      subscriptionMode: SUBSCRIPTION_MODE || "dynamic",
+    };
+    return createShardedAdapter(pubClient, subClient, opts);
+  }
   const opts = { key: KEY, publishOnSpecificResponseChannel: SPECIFIC_RESPONSE_CHANNEL };
   if (REQUESTS_TIMEOUT) opts.requestsTimeout = REQUESTS_TIMEOUT;
   if (PARSER === "json") opts.parser = jsonParser();
+  return createAdapter(pubClient, subClient, opts);
+}
+
+/**
+ * Polls serverCount() (PUBSUB NUMSUB / SHARDNUMSUB, summed over the masters on a
+ * cluster) until it counts this server, at most `timeoutMs` per namespace. On a cluster
+ * the count can lag the confirmed subscription. Returns {nsp: last count or error}.
+ */
+async function waitUntilCounted(timeoutMs) {
+  const counts = {};
+  for (const name of NAMESPACES) {
+    const adapter = io.of(name).adapter;
+    const deadline = Date.now() + timeoutMs;
+    let last = null;
+    for (;;) {
+      const remaining = Math.max(deadline - Date.now(), 1);
+      try {
+        last = await withGuard(remaining, "serverCount()", (resolve, reject) => {
+          adapter.serverCount().then(resolve, reject);
+        });
+      } catch (e) {
+        last = `error: ${errMessage(e)}`;
+      }
+      if (typeof last === "number" && last >= 1) break;
+      if (Date.now() >= deadline) {
+        logErr(`warning: serverCount() of ${name} is ${last} after ${timeoutMs} ms`);
+        break;
+      }
+      await delay(50);
+    }
+    counts[name] = last;
+  }
+  return counts;
+}
+
+async function main() {
+  if (PARSER !== "json" && PARSER !== "msgpack") throw new Error(`unknown PARSER ${PARSER}`);
+  if (ADAPTER !== "classic" && ADAPTER !== "sharded") {
+    throw new Error(`unknown ADAPTER ${ADAPTER} (classic or sharded)`);
+  }
+  if (ADAPTER !== "sharded" && (SUBSCRIPTION_MODE || CHANNEL_PREFIX)) {
+    throw new Error("SUBSCRIPTION_MODE and CHANNEL_PREFIX need ADAPTER=sharded");
+  }
+  if (SUBSCRIPTION_MODE && !["static", "dynamic", "dynamic-private"].includes(SUBSCRIPTION_MODE)) {
+    throw new Error(`unknown SUBSCRIPTION_MODE ${SUBSCRIPTION_MODE}`);
+  }
+  pubClient = createRedisClient();
+  subClient = pubClient.duplicate();
+  let lastRedisError = null;
+  pubClient.on("error", (e) => {
+    lastRedisError = errMessage(e);
+    logErr("redis pub client error:", errMessage(e));
+  });
+  subClient.on("error", (e) => {
+    lastRedisError = errMessage(e);
+    logErr("redis sub client error:", errMessage(e));
+  });
+  if (REDIS_CLUSTER.length) {
+    // node-redis' cluster emits this (sic) when it cannot move a sharded channel's
+    // listeners after the server SUNSUBSCRIBEd them (slot migration/failover).
+    subClient.on("sharded-shannel-moved-error", (e, channel) =>
+      logErr(`sharded channel ${channel} could not be moved:`, errMessage(e))
+    );
+  }
+  // node-redis retries a failing connection (refused, WRONGPASS, TLS error) forever:
+  // give up after CONNECT_WAIT_MS with the last error, instead of never getting ready.
+  await withGuard(CONNECT_WAIT_MS, "connecting to Redis", (resolve, reject) => {
+    Promise.all([pubClient.connect(), subClient.connect()]).then(resolve, reject);
+  }).catch((e) => {
+    throw new Error(errMessage(e) + (lastRedisError ? ` (last error: ${lastRedisError})` : ""));
+  });
+
+  // Track the adapters' (fire-and-forget) subscriptions so "ready" comes after them.
+  trackSubscriptions(subClient);
 
   httpServer = http.createServer();
-  io = new Server(httpServer, { adapter: createAdapter(pubClient, subClient, opts) });
+  io = new Server(httpServer, { adapter: adapterFactory() });
   for (const name of NAMESPACES) {
     const nsp = io.of(name);
     attachConnectionHandlers(nsp);
     nsp.adapter.on("error", (e) => logErr(`adapter error (${name}):`, errMessage(e)));
   }
-  await Promise.all(pending);
+  await settleSubscriptions(STARTUP_SUBSCRIPTIONS_WAIT_MS);
+  const serverCounts = await waitUntilCounted(SERVER_COUNT_WAIT_MS);
 
   await new Promise((resolve, reject) => {
     httpServer.once("error", reject);
     httpServer.listen(PORT, "127.0.0.1", () => resolve());
   });
-  out({ event: "ready", port: httpServer.address().port, pid: process.pid });
+  out({
+    event: "ready",
+    port: httpServer.address().port,
+    pid: process.pid,
+    adapter: ADAPTER,
+    cluster: REDIS_CLUSTER.length > 0,
+    server_counts: serverCounts,
+  });
 }
 
 process.on("unhandledRejection", (e) => {

@@ -1,9 +1,11 @@
 """Drive a real Node.js Socket.IO server (``tests/node/peer.js``) from asyncio tests.
 
-The peer uses the real ``@socket.io/redis-adapter`` and talks to us with one JSON object
-per line: commands go to its stdin, replies and events come from its stdout. Binary values
-cross that pipe as ``{"$bin": "<base64>"}`` and dates as ``{"$date": <ms>}``; this module
-converts them to and from ``bytes`` and aware ``datetime`` objects.
+The peer uses the real ``@socket.io/redis-adapter`` (the classic ``createAdapter`` or the
+sharded ``createShardedAdapter``, on a standalone Redis or a Redis Cluster) and talks to us
+with one JSON object per line: commands go to its stdin, replies and events come from its
+stdout. Binary values cross that pipe as ``{"$bin": "<base64>"}`` and dates as
+``{"$date": <ms>}``; this module converts them to and from ``bytes`` and aware ``datetime``
+objects.
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ class NodePeer:
     def __init__(self, process: asyncio.subprocess.Process, port: int) -> None:
         self.process = process
         self.port = port
+        self.ready_info: dict[str, Any] = {}  # the "ready" event (adapter, server_counts, ...)
         self.events: list[dict[str, Any]] = []  # every non-reply event, in arrival order
         self.stderr_lines: collections.deque[str] = collections.deque(maxlen=300)
         self._unclaimed: list[dict[str, Any]] = []  # events not yet returned by wait_event
@@ -120,8 +123,28 @@ class NodePeer:
         specific_response_channel: bool = False,
         port: int | None = None,
         startup_timeout: float = 20.0,
+        adapter: str = "classic",
+        subscription_mode: str | None = None,
+        channel_prefix: str | None = None,
+        cluster_nodes: Iterable[str | tuple[str, int]] | None = None,
+        tls_ca: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
     ) -> NodePeer:
-        """Spawn a peer and wait until its adapter has subscribed and its HTTP port listens."""
+        """Spawn a peer and wait until its adapter has subscribed and its HTTP port listens.
+
+        ``adapter="sharded"`` runs ``createShardedAdapter`` with ``subscription_mode``
+        (``"static"``, ``"dynamic"`` (Node's default) or ``"dynamic-private"``) and
+        ``channel_prefix`` (default: ``key``); ``parser``, ``requests_timeout_ms`` and
+        ``specific_response_channel`` only apply to the classic adapter. ``cluster_nodes``
+        (``"host:port"``, ``"redis://host:port"`` or ``(host, port)``) makes the peer use a
+        node-redis cluster client on those root nodes instead of ``redis_url``. ``tls_ca``
+        (a CA file) turns TLS on; ``username``/``password`` log in as an ACL user.
+        """
+        if adapter not in ("classic", "sharded"):
+            raise ValueError(f"adapter must be 'classic' or 'sharded', not {adapter!r}")
+        if adapter != "sharded" and (subscription_mode is not None or channel_prefix is not None):
+            raise ValueError("subscription_mode and channel_prefix need adapter='sharded'")
         node = _check_environment()
         port = port or free_port()
         env = dict(os.environ)
@@ -136,6 +159,23 @@ class NodePeer:
         env.pop("REQUESTS_TIMEOUT", None)
         if requests_timeout_ms is not None:
             env["REQUESTS_TIMEOUT"] = str(int(requests_timeout_ms))
+        env["ADAPTER"] = adapter
+        optional = {
+            "SUBSCRIPTION_MODE": subscription_mode,
+            "CHANNEL_PREFIX": channel_prefix,
+            "REDIS_CLUSTER": (
+                ",".join(n if isinstance(n, str) else f"{n[0]}:{n[1]}" for n in cluster_nodes)
+                if cluster_nodes is not None
+                else None
+            ),
+            "REDIS_TLS_CA": tls_ca,
+            "REDIS_USERNAME": username,
+            "REDIS_PASSWORD": password,
+        }
+        for name, value in optional.items():
+            env.pop(name, None)  # never inherited from the test run's environment
+            if value is not None:
+                env[name] = value
         env.pop("DEBUG", None)  # the `debug` module must not write into the protocol
         if os.environ.get("NODE_PEER_DEBUG"):
             env["DEBUG"] = os.environ["NODE_PEER_DEBUG"]  # e.g. "socket.io-redis"; to stderr
@@ -161,6 +201,7 @@ class NodePeer:
             if ready["event"] != "ready":
                 raise NodePeerError(f"peer failed to start: {ready.get('message')}")
             peer.port = int(ready["port"])
+            peer.ready_info = ready
         except BaseException as exc:
             await peer.stop(graceful=False)
             if isinstance(exc, Exception):
@@ -275,6 +316,19 @@ class NodePeer:
             self._pending.pop(cid, None)
             if not fut.done():
                 fut.cancel()
+
+    async def wait_subscriptions(self, timeout: float = 5.0) -> int:
+        """Wait until Redis confirmed every (un)subscription the peer's adapters sent.
+
+        The sharded adapter in the dynamic modes SSUBSCRIBEs a room's channel when the room
+        is created (a socket joins it), without awaiting it: call this after joins and
+        before broadcasting to the room from elsewhere. Returns how many subscription
+        commands were still pending; raises NodePeerError if one failed or timed out.
+        """
+        result = await self.command(
+            "wait_subscriptions", timeout=timeout + 2.0, timeout_ms=round(timeout * 1000)
+        )
+        return int(result)
 
     # ---------------------------------------------------------------- events
 
