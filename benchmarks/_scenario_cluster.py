@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from _scenario_procs import Child, ChildError
-from _scenario_wire import encode
+from _scenario_procs import Child, ChildError, RedisClusterServer, RedisServer
+from _scenario_wire import encode, publish_command
+from redis.crc import key_slot
 
 HERE = Path(__file__).resolve().parent
 NODE_MODULES = HERE.parent / "tests" / "node" / "node_modules"
@@ -27,6 +28,9 @@ class Impl:
     kind: str  # "ours", "arm" or "node"
     wire: str  # raw publish format, see _scenario_wire
     env: dict[str, str | None] = field(default_factory=dict)
+    #: "classic" (``AsyncRedisAdapter`` / ``createAdapter``) or "sharded"
+    #: (``AsyncShardedRedisAdapter`` / ``createShardedAdapter``, dynamic mode)
+    flavour: str = "classic"
 
     def environ(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -41,11 +45,27 @@ class Impl:
 ARM = "python-socketio AsyncRedisManager"
 NODE = "node @socket.io/redis-adapter"
 
+COMPILED = {NO_EXT: None, "EXPECT_FASTPATH": "1"}
+
+#: the rows on a standalone Redis
 IMPLS = [
-    Impl("ours-compiled", "ours", "node", {NO_EXT: None, "EXPECT_FASTPATH": "1"}),
+    Impl("ours-compiled", "ours", "node", COMPILED),
     Impl("ours-pure", "ours", "node", {NO_EXT: "1", "EXPECT_FASTPATH": "0"}),
     Impl(ARM, "arm", "arm"),
     Impl(NODE, "node", "node"),
+]
+
+OURS_SHARDED = "ours sharded (dynamic)"
+OURS_CLASSIC = "ours classic"
+NODE_SHARDED = "node createShardedAdapter (dynamic)"
+NODE_CLASSIC = "node createAdapter (classic)"
+
+#: the rows on a 3-master Redis Cluster (``--only sharded``); ours with the compiled core
+CLUSTER_IMPLS = [
+    Impl(OURS_SHARDED, "ours", "sharded", COMPILED, flavour="sharded"),
+    Impl(OURS_CLASSIC, "ours", "node", COMPILED),
+    Impl(NODE_SHARDED, "node", "sharded", flavour="sharded"),
+    Impl(NODE_CLASSIC, "node", "node"),
 ]
 
 
@@ -60,16 +80,58 @@ def node_missing() -> str | None:
 
 
 class Cluster:
-    """The servers and client processes of one scenario run of one implementation."""
+    """The servers and client processes of one scenario run of one implementation.
 
-    def __init__(self, impl: Impl, redis_url: str, key: str) -> None:
+    ``target`` is a standalone :class:`RedisServer` or a :class:`RedisClusterServer`;
+    on a cluster, subscriber counts are summed over the masters and raw sharded
+    publishes go to the master of the channel's slot (classic ones to the first
+    master: Redis Cluster forwards PUBLISH to every node).
+    """
+
+    def __init__(
+        self, impl: Impl, target: RedisServer | RedisClusterServer, key: str
+    ) -> None:
         self.impl = impl
-        self.redis_url = redis_url
+        self.redis_url = target.url
         self.key = key
         self.servers: list[Child] = []
         self.clients: list[Child] = []
-        self.redis = redis.Redis.from_url(redis_url)
+        #: one connection per master; classic publishes go to the first
+        self.nodes = [redis.Redis(host=h, port=p) for h, p in target.masters]
+        self.redis = self.nodes[0]
+        self.is_cluster = target.is_cluster
+        self.sharded = impl.flavour == "sharded"
+        self._command = publish_command(impl.wire)
+        self._slot_node: dict[int, int] = {}
+        if self.is_cluster:
+            for start, end, master, *_ in self.redis.execute_command("CLUSTER", "SLOTS"):
+                index = self._node_index(master[0], int(master[1]))
+                for slot in range(int(start), int(end) + 1):
+                    self._slot_node[slot] = index
         self._tmp = tempfile.TemporaryDirectory(prefix="sio-bench-")
+
+    def _node_index(self, host: Any, port: int) -> int:
+        host = host.decode() if isinstance(host, bytes) else host
+        for i, conn in enumerate(self.nodes):
+            kwargs = conn.connection_pool.connection_kwargs
+            if kwargs.get("port") == port and kwargs.get("host") == host:
+                return i
+        raise ChildError(f"CLUSTER SLOTS names {host}:{port}, not one of the masters")
+
+    def node_of(self, channel: bytes) -> int:
+        """The index in ``nodes`` a raw publish on ``channel`` goes to."""
+        if self.sharded and self.is_cluster:
+            return self._slot_node[key_slot(channel)]
+        return 0
+
+    def subscribers(self, channel: str) -> int:
+        """Subscribers of ``channel`` (SHARDNUMSUB for the sharded flavour), all masters."""
+        sub = "SHARDNUMSUB" if self.sharded else "NUMSUB"
+        total = 0
+        for conn in self.nodes:
+            reply = conn.execute_command("PUBSUB", sub, channel)
+            total += int(reply[1]) if len(reply) > 1 else 0
+        return total
 
     # -- servers
 
@@ -83,6 +145,7 @@ class Cluster:
                     str(HERE / "node_server.js"),
                     self.redis_url,
                     self.key,
+                    self.impl.flavour,
                 ]
             else:
                 argv = [
@@ -91,6 +154,7 @@ class Cluster:
                     self.impl.kind,
                     self.redis_url,
                     self.key,
+                    self.impl.flavour,
                 ]
             self.servers.append(Child(name, argv, env=self.impl.environ()))
         for server in self.servers:
@@ -99,10 +163,29 @@ class Cluster:
         return self.servers
 
     def _wait_subscribed(self, count: int, timeout: float = 15.0) -> None:
-        channel = self.key if self.impl.kind == "arm" else f"{self.key}-request#/#"
+        if self.impl.kind == "arm":
+            channel = self.key
+        elif self.sharded:
+            channel = f"{self.key}#/#"
+        else:
+            channel = f"{self.key}-request#/#"
+        self.wait_channel(channel, count, timeout)
+
+    def wait_rooms(self, rooms: list[str], count: int, timeout: float = 15.0) -> None:
+        """Sharded (dynamic) flavour: wait until ``count`` servers subscribed each room's channel.
+
+        A server subscribes a room's channel when its first socket joins, so a raw
+        publish made before the SSUBSCRIBE is confirmed would be lost.  The classic
+        flavours receive every room through their namespace subscription: no-op.
+        """
+        if self.sharded:
+            for room in rooms:
+                self.wait_channel(f"{self.key}#/#{room}#", count, timeout)
+
+    def wait_channel(self, channel: str, count: int, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            subscribers = dict(self.redis.pubsub_numsub(channel)).get(channel.encode(), 0)
+            subscribers = self.subscribers(channel)
             if subscribers >= count:
                 return
             if time.monotonic() > deadline:
@@ -175,16 +258,36 @@ class Cluster:
     def encode(self, room: str, event: str, payload: Any) -> tuple[bytes, bytes]:
         return encode(self.impl.wire, self.key, room, event, payload)
 
-    def publish_many(self, messages: list[tuple[bytes, bytes]], chunk: int = 1000) -> None:
-        for i in range(0, len(messages), chunk):
-            pipe = self.redis.pipeline(transaction=False)
-            for channel, data in messages[i : i + chunk]:
-                pipe.publish(channel, data)
-            pipe.execute()
+    def publish_many(self, messages: list[tuple[bytes, bytes]], chunk: int = 1000) -> int:
+        """Publish pipelined, in order, ``chunk`` at a time (a new pipeline at a node change).
+
+        Returns the sum of the replies: how many subscribers Redis sent the
+        messages to (on a cluster, only exact for SPUBLISH: a PUBLISH reply counts
+        the subscribers of the node it was sent to).
+        """
+        reached = 0
+        i = 0
+        while i < len(messages):
+            node = self.node_of(messages[i][0])
+            pipe = self.nodes[node].pipeline(transaction=False)
+            end = i
+            while end < len(messages) and end - i < chunk:
+                channel, data = messages[end]
+                if self.node_of(channel) != node:
+                    break
+                pipe.execute_command(self._command, channel, data)
+                end += 1
+            reached += sum(int(n) for n in pipe.execute())
+            i = end
+        return reached
+
+    def publish(self, channel: bytes, data: bytes) -> int:
+        return int(self.nodes[self.node_of(channel)].execute_command(self._command, channel, data))
 
     def stop(self) -> None:
         for child in self.clients + self.servers:
             child.stop()
         self.clients, self.servers = [], []
-        self.redis.close()
+        for conn in self.nodes:
+            conn.close()
         self._tmp.cleanup()

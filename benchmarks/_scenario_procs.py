@@ -200,6 +200,9 @@ class RedisServer:
             start_new_session=True,
         )
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        #: the primaries' addresses (one here)
+        self.masters = [("127.0.0.1", self.port)]
+        self.is_cluster = False
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -225,3 +228,33 @@ class RedisServer:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
+
+
+class RedisClusterServer:
+    """A throw-away Redis Cluster of 3 masters (no replicas) on loopback.
+
+    Started and stopped (by PID) by the test suite's
+    ``tests.support.topologies.RedisCluster``; the pub/sub output-buffer limit
+    is turned off on every node, as for :class:`RedisServer`.  ``url`` is the
+    ``redis+cluster://h:p,h:p,h:p`` form both our adapter and ``node_server.js``
+    take.
+    """
+
+    def __init__(self, masters: int = 3) -> None:
+        from tests.support.topologies import RedisCluster  # noqa: PLC0415 (repo root on sys.path)
+
+        self._cluster = RedisCluster(masters=masters, replicas=0)
+        self._cluster.start()
+        try:
+            nodes = self._cluster.masters()
+            for node in nodes:
+                node.command("CONFIG", "SET", "client-output-buffer-limit", "pubsub 0 0 0")
+            self.masters = [node.address for node in nodes]
+            self.url = self._cluster.url
+            self.is_cluster = True
+        except BaseException:
+            self._cluster.stop()
+            raise
+
+    def stop(self) -> None:
+        self._cluster.stop()

@@ -1,9 +1,12 @@
 """A python-socketio server (aiohttp + uvloop) for ``scenarios.py``.
 
-``python _scenario_server.py IMPL REDIS_URL KEY`` with IMPL ``ours`` (our
-``AsyncRedisAdapter``; ``SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS`` in the
+``python _scenario_server.py IMPL REDIS_URL KEY [FLAVOUR]`` with IMPL ``ours``
+(our ``AsyncRedisAdapter``, or with FLAVOUR ``sharded`` our
+``AsyncShardedRedisAdapter`` in ``dynamic`` mode with KEY as its
+``channel_prefix``; ``SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS`` in the
 environment picks the pure-Python twin) or ``arm`` (python-socketio's
-``AsyncRedisManager``, with KEY as its channel).  Set ``EXPECT_FASTPATH`` to
+``AsyncRedisManager``, with KEY as its channel).  REDIS_URL may be a
+``redis+cluster://`` URL for ours.  Set ``EXPECT_FASTPATH`` to
 ``1``/``0`` to have the child check which core it got.
 
 Clients join the rooms listed in their CONNECT auth ``{"rooms": [...]}``.
@@ -37,21 +40,27 @@ def out(obj: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def make_manager(impl: str, url: str, key: str) -> Any:
+def make_manager(impl: str, url: str, key: str, flavour: str = "classic") -> Any:
     if impl == "ours":
         expect = os.environ.get("EXPECT_FASTPATH")
         if expect is not None and socketio_redis_adapter.FASTPATH != (expect == "1"):
             raise RuntimeError(
                 f"FASTPATH is {socketio_redis_adapter.FASTPATH}, expected {expect == '1'}"
             )
+        if flavour == "sharded":
+            return socketio_redis_adapter.AsyncShardedRedisAdapter(
+                url, channel_prefix=key, subscription_mode="dynamic"
+            )
+        if flavour != "classic":
+            raise ValueError(f"unknown flavour {flavour!r}")
         return socketio_redis_adapter.AsyncRedisAdapter(url, key=key)
     if impl == "arm":
         return socketio.AsyncRedisManager(url, channel=key)
     raise ValueError(f"unknown implementation {impl!r}")
 
 
-async def main(impl: str, url: str, key: str) -> None:
-    mgr = make_manager(impl, url, key)
+async def main(impl: str, url: str, key: str, flavour: str = "classic") -> None:
+    mgr = make_manager(impl, url, key, flavour)
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=mgr,
@@ -125,7 +134,7 @@ async def main(impl: str, url: str, key: str) -> None:
 
 if __name__ == "__main__":
     try:
-        uvloop.run(main(*sys.argv[1:4]))
+        uvloop.run(main(*sys.argv[1:5]))
     except Exception as exc:
         out({"event": "fatal", "error": repr(exc)})
         raise

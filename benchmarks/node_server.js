@@ -1,10 +1,15 @@
 "use strict";
 /*
- * The Node.js row of benchmarks/scenarios.py: socket.io 4.8 with
+ * The Node.js rows of benchmarks/scenarios.py: socket.io 4.8 with
  * @socket.io/redis-adapter 8.3 (node-redis v4 clients), modules taken from
  * tests/node/node_modules.
  *
- * Usage: node --expose-gc node_server.js REDIS_URL KEY
+ * Usage: node --expose-gc node_server.js REDIS_URL KEY [classic|sharded]
+ *   classic (default): createAdapter(pub, sub, {key: KEY})
+ *   sharded:           createShardedAdapter(pub, sub, {channelPrefix: KEY,
+ *                      subscriptionMode: "dynamic"})
+ *   REDIS_URL redis://h:p/db for createClient, or redis+cluster://h:p,h:p,... for
+ *   createCluster({rootNodes}) (the URL form our adapter takes).
  * Clients join the rooms listed in their CONNECT auth {"rooms": [...]}.
  * Protocol (same as _scenario_server.py): JSON lines.
  *   stdout {"event": "ready", "port": P}, then per stdin command {"id": N, "cmd": ...}
@@ -18,10 +23,36 @@ const readline = require("readline");
 
 const modules = path.join(__dirname, "..", "tests", "node", "node_modules");
 const { Server } = require(path.join(modules, "socket.io"));
-const { createAdapter } = require(path.join(modules, "@socket.io", "redis-adapter"));
-const { createClient } = require(path.join(modules, "redis"));
+const { createAdapter, createShardedAdapter } = require(
+  path.join(modules, "@socket.io", "redis-adapter")
+);
+const { createClient, createCluster } = require(path.join(modules, "redis"));
 
-const [REDIS_URL, KEY] = process.argv.slice(2);
+const [REDIS_URL, KEY, FLAVOUR = "classic"] = process.argv.slice(2);
+const CLUSTER_PREFIX = "redis+cluster://";
+const IS_CLUSTER = REDIS_URL.startsWith(CLUSTER_PREFIX);
+
+function createRedis() {
+  if (!IS_CLUSTER) return createClient({ url: REDIS_URL });
+  const hosts = REDIS_URL.slice(CLUSTER_PREFIX.length).split("/")[0].split(",");
+  return createCluster({ rootNodes: hosts.map((h) => ({ url: "redis://" + h })) });
+}
+
+function createAdapterFactory(pub, sub) {
+  if (FLAVOUR === "sharded") {
+    return createShardedAdapter(pub, sub, { channelPrefix: KEY, subscriptionMode: "dynamic" });
+  }
+  if (FLAVOUR !== "classic") throw new Error("unknown flavour " + FLAVOUR);
+  return createAdapter(pub, sub, { key: KEY });
+}
+
+/** Resolves once every command sent so far on the connection publishing to `room` is answered. */
+function publishedAll(pub, room) {
+  if (!IS_CLUSTER) return pub.ping();
+  // a cluster client routes (S)PUBLISH by the channel's slot, one connection per
+  // master: a PING routed by the same channel follows them on that connection
+  return pub.sendCommand(`${KEY}#/#${room}#`, false, ["PING"]);
+}
 
 function out(obj) {
   process.stdout.write(JSON.stringify(obj) + "\n");
@@ -33,14 +64,14 @@ function cpuSeconds() {
 }
 
 async function main() {
-  const pub = createClient({ url: REDIS_URL });
+  const pub = createRedis();
   const sub = pub.duplicate();
   pub.on("error", (err) => process.stderr.write("redis pub: " + err + "\n"));
   sub.on("error", (err) => process.stderr.write("redis sub: " + err + "\n"));
   await Promise.all([pub.connect(), sub.connect()]);
 
   const httpServer = http.createServer();
-  const io = new Server(httpServer, { adapter: createAdapter(pub, sub, { key: KEY }) });
+  const io = new Server(httpServer, { adapter: createAdapterFactory(pub, sub) });
   io.on("connection", (socket) => {
     const rooms = socket.handshake.auth && socket.handshake.auth.rooms;
     if (Array.isArray(rooms) && rooms.length) socket.join(rooms);
@@ -55,7 +86,7 @@ async function main() {
       // yield now and then so node-redis writes as we go, as a real app would
       if ((i & 1023) === 1023) await new Promise((r) => setImmediate(r));
     }
-    await pub.ping(); // every PUBLISH before it has been answered
+    await publishedAll(pub, room); // every (S)PUBLISH before it has been answered
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;
     await new Promise((r) => setTimeout(r, 300));
     return { cpu: cpuSeconds() - cpu0, wall };

@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python benchmarks/scenarios.py [--quick] [--only a,b,...] [--json out.json]
+    python benchmarks/scenarios.py [--quick|--smoke] [--only a,b,...,sharded] [--json out.json]
 
 It starts its own redis-server on a free loopback port, and for every
 scenario and implementation starts separate server and client processes,
@@ -30,6 +30,13 @@ Python servers run aiohttp on uvloop.  Scenarios:
   median of three fresh servers (one process's RSS moves in steps of a few
   MB, a third of a KB per socket at 10k sockets).
 
+The **sharded** group (``--only sharded``) runs a, b and c again on a
+3-master Redis Cluster it starts (``tests.support.topologies.RedisCluster``,
+stopped by PID at the end), with our ``AsyncShardedRedisAdapter`` and Node's
+``createShardedAdapter`` (both in ``dynamic`` mode, Node's default) beside
+the classic flavours (ours, Node's) on the same cluster; raw publishes are
+SPUBLISHed to the master of the channel's slot.
+
 CPU is each server's own process CPU time, so the numbers hold up on a
 noisy machine better than wall-clock rates (emits/s, deliveries/s and
 latencies are wall clock: compare them only within one run).
@@ -53,8 +60,22 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _scenario_cluster import ARM, IMPLS, NODE, Cluster, node_missing  # noqa: E402
-from _scenario_procs import RedisServer, stop_all  # noqa: E402
+# the repository root too: the cluster comes from the test suite's topologies
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+
+from _scenario_cluster import (  # noqa: E402
+    ARM,
+    CLUSTER_IMPLS,
+    IMPLS,
+    NODE,
+    NODE_SHARDED,
+    OURS_CLASSIC,
+    OURS_SHARDED,
+    Cluster,
+    Impl,
+    node_missing,
+)
+from _scenario_procs import RedisClusterServer, RedisServer, stop_all  # noqa: E402
 from _scenario_runs import RUNS, Sizes  # noqa: E402
 
 # scenario: (title, [(metric key, header, format)], metrics compared (lower is better))
@@ -107,6 +128,61 @@ COLUMNS: dict[str, tuple[str, list[tuple[str, str, str]], list[str]]] = {
 }
 
 
+# the sharded group: scenarios a, b, c on a 3-master Redis Cluster
+CLUSTER_COLUMNS: dict[str, tuple[str, list[tuple[str, str, str]], list[str]]] = {
+    "a": (
+        "sharded a) publish on a 3-master cluster: emit to a room nobody is in (publisher CPU)",
+        COLUMNS["a"][1],
+        ["us_per_emit"],
+    ),
+    "b": (
+        "sharded b) foreign rooms on a 3-master cluster: messages for a room the receiver lacks",
+        [
+            ("us_per_msg", "receiver CPU µs/msg", "{:.2f}"),
+            ("redis_sent_per_msg", "sent to the receiver by Redis, per msg", "{:.2f}"),
+        ],
+        [],  # ~0 in dynamic mode: a ratio to it means nothing
+    ),
+    "c": (
+        "sharded c) fan-out on a 3-master cluster: one room of 500 websocket clients",
+        COLUMNS["c"][1],
+        ["us_per_delivery", "paced_us_per_delivery"],
+    ),
+}
+
+CLUSTER_NOTES = {
+    "a": "dynamic mode: an emit to one room is SPUBLISHed on that room's own channel, which no "
+    "server subscribed (nobody is in the room), so the listening peer gets nothing; the classic "
+    "flavour PUBLISHes on its namespace pattern, which Redis Cluster forwards to every node, "
+    "and the peer decodes and drops it.",
+    "b": "dynamic mode: the receiver never subscribed the channel of a room it has no socket in, "
+    "so Redis does not send it these messages at all (0 sent per message, from the SPUBLISH "
+    "replies); its CPU over the window is what the idle server spends, ~0 by construction.  "
+    "Classic: every message reaches the server, which decodes the room and drops it "
+    "('–': a PUBLISH reply on a cluster only counts the node it was sent to).",
+    "c": "the room's channel is subscribed on its slot's master only (sharded) or every "
+    "message crosses the cluster bus to the subscriber's node (classic).",
+}
+
+#: a group of rows: its implementations, scenarios, columns and reference rows for ratios
+GROUPS: dict[str, dict[str, Any]] = {
+    "standalone": {
+        "impls": IMPLS,
+        "scenarios": ["a", "b", "c", "d", "e"],
+        "columns": COLUMNS,
+        "refs": [("vs AsyncRedisManager", ARM), ("vs Node", NODE)],
+        "notes": {},
+    },
+    "sharded": {
+        "impls": CLUSTER_IMPLS,
+        "scenarios": ["a", "b", "c"],
+        "columns": CLUSTER_COLUMNS,
+        "refs": [("vs ours classic", OURS_CLASSIC), ("vs Node sharded", NODE_SHARDED)],
+        "notes": CLUSTER_NOTES,
+    },
+}
+
+
 def command_output(argv: list[str]) -> str:
     try:
         return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
@@ -146,6 +222,7 @@ def source_revision() -> str:
 
 
 def ratio(value: float | None, base: float | None) -> str:
+    """``value / base`` as ``1.23×``; ``–`` when either is missing or base is 0."""
     if value is None or base is None or base == 0 or math.isnan(value) or math.isnan(base):
         return "–"
     return f"{value / base:.2f}×"
@@ -156,11 +233,14 @@ def ratio(value: float | None, base: float | None) -> str:
 TRIALS = {"e": 3}
 
 
-def run_trials(scenario: str, impl: Any, redis_url: str, key: str, sizes: Sizes) -> dict[str, Any]:
-    """Run ``scenario`` for ``impl`` on fresh clusters; return the median run."""
+def run_trials(
+    scenario: str, impl: Impl, target: RedisServer | RedisClusterServer, key: str, sizes: Sizes,
+    metric: str,
+) -> dict[str, Any]:
+    """Run ``scenario`` for ``impl`` on fresh clusters; return the median run by ``metric``."""
     runs = []
     for trial in range(TRIALS.get(scenario, 1)):
-        cluster = Cluster(impl, redis_url, f"{key}-{trial}")
+        cluster = Cluster(impl, target, f"{key}-{trial}")
         try:
             runs.append(RUNS[scenario](cluster, sizes))
         except Exception as exc:
@@ -168,18 +248,25 @@ def run_trials(scenario: str, impl: Any, redis_url: str, key: str, sizes: Sizes)
             return {"error": str(exc).splitlines()[0]}
         finally:
             cluster.stop()
-    metric = COLUMNS[scenario][2][0]
     runs.sort(key=lambda run: float(run[metric]))
     return dict(runs[len(runs) // 2])
 
 
-def table(scenario: str, results: dict[str, dict[str, Any]]) -> str:
-    title, columns, compared = COLUMNS[scenario]
+def cell(fmt: str, value: Any) -> str:
+    return "–" if value is None else fmt.format(value)
+
+
+def table(
+    scenario: str, results: dict[str, dict[str, Any]], group: dict[str, Any]
+) -> str:
+    """One scenario's markdown table, with ratios to the group's reference rows."""
+    title, columns, compared = group["columns"][scenario]
+    refs: list[tuple[str, str]] = group["refs"]
     headers = dict((key, header) for key, header, _ in columns)
     head = ["implementation"] + [h for _, h, _ in columns]
     for key in compared:
         what = f" ({headers[key].split('(')[-1].rstrip(')')})" if len(compared) > 1 else ""
-        head += [f"vs AsyncRedisManager{what}", f"vs Node{what}"]
+        head += [f"{label}{what}" for label, _ in refs]
     lines = [
         f"**{title}**",
         "",
@@ -191,35 +278,90 @@ def table(scenario: str, results: dict[str, dict[str, Any]]) -> str:
             note = row.get("error") or row.get("skipped")
             lines.append(f"| {name} | " + " | ".join(["–"] * (len(head) - 1)) + f" |  ({note})")
             continue
-        cells = [fmt.format(row[key]) for key, _, fmt in columns]
+        cells = [cell(fmt, row.get(key)) for key, _, fmt in columns]
         for key in compared:
-            cells += [
-                ratio(row[key], results.get(ARM, {}).get(key)),
-                ratio(row[key], results.get(NODE, {}).get(key)),
-            ]
+            cells += [ratio(row[key], results.get(ref, {}).get(key)) for _, ref in refs]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append(
-        "ratios: "
-        + ", ".join(headers[k] for k in compared)
-        + " of the row / of the reference row (lower is better)"
-    )
+    if compared:
+        lines.append(
+            "ratios: "
+            + ", ".join(headers[k] for k in compared)
+            + " of the row / of the reference row (lower is better)"
+        )
+    note = group["notes"].get(scenario)
+    if note:
+        lines.append(("\n" if compared else "") + "note: " + note)
     return "\n".join(lines)
+
+
+def sharded_verdict(results: dict[str, dict[str, dict[str, Any]]]) -> str:
+    """Ours sharded against ours classic on the cluster: the issue's "no worse" check."""
+    checks = [
+        ("a", "us_per_emit", "publisher CPU per emit"),
+        ("c", "us_per_delivery", "receiver CPU per delivery (burst)"),
+        ("c", "paced_us_per_delivery", "receiver CPU per delivery (paced)"),
+        ("b", "us_per_msg", "receiver CPU per message for a room it lacks"),
+    ]
+    lines = ["**sharded vs classic flavour (ours, same cluster, this run)**", ""]
+    for scenario, key, what in checks:
+        rows = results.get(scenario, {})
+        sharded, classic = rows.get(OURS_SHARDED, {}), rows.get(OURS_CLASSIC, {})
+        if key not in sharded or key not in classic:
+            continue
+        a, b = float(sharded[key]), float(classic[key])
+        verdict = "no worse" if a <= b * 1.05 else "WORSE"
+        lines.append(f"* {what}: sharded {a:.2f} µs, classic {b:.2f} µs, "
+                     f"ratio {ratio(a, b)} ({verdict}; 5% tolerance for noise)")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
+def parse_only(text: str) -> list[tuple[str, str]]:
+    """``a,b,sharded`` -> [(group, scenario)]: letters are the standalone scenarios,
+    ``sharded`` the cluster group's a, b, c, and ``sharded-X`` one of them."""
+    plan: list[tuple[str, str]] = []
+    for token in (t.strip() for t in text.split(",")):
+        if not token:
+            continue
+        if token == "sharded":
+            plan += [("sharded", s) for s in GROUPS["sharded"]["scenarios"]]
+        elif token.startswith("sharded-"):
+            plan.append(("sharded", token[len("sharded-"):]))
+        else:
+            plan.append(("standalone", token))
+    for group, scenario in plan:
+        if scenario not in GROUPS[group]["scenarios"]:
+            raise ValueError(
+                f"unknown scenario {scenario!r} in group {group}; choose from "
+                f"{GROUPS['standalone']['scenarios']}, sharded, "
+                + ", ".join(f"sharded-{x}" for x in GROUPS["sharded"]["scenarios"])
+            )
+    return list(dict.fromkeys(plan))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sizes (about 2 minutes)")
+    sizes_group = parser.add_mutually_exclusive_group()
+    sizes_group.add_argument("--quick", action="store_true", help="smaller sizes (minutes)")
+    sizes_group.add_argument(
+        "--smoke", action="store_true",
+        help="tiny sizes: every step runs once, the numbers mean little (CI; "
+        "--only sharded --smoke takes well under a minute)",
+    )
     parser.add_argument(
-        "--only", default="a,b,c,d,e", help="comma-separated scenarios to run (default: a,b,c,d,e)"
+        "--only", default="a,b,c,d,e,sharded",
+        help="comma-separated scenarios to run: a..e on a standalone Redis, 'sharded' for "
+        "a, b, c on a 3-master Redis Cluster (sharded and classic flavours), or sharded-a, "
+        "sharded-b, sharded-c (default: a,b,c,d,e,sharded)",
     )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args()
-    only = [s.strip() for s in args.only.split(",") if s.strip()]
-    unknown = [s for s in only if s not in RUNS]
-    if unknown:
-        parser.error(f"unknown scenario(s) {unknown}; choose from {list(RUNS)}")
-    sizes = Sizes.make(args.quick)
+    try:
+        plan = parse_only(args.only)
+    except ValueError as exc:
+        parser.error(str(exc))
+    mode = "smoke" if args.smoke else "quick" if args.quick else "full"
+    sizes = Sizes.make(mode)
 
     def interrupted(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -229,46 +371,68 @@ def main() -> int:
     print("## Machine\n")
     for k, v in facts.items():
         print(f"* {k}: {v}")
-    print(f"\nmode: {'quick' if args.quick else 'full'}; sizes: {sizes}\n", flush=True)
+    print(f"\nmode: {mode}; sizes: {sizes}\n", flush=True)
     skip_node = node_missing()
     if skip_node:
-        print(f"note: skipping the Node row: {skip_node}\n", flush=True)
+        print(f"note: skipping the Node rows: {skip_node}\n", flush=True)
 
-    all_results: dict[str, dict[str, dict[str, Any]]] = {}
+    # results[group][scenario][row]
+    all_results: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
     started = time.monotonic()
-    redis_server = RedisServer()
+    targets: dict[str, RedisServer | RedisClusterServer] = {}
     run_id = uuid.uuid4().hex[:8]
     try:
-        for scenario in only:
+        for group_name, scenario in plan:
+            group = GROUPS[group_name]
+            if group_name not in targets:
+                print(f"[{time.monotonic() - started:6.1f}s] starting Redis for {group_name} ...",
+                      file=sys.stderr, flush=True)
+                targets[group_name] = (
+                    RedisClusterServer(3) if group_name == "sharded" else RedisServer()
+                )
             results: dict[str, dict[str, Any]] = {}
-            all_results[scenario] = results
-            for impl in IMPLS:
+            all_results.setdefault(group_name, {})[scenario] = results
+            metric = (group["columns"][scenario][2] or [group["columns"][scenario][1][0][0]])[0]
+            for impl in group["impls"]:
                 if impl.kind == "node" and skip_node:
                     results[impl.name] = {"skipped": skip_node}
                     continue
                 print(
-                    f"[{time.monotonic() - started:6.1f}s] {scenario}: {impl.name} ...",
+                    f"[{time.monotonic() - started:6.1f}s] {group_name} {scenario}: "
+                    f"{impl.name} ...",
                     file=sys.stderr,
                     flush=True,
                 )
-                key = f"bench-{run_id}-{scenario}-{impl.kind}"
-                results[impl.name] = run_trials(scenario, impl, redis_server.url, key, sizes)
-            print(table(scenario, results) + "\n", flush=True)
+                key = f"bench-{run_id}-{scenario}-{impl.kind}-{impl.flavour}"
+                results[impl.name] = run_trials(
+                    scenario, impl, targets[group_name], key, sizes, metric
+                )
+            print(table(scenario, results, group) + "\n", flush=True)
+        if "sharded" in all_results:
+            verdict = sharded_verdict(all_results["sharded"])
+            if verdict:
+                print(verdict + "\n", flush=True)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     finally:
         stop_all()
-        redis_server.stop()
+        for target in targets.values():
+            target.stop()
     print(f"total time {time.monotonic() - started:.0f} s", flush=True)
     if args.json:
         Path(args.json).write_text(
             json.dumps(
-                {"facts": facts, "quick": args.quick, "sizes": vars(sizes), "results": all_results},
+                {"facts": facts, "mode": mode, "sizes": vars(sizes), "results": all_results},
                 indent=2,
             )
         )
-    failed = any("error" in row for res in all_results.values() for row in res.values())
+    failed = any(
+        "error" in row
+        for res in all_results.values()
+        for rows in res.values()
+        for row in rows.values()
+    )
     return 1 if failed else 0
 
 
