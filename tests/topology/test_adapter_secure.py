@@ -1,0 +1,311 @@
+"""Our adapter, both flavours, over TLS, as a least-privilege ACL user, and under Sentinel.
+
+Each test runs the bounded scenario of :mod:`tests.support.secure_rig` (two Python
+servers, a client on each: start, server count, binary broadcast, room, fetch_sockets,
+server-side call with acknowledgements, a client leaving its room, an idle phase with the
+subscribers' PING, close).
+
+* TLS: ``rediss://`` on a TLS-only redis-server and ``rediss+cluster://`` on the TLS-only
+  cluster, with the CA given in the URL's query (``?ssl_ca_certs=...``) or in
+  ``redis_options={"ssl_ca_certs": ...}``; without the CA the adapter cannot start.
+* ACL: the rule sets of :mod:`tests.support.acl_rules` are enough (the scenario passes and
+  ``ACL LOG`` holds no refusal), and every rule is needed (without it, Redis refuses a
+  command the adapter sends, at the step where the adapter then fails, or with an error
+  the adapter logs).
+* Sentinel: ``redis+sentinel://`` URLs, plain and with an ACL user.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.acl_rules import classic_rules, sharded_rules, user_rules
+from tests.support.redis_server import RedisServer
+from tests.support.secure_rig import STEPS, acl_denials, delete_user, run_scenario
+from tests.support.topologies import (
+    RedisCluster,
+    RedisSentinelSet,
+    acl_setuser,
+    admin_command,
+    apply_acl,
+    user_url,
+)
+
+FLAVOURS = ("classic", "sharded")
+PASSWORD = "s3cret-pw"
+
+
+@pytest.fixture(scope="module")
+def tls_server() -> Iterator[RedisServer]:
+    """A TLS-only redis-server (CA in ``tls_files["ca"]``) for this module."""
+    server = RedisServer(tls=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+def _hosts(cluster: RedisCluster) -> str:
+    return ",".join(f"{host}:{port}" for host, port in cluster.startup_nodes)
+
+
+# --------------------------------------------------------------------------- TLS
+
+
+def _tls_target(request: pytest.FixtureRequest, topology: str, form: str
+                ) -> tuple[str, dict[str, Any] | None]:
+    """The URL and ``redis_options`` that reach ``topology`` over TLS with the CA in ``form``."""
+    if topology == "standalone":
+        server: RedisServer = request.getfixturevalue("tls_server")
+        base, ca = f"rediss://127.0.0.1:{server.port}/0", server.tls_files["ca"]
+    else:
+        cluster: RedisCluster = request.getfixturevalue("tls_cluster")
+        base, ca = f"rediss+cluster://{_hosts(cluster)}", cluster.ca_file
+    if form == "query":
+        return f"{base}?ssl_ca_certs={ca}&ssl_cert_reqs=required", None
+    return base, {"ssl_ca_certs": ca}
+
+
+@pytest.mark.parametrize("form", ["query", "redis_options"])
+@pytest.mark.parametrize("topology", ["standalone", "cluster"])
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_tls_every_feature_across_servers(
+    request: pytest.FixtureRequest, flavour: str, topology: str, form: str
+) -> None:
+    url, options = _tls_target(request, topology, form)
+    result = await run_scenario(url, flavour, redis_options=options)
+    assert result.ok, result.describe()
+    assert result.passed == list(STEPS)
+
+
+@pytest.mark.parametrize("topology", ["standalone", "cluster"])
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_tls_without_the_ca_the_adapter_cannot_start(
+    request: pytest.FixtureRequest, flavour: str, topology: str
+) -> None:
+    """The server certificate is verified: the test CA is not a system CA."""
+    url, _ = _tls_target(request, topology, "redis_options")
+    result = await run_scenario(url, flavour)
+    assert result.failed == "start", result.describe()
+    assert result.passed == []
+
+
+# --------------------------------------------------------------------------- ACL
+
+
+def _username() -> str:
+    return f"sio-{uuid.uuid4().hex[:10]}"
+
+
+def _delete_user_tls(server: RedisServer, username: str) -> None:
+    """``ACL DELUSER`` on the TLS-only server."""
+    admin_command(server.port, "ACL", "DELUSER", username, tls_ca=server.tls_files["ca"])
+
+
+def _rules(flavour: str, prefix: str, cluster: bool = False, sentinel: bool = False
+           ) -> list[str]:
+    if flavour == "classic":
+        return classic_rules(prefix, ("/",), cluster=cluster, sentinel=sentinel)
+    return sharded_rules(prefix, cluster=cluster, sentinel=sentinel)
+
+
+class AclTarget:
+    """A standalone server or the shared cluster, with users created (and deleted) on it."""
+
+    def __init__(self, topology: str, server: RedisServer | None,
+                 cluster: RedisCluster | None) -> None:
+        self.topology = topology
+        self.server = server
+        self.cluster = cluster
+        self.users: list[str] = []
+
+    @property
+    def is_cluster(self) -> bool:
+        return self.cluster is not None
+
+    @property
+    def ports(self) -> list[int]:
+        if self.cluster is not None:
+            return [node.port for node in self.cluster.nodes if node.alive]
+        assert self.server is not None
+        return [self.server.port]
+
+    def url(self, username: str) -> str:
+        if self.cluster is not None:
+            plain = f"redis+cluster://{_hosts(self.cluster)}"
+        else:
+            assert self.server is not None
+            plain = f"redis://127.0.0.1:{self.server.port}/0"
+        return user_url(plain, username, PASSWORD)
+
+    def add_user(self, username: str, rules: list[str]) -> None:
+        self.users.append(username)
+        if self.cluster is not None:
+            apply_acl(self.cluster, username, *user_rules(PASSWORD, rules))
+        else:
+            assert self.server is not None
+            acl_setuser("127.0.0.1", self.server.port, username, *user_rules(PASSWORD, rules))
+
+    def denials(self, username: str) -> set[tuple[str, str]]:
+        return acl_denials(self.ports, username)
+
+    def cleanup(self) -> None:
+        for username in self.users:
+            delete_user(self.ports, username)
+
+
+@pytest.fixture(params=["standalone", "cluster"])
+def acl_target(request: pytest.FixtureRequest) -> Iterator[AclTarget]:
+    if request.param == "cluster":
+        target = AclTarget("cluster", None, request.getfixturevalue("redis_cluster"))
+    else:
+        target = AclTarget("standalone", request.getfixturevalue("redis_server"), None)
+    yield target
+    target.cleanup()
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_acl_minimal_rules_are_enough(acl_target: AclTarget, flavour: str) -> None:
+    username, prefix = _username(), f"acl-{uuid.uuid4().hex[:8]}"
+    acl_target.add_user(username, _rules(flavour, prefix, cluster=acl_target.is_cluster))
+    result = await run_scenario(acl_target.url(username), flavour, prefix=prefix)
+    assert result.ok, result.describe()
+    assert acl_target.denials(username) == set()  # nothing the adapter sent was refused
+
+
+def _allow_rules(flavour: str, cluster: bool) -> list[str]:
+    """The rules that grant something (``resetchannels`` and ``-@all`` only take away)."""
+    rules = _rules(flavour, "{prefix}", cluster=cluster)
+    return [rule for rule in rules if rule.startswith(("+", "&"))]
+
+
+#: the step that fails without a rule (None: every step passes, but Redis refuses a
+#: command the adapter sends: an idle PING or a room's SUNSUBSCRIBE, whose refusal the
+#: adapter logs as an error, or the (P)UNSUBSCRIBE it sends on close, which only
+#: ``ACL LOG`` shows)
+FAILING_STEP = {
+    "+publish": "broadcast",
+    "+subscribe": "start",
+    "+psubscribe": "start",
+    "+unsubscribe": None,
+    "+punsubscribe": None,
+    "+pubsub|numsub": "server_count",
+    "+spublish": "broadcast",
+    "+ssubscribe": "start",
+    "+sunsubscribe": None,
+    "+pubsub|shardnumsub": "server_count",
+    "+ping": None,
+    "+cluster|slots": "start",
+    "&{prefix}#/#*": "start",
+    "&{prefix}-request#*": "start",
+    "&{prefix}-response#*": "start",
+    "&{prefix}#*": "start",
+}
+#: rules whose refusal the adapter logs while it runs (the others are sent on close only)
+LOGGED = {"+ping", "+sunsubscribe"}
+
+_NEEDED = [
+    pytest.param(topology, flavour, rule, id=f"{topology}-{flavour}-{rule}")
+    for topology in ("standalone", "cluster")
+    for flavour in FLAVOURS
+    for rule in _allow_rules(flavour, cluster=topology == "cluster")
+]
+
+
+@pytest.mark.parametrize(("topology", "flavour", "rule"), _NEEDED)
+async def test_acl_every_rule_is_needed(
+    request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture,
+    topology: str, flavour: str, rule: str,
+) -> None:
+    if topology == "cluster":
+        target = AclTarget(topology, None, request.getfixturevalue("redis_cluster"))
+    else:
+        target = AclTarget(topology, request.getfixturevalue("redis_server"), None)
+    username, prefix = _username(), f"acl-{uuid.uuid4().hex[:8]}"
+    dropped = rule.format(prefix=prefix)
+    rules = [r for r in _rules(flavour, prefix, cluster=target.is_cluster) if r != dropped]
+    assert len(rules) == len(_rules(flavour, prefix, cluster=target.is_cluster)) - 1
+    target.add_user(username, rules)
+    caplog.set_level(logging.ERROR)
+    try:
+        result = await run_scenario(target.url(username), flavour, prefix=prefix)
+        denials = target.denials(username)
+    finally:
+        target.cleanup()
+
+    expected_step = FAILING_STEP[rule]
+    assert result.failed == expected_step, result.describe()
+    # Redis refused exactly what the missing rule grants
+    if dropped.startswith("+"):
+        assert denials == {("command", dropped[1:])}, denials
+    else:
+        assert denials, "no channel refused"
+        for reason, channel in denials:
+            assert reason == "channel" and (
+                channel == dropped[1:] or fnmatch.fnmatchcase(channel, dropped[1:])
+            ), denials
+    if rule in LOGGED:  # while the adapter runs, not at close
+        assert result.closing_at is not None
+        assert any(
+            "NOPERM" in record.getMessage() and record.created < result.closing_at
+            for record in caplog.records
+        ), [record.getMessage() for record in caplog.records]
+
+
+# --------------------------------------------------------------------------- Sentinel
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_sentinel_every_feature_plain_and_as_acl_user(
+    sentinel_set: RedisSentinelSet, flavour: str
+) -> None:
+    """Through ``redis+sentinel://``: with the default user, with the minimal rules (which
+    include ``+role``: the adapter checks the master's role), and without ``+role``."""
+    result = await run_scenario(sentinel_set.url, flavour)
+    assert result.ok, result.describe()
+    assert result.passed == list(STEPS)
+
+    master_ports = [node.port for node in sentinel_set.data_nodes]
+    prefix = f"acl-{uuid.uuid4().hex[:8]}"
+    username = _username()
+    apply_acl(sentinel_set, username,
+              *user_rules(PASSWORD, _rules(flavour, prefix, sentinel=True)))
+    url = user_url(sentinel_set.url, username, PASSWORD)
+    result = await run_scenario(url, flavour, prefix=prefix)
+    assert result.ok, result.describe()
+    assert acl_denials(master_ports, username) == set()
+
+    no_role = _username()
+    rules = [r for r in _rules(flavour, prefix, sentinel=True) if r != "+role"]
+    apply_acl(sentinel_set, no_role, *user_rules(PASSWORD, rules))
+    result = await run_scenario(user_url(sentinel_set.url, no_role, PASSWORD), flavour,
+                                prefix=prefix)
+    assert result.failed == "start", result.describe()
+    assert acl_denials(master_ports, no_role) == {("command", "role")}
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_acl_minimal_rules_over_tls(tls_server: RedisServer, flavour: str) -> None:
+    """The same rules over TLS (the classic flavour then runs on redis-py's connections)."""
+    username, prefix = _username(), f"acl-{uuid.uuid4().hex[:8]}"
+    ca = tls_server.tls_files["ca"]
+    acl_setuser("127.0.0.1", tls_server.port, username,
+                *user_rules(PASSWORD, _rules(flavour, prefix)), tls_ca=ca)
+    url = user_url(f"rediss://127.0.0.1:{tls_server.port}/0", username, PASSWORD)
+    try:
+        result = await run_scenario(url, flavour, prefix=prefix,
+                                    redis_options={"ssl_ca_certs": ca})
+        denials = acl_denials([tls_server.port], username, tls_ca=ca)
+    finally:
+        _delete_user_tls(tls_server, username)
+    assert result.ok, result.describe()
+    # redis-py (the classic flavour's rediss:// connections) also sends CLIENT SETINFO
+    # LIB-NAME/LIB-VER and ignores its refusal: Redis 7.0 does not know it (no ACL LOG
+    # entry), Redis 7.2+ refuses it to these rules and logs that
+    allowed = {("command", "client|setinfo")} if flavour == "classic" else set()
+    assert denials <= allowed, denials
