@@ -160,13 +160,17 @@ async def test_requests_both_ways(mixed: Cluster) -> None:
         for server in mixed.servers:
             assert await server.adapter.server_count(nsp) == 3
 
+    # binary socket data: servers[1]'s FETCH_SOCKETS_RESPONSE travels as MessagePack
+    blob = {"blob": b"\x00\xff", "n": 2}
+    async with mixed.servers[1].sio.session(sids[2]) as session:
+        session["data"] = blob
     for requester in REQUESTERS:
         found = {s["id"]: s for s in await fetch(mixed, requester)}
         assert set(found) == set(sids), requester
         assert found[sids[0]]["rooms"] == {sids[0], "room1", 123}
         assert found[sids[1]]["rooms"] == {sids[1], "room1", "room2"}
         assert found[sids[2]]["rooms"] == {sids[2], "room3"}
-        assert [found[sid]["data"] for sid in sids] == ["test-0", "test-1", "test-2"]
+        assert [found[sid]["data"] for sid in sids] == ["test-0", "test-1", blob]
         assert found[sids[0]]["handshake"]["auth"] == {"rooms": ["room1", 123], "data": "test-0"}
         assert found[sids[2]]["handshake"]["address"] == "127.0.0.1"
         selected = await fetch(mixed, requester, rooms=[123])
@@ -285,6 +289,18 @@ async def test_joins_leaves_and_disconnects_both_ways(mixed: Cluster) -> None:
     assert await subscribers(mixed, "nj") == (1 if dynamic else 0)
     await mixed.emit("node", "to-nj", [b"\x07"], rooms=["nj"])
     await mixed.check("node", "to-nj", {2: [b"\x07"]}, rooms=["nj"])
+
+    # our RemoteSocket of the Node server's socket: join, emit, leave
+    [remote] = await mixed.py.fetch_sockets(rooms=[sids[0]])
+    await remote.join(["rs", 5])
+    await wait_rooms(mixed, 0, {"rs", 5})
+    await mixed.settled()
+    await mixed.emit("py", "to-rs", [b"\x01"], rooms=["rs"])
+    await mixed.check("py", "to-rs", {0: [b"\x01"]}, rooms=["rs"])
+    await remote.emit("direct", 1, b"\x02")
+    assert await mixed.clients[0].wait_for("direct") == [[1, b"\x02"]]
+    await remote.leave(["rs", 5])
+    await wait_rooms(mixed, 0, set(), {"rs", 5})
 
     # Node: the sockets of pj but those of room2 leave pj (client 0 only);
     # Python: the sockets of nj and room3 leave nj, except those of room1 (client 2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from socketio_redis_adapter import AsyncRedisAdapter
+from socketio_redis_adapter import AsyncRedisAdapter, AsyncShardedRedisAdapter
 
 from .node_peer import NodePeer
 
@@ -12,7 +12,7 @@ from .node_peer import NodePeer
 async def emit_from(
     sender: str,
     node: NodePeer,
-    adapter: AsyncRedisAdapter,
+    adapter: AsyncRedisAdapter | AsyncShardedRedisAdapter,
     event: str,
     args: list[Any],
     *,
