@@ -138,11 +138,15 @@ class RawPubSub(SubscriberBase):
 
     async def _session(self) -> None:
         await self.topology.ensure()
+        address = self.topology.primary()
         try:
-            subscriber = await open_link(self.topology.primary(), self.topology.settings)
+            subscriber = await open_link(address, self.topology.settings)
         except (OSError, asyncio.TimeoutError):
-            await self.topology.refresh()  # the next attempt goes where the master is now
-            raise
+            await self.topology.refresh()  # the master may have moved (failover)
+            if self.topology.primary() == address:
+                raise
+            # it moved: go there now rather than after the reconnect delay
+            subscriber = await open_link(self.topology.primary(), self.topology.settings)
         try:
             subscriber.enter_push_mode(
                 PushParser(self.on_message, self._on_reply, self._on_handler_error,
