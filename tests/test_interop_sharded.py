@@ -43,6 +43,7 @@ from tests.support.topologies import RedisCluster
 pytestmark = pytest.mark.node
 
 MODES = ("static", "dynamic", "dynamic-private")
+NJ = "nj-ü#字"
 TOPOLOGIES = ("standalone", "cluster")
 PAYLOADS: list[list[Any]] = [
     [1, "2", b"\x03\xff", {"k": b"\x00", "n": None, "l": [True, 1.5]}],  # MessagePack
@@ -140,6 +141,13 @@ async def test_broadcasts_both_ways(mixed: Cluster) -> None:
         event = f"{requester}-except-sid"
         await mixed.emit(requester, event, PAYLOADS[1], except_rooms=[sids[other]])
         await mixed.check(requester, event, {n: PAYLOADS[1] for n in range(3) if n != other})
+        # large: about 1 MB of MessagePack, and 300 kB of JSON text
+        big = [bytes(range(256)) * 3000, "é" * 100_000, {"n": list(range(1000))}]
+        await mixed.emit(requester, f"{requester}-big", big)
+        await mixed.check(requester, f"{requester}-big", {n: big for n in range(3)})
+        await mixed.emit(requester, f"{requester}-big-text", big[1:], rooms=["room1"])
+        await mixed.check(requester, f"{requester}-big-text", {0: big[1:], 1: big[1:]},
+                          rooms=["room1"])
         # another namespace: channels of its own (`${prefix}#/custom#...`)
         for number, (target, receivers) in enumerate(BROADCASTS[:2]):
             event = f"{requester}-custom-{number}"
@@ -282,13 +290,14 @@ async def test_joins_leaves_and_disconnects_both_ways(mixed: Cluster) -> None:
     await mixed.emit("py", "to-pj", ["p"], rooms=["pj"])
     await mixed.check("py", "to-pj", {0: ["p"], 1: ["p"]}, rooms=["pj"])
 
-    # Node: the socket of client 2 (on servers[1]), by its id, joins "nj"
-    await mixed.node.command("sockets_join", nsp="/", rooms=[sids[2]], target="nj")
-    await wait_rooms(mixed, 2, {"nj"})
+    # Node: the socket of client 2 (on servers[1]), by its id, joins NJ (non-ASCII, with
+    # a "#": the channel names, UTF-8, must be the same bytes on both sides)
+    await mixed.node.command("sockets_join", nsp="/", rooms=[sids[2]], target=NJ)
+    await wait_rooms(mixed, 2, {NJ})
     await mixed.settled()  # servers[1]'s SSUBSCRIBE of the new room (dynamic modes)
-    assert await subscribers(mixed, "nj") == (1 if dynamic else 0)
-    await mixed.emit("node", "to-nj", [b"\x07"], rooms=["nj"])
-    await mixed.check("node", "to-nj", {2: [b"\x07"]}, rooms=["nj"])
+    assert await subscribers(mixed, NJ) == (1 if dynamic else 0)
+    await mixed.emit("node", "to-nj", [b"\x07"], rooms=[NJ])
+    await mixed.check("node", "to-nj", {2: [b"\x07"]}, rooms=[NJ])
 
     # our RemoteSocket of the Node server's socket: join, emit, leave
     [remote] = await mixed.py.fetch_sockets(rooms=[sids[0]])
@@ -306,21 +315,21 @@ async def test_joins_leaves_and_disconnects_both_ways(mixed: Cluster) -> None:
     # Python: the sockets of nj and room3 leave nj, except those of room1 (client 2)
     await mixed.node.command("sockets_leave", nsp="/", rooms=["pj"], except_=["room2"],
                              target="pj")
-    await mixed.py.sockets_leave("nj", rooms=["nj", "room3"], except_rooms=["room1"])
+    await mixed.py.sockets_leave(NJ, rooms=[NJ, "room3"], except_rooms=["room1"])
     await wait_rooms(mixed, 0, set(), {"pj"})
-    await wait_rooms(mixed, 2, set(), {"nj"})
+    await wait_rooms(mixed, 2, set(), {NJ})
     await mixed.expect_rooms([{"room1", 123}, {"room1", "room2", "pj"}, {"room3"}], "node")
     await mixed.node.wait_subscriptions()  # Node's SUNSUBSCRIBE of pj
     for number, server in enumerate(mixed.servers):  # ours, dropped in the background
 
         async def unsubscribed(server: Any = server) -> bool:
-            return ("/", "nj") not in server.adapter._subscriptions.rooms
+            return ("/", NJ) not in server.adapter._subscriptions.rooms
 
-        await eventually(unsubscribed, f"servers[{number}] dropped nj")
+        await eventually(unsubscribed, f"servers[{number}] dropped {NJ}")
     await eventually(
         lambda: _equals(subscribers(mixed, "pj"), 1 if dynamic else 0), "pj: one subscriber"
     )
-    await eventually(lambda: _equals(subscribers(mixed, "nj"), 0), "nj: no subscriber")
+    await eventually(lambda: _equals(subscribers(mixed, NJ), 0), "nj: no subscriber")
     for requester in REQUESTERS:
         await mixed.emit(requester, f"{requester}-pj", [1], rooms=["pj"])
         await mixed.check(requester, f"{requester}-pj", {1: [1]}, rooms=["pj"])
