@@ -19,6 +19,7 @@ add up the rooms of FETCH_SOCKETS's answers, Node's sockets' included).
 from __future__ import annotations
 
 import asyncio
+import datetime
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -49,6 +50,9 @@ PAYLOADS: list[list[Any]] = [
     [1, "2", b"\x03\xff", {"k": b"\x00", "n": None, "l": [True, 1.5]}],  # MessagePack
     [{"plain": ["json", 4]}, "text"],  # JSON
 ]
+WHEN = datetime.datetime(2020, 9, 13, 12, 26, 40, 123000, tzinfo=datetime.timezone.utc)
+#: what a Date becomes for a client (JSON.stringify): Node's clients and ours alike
+WHEN_TEXT = "2020-09-13T12:26:40.123Z"
 #: (target, receivers): rooms and except rooms of a broadcast, clients that get it
 BROADCASTS: list[tuple[dict[str, list[Any]], set[int]]] = [
     ({}, {0, 1, 2}),
@@ -141,6 +145,7 @@ async def test_broadcasts_both_ways(mixed: Cluster) -> None:
         event = f"{requester}-except-sid"
         await mixed.emit(requester, event, PAYLOADS[1], except_rooms=[sids[other]])
         await mixed.check(requester, event, {n: PAYLOADS[1] for n in range(3) if n != other})
+        await dates(mixed, requester)
         # large: about 1 MB of MessagePack, and 300 kB of JSON text
         big = [bytes(range(256)) * 3000, "é" * 100_000, {"n": list(range(1000))}]
         await mixed.emit(requester, f"{requester}-big", big)
@@ -154,6 +159,16 @@ async def test_broadcasts_both_ways(mixed: Cluster) -> None:
             await mixed.emit(requester, event, PAYLOADS[0], nsp="/custom", **target)
             await mixed.check(requester, event, {n: PAYLOADS[0] for n in receivers},
                               nsp="/custom", rooms=target.get("rooms", ()))
+
+
+async def dates(mixed: Cluster, requester: str) -> None:
+    """A Date in a broadcast: a MessagePack timestamp next to binary data (a datetime here),
+    an ISO string in JSON; every client gets Node's ISO string."""
+    for number, extra in enumerate(([b"\x01"], [])):
+        event = f"{requester}-date-{number}"
+        await mixed.emit(requester, event, [WHEN, {"at": [WHEN]}, *extra])
+        expected = [WHEN_TEXT, {"at": [WHEN_TEXT]}, *extra]
+        await mixed.check(requester, event, {n: expected for n in range(3)})
 
 
 # -------------------------------------------------------------------- requests
@@ -416,6 +431,7 @@ async def test_classic_adapters_on_a_redis_cluster(classic_on_cluster: Cluster) 
             await mixed.emit(requester, event, payload, **target)
             await mixed.check(requester, event, {n: payload for n in receivers},
                               rooms=target.get("rooms", ()))
+        await dates(mixed, requester)  # the classic flavour's broadcasts: all MessagePack
         other = 2 if requester == "node" else 0
         await mixed.emit(requester, f"{requester}-sid", [1], rooms=[sids[other]])
         await mixed.check(requester, f"{requester}-sid", {other: [1]}, rooms=[sids[other]])

@@ -45,7 +45,9 @@ class Fanout:
         self._server = server
         self._text_packets = server.packet_class is sio_packet.Packet
         json_module = server.packet_class.json
-        if json_module is json:
+        # python-socketio's default is engineio.json, which re-exports json.dumps: Dates
+        # (from Node's MessagePack timestamps) must become its ISO strings there too
+        if json_module is json or getattr(json_module, "dumps", None) is json.dumps:
             self._dumps = functools.partial(json.dumps, default=json_default)
         else:
             self._dumps = json_module.dumps
