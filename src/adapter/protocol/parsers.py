@@ -88,6 +88,28 @@ def get_parser(parser: str | Parser) -> Parser:
     return parser
 
 
+# what json.loads scans with (JSONDecoder sets it in __init__; typeshed omits it)
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def json_loads(payload: bytes) -> Any:
+    """``json.loads(payload)``, faster for the usual message: UTF-8 text of one JSON value.
+
+    The usual case runs json's own scanner (what ``json.loads`` runs) on the
+    decoded text without ``loads``' encoding detection and whitespace steps;
+    anything else (another encoding, a BOM, surrounding whitespace, invalid
+    JSON) goes to ``json.loads`` itself, so results and errors are its own.
+    """
+    try:
+        text = payload.decode()
+        value, end = _scan_once(text, 0)
+    except Exception:
+        return json.loads(payload)
+    if end != len(text):
+        return json.loads(payload)
+    return value
+
+
 def decode_map(decode: Callable[[bytes], Any], payload: bytes, what: str) -> dict[str, Any]:
     """Decode a message that must be a map: JSON when it starts with ``{``, else ``decode``.
 
@@ -96,7 +118,7 @@ def decode_map(decode: Callable[[bytes], Any], payload: bytes, what: str) -> dic
     is not a map").
     """
     try:
-        value = json.loads(payload) if payload[:1] == b"{" else decode(payload)
+        value = json_loads(payload) if payload[:1] == b"{" else decode(payload)
     except Exception as exc:
         raise MalformedMessage(f"undecodable {what}: {exc}") from exc
     if not isinstance(value, dict):
@@ -122,4 +144,5 @@ __all__ = [
     "is_notepack",
     "json_default",
     "json_dumps",
+    "json_loads",
 ]

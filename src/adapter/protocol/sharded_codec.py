@@ -7,14 +7,16 @@ messages from their last bytes, without decoding them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..fastpath import FASTPATH, encode_event, parse_broadcast
 from . import notepack
-from .broadcast import Broadcast, parse_broadcast
+from .broadcast import Broadcast
 from .errors import MalformedMessage
-from .parsers import json_dumps
+from .parsers import json_default, json_dumps
 from .requests import Selector
 from .rooms import parse_rooms
 from .sharded import (
@@ -30,6 +32,59 @@ from .sharded import (
 )
 
 
+class _HasBinary(Exception):
+    """Raised by :func:`_stop_at_binary` inside the JSON encoder."""
+
+
+def _stop_at_binary(value: Any) -> Any:
+    """``json_default``, except that binary data stops the encoding."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raise _HasBinary
+    return json_default(value)
+
+
+# ``json_dumps``'s encoder (a ``JSONEncoder`` keeps no state between calls), made once
+_encode_text = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, default=_stop_at_binary
+).encode
+_dumps = json.dumps
+
+
+def json_unless_binary(message: Any) -> bytes | None:
+    """``json_dumps(message)`` when ``message`` certainly holds no binary, else None.
+
+    The fast way to Node's encoding rule for the types that may carry binary:
+    one JSON encoding instead of a binary scan and then the encoding.  With
+    the compiled core, its JSON writer (``encode_event``, which writes json's
+    ``ensure_ascii`` text and reports binary as attachments): when that text
+    has no ``\\u`` escape it is the very text ``json_dumps`` writes.
+    Otherwise json's encoder, with a hook that stops at the first binary
+    value.  None whenever this is not certain (binary, data json cannot
+    encode, too deep): the caller then applies the rule as before.
+    """
+    if FASTPATH:
+        try:
+            parts = encode_event("/", message, _dumps)
+        except Exception:
+            parts = None
+        if parts is not None:
+            if len(parts) > 1:
+                return None  # binary attachments
+            text = parts[0]
+            if isinstance(text, str) and "\\u" not in text:
+                return text[1:].encode()  # after the packet type "2"
+    try:
+        return _encode_text(message).encode()
+    except Exception:  # _HasBinary, or what json_dumps would raise too
+        return None
+
+
+#: how the JSON of a BROADCAST (3) without acks starts, up to the event's packet data
+_BROADCAST_HEAD = b'{"type":3,"data":{"packet":{"type":2,"data":'
+#: how many one-room broadcast endings a codec keeps (emptied when full)
+_ONE_ROOM_CACHE = 4096
+
+
 class ShardedCodec:
     """Encodes this server's sharded messages and picks their channels.
 
@@ -38,13 +93,15 @@ class ShardedCodec:
     :param uid: the server's uid (16 hex characters; made when omitted).
     """
 
-    __slots__ = ("uid", "channels", "_own")
+    __slots__ = ("uid", "channels", "_own", "_one_room")
 
     def __init__(self, prefix: str, mode: str, uid: str | None = None) -> None:
         self.uid = uid or new_server_uid()
         self.channels = ShardedChannels(prefix, mode)
         #: namespace -> the endings of this server's messages (JSON, MessagePack)
         self._own: dict[str, tuple[bytes, bytes]] = {}
+        #: (namespace, room) -> the channel and JSON ending of a plain broadcast to that room
+        self._one_room: dict[tuple[str, str], tuple[bytes, bytes]] = {}
 
     def encode(self, kind: MessageType, data: dict[str, Any] | None, nsp: str) -> bytes:
         """One message from this server, as Node encodes it (JSON, or MessagePack with binary).
@@ -52,8 +109,12 @@ class ShardedCodec:
         Raises ``TypeError`` when the data cannot be serialized.
         """
         message = envelope(kind, data, self.uid, nsp)
-        if kind in BINARY_TYPES and data is not None and has_binary(data):
-            return notepack.packb(message)
+        if kind in BINARY_TYPES and data is not None:
+            text = json_unless_binary(message)
+            if text is not None:
+                return text
+            if has_binary(data):
+                return notepack.packb(message)
         return json_dumps(message)
 
     def encode_broadcast(
@@ -61,9 +122,35 @@ class ShardedCodec:
         flags: dict[str, Any], request_id: str | None = None,
     ) -> tuple[bytes, bytes]:
         """The channel and bytes of a BROADCAST (3), on the channel Node's publisher picks."""
+        if request_id is None and len(rooms) == 1 and not except_rooms and not flags:
+            room = rooms[0]
+            if type(room) is str:
+                # the usual emit: the envelope's JSON is its fixed head, the event's
+                # JSON and the room's ending (what json_dumps writes, piece by piece)
+                ending = self._one_room.get((nsp, room))
+                if ending is None:
+                    ending = self._one_room_ending(nsp, room)
+                body = json_unless_binary(payload)
+                if body is not None:
+                    return ending[0], _BROADCAST_HEAD + body + ending[1]
         data = broadcast_data(payload, rooms, except_rooms, flags, request_id)
         channel = self.channels.for_broadcast(nsp, rooms, request_id is not None)
         return channel, self.encode(MessageType.BROADCAST, data, nsp)
+
+    def _one_room_ending(self, nsp: str, room: str) -> tuple[bytes, bytes]:
+        """The channel of a plain broadcast to ``room`` and its JSON after the packet data."""
+        if len(self._one_room) >= _ONE_ROOM_CACHE:
+            self._one_room.clear()
+        marker = [0]
+        text = json_dumps(envelope(
+            MessageType.BROADCAST, broadcast_data(marker, [room], [], {}), self.uid, nsp
+        ))
+        head, _, ending = text.partition(b"[0]")
+        if head != _BROADCAST_HEAD:  # pragma: no cover - the envelope's key order is fixed
+            raise AssertionError(f"unexpected broadcast head {head!r}")
+        entry = (self.channels.for_broadcast(nsp, [room], False), ending)
+        self._one_room[(nsp, room)] = entry
+        return entry
 
     def is_own(self, payload: bytes, nsp: str) -> bool:
         """True for a message this server sent in ``nsp`` (by its last bytes)."""
