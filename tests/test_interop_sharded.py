@@ -141,6 +141,15 @@ async def test_broadcasts_both_ways(mixed: Cluster) -> None:
         event = f"{requester}-to-sid"
         await mixed.emit(requester, event, PAYLOADS[0], rooms=[sids[other]])
         await mixed.check(requester, event, {other: PAYLOADS[0]}, rooms=[sids[other]])
+        # a socket's broadcast (socket.broadcast / skip_sid): everyone but the sender
+        event = f"{requester}-from-socket"
+        if requester == "node":
+            await mixed.node.command("socket_emit", nsp="/", sid=sids[0], event=event,
+                                     args=PAYLOADS[0], broadcast=True)
+            await mixed.check(requester, event, {1: PAYLOADS[0], 2: PAYLOADS[0]})
+        else:
+            await mixed.servers[0].sio.emit(event, tuple(PAYLOADS[0]), skip_sid=sids[1])
+            await mixed.check(requester, event, {0: PAYLOADS[0], 2: PAYLOADS[0]})
         # every socket of the other side but one, by its id
         event = f"{requester}-except-sid"
         await mixed.emit(requester, event, PAYLOADS[1], except_rooms=[sids[other]])
@@ -201,6 +210,10 @@ async def test_requests_both_ways(mixed: Cluster) -> None:
         selected = await fetch(mixed, requester, rooms=["room1"])
         assert sorted(s["id"] for s in selected) == sorted(sids[:2])
         await no_pending_requests(mixed, requester)
+    # with except rooms
+    found = await mixed.node.command("fetch_sockets", nsp="/", except_=["room2", 123])
+    assert [s["id"] for s in found] == [sids[2]]
+    assert [s.id for s in await mixed.py.fetch_sockets("room1", except_rooms=123)] == [sids[1]]
 
     # every room, through FETCH_SOCKETS: the Node server's sockets' rooms included
     assert await mixed.py.all_rooms() == {*sids, "room1", "room2", "room3", 123}
@@ -458,8 +471,20 @@ async def test_classic_adapters_on_a_redis_cluster(classic_on_cluster: Cluster) 
         await mixed.emit(requester, f"{requester}-joined", ["j"], rooms=["joined"])
         await mixed.check(requester, f"{requester}-joined", {0: ["j"], 2: ["j"]},
                           rooms=["joined"])
-    err, responses = await emit_with_ack(mixed, "node", "ask", to="joined", timeout=3)
-    assert (err, counted(responses)) == (None, counted(["client-ack"] * 2))
+    for requester in REQUESTERS:
+        err, responses = await emit_with_ack(mixed, requester, "ask", to="joined", timeout=3)
+        assert (err, counted(responses)) == (None, counted(["client-ack"] * 2))
+
+    # serverSideEmit with acknowledgements, both ways
+    for number, server in enumerate(mixed.servers):
+        server.adapter.on_server_side_event("hello", lambda *args, n=number: [n, *args])
+    await mixed.node.command("on_server_side_event", nsp="/", event="hello", reply="node")
+    result = await mixed.node.command("server_side_emit", nsp="/", event="hello", args=[1],
+                                      ack=True)
+    assert (result["err"], counted(result["responses"])) == (None, counted([[0, 1], [1, 1]]))
+    assert counted(await mixed.py.server_side_call("hello", 2)) == counted(["node", [1, 2]])
+    await no_pending_requests(mixed, "node")
+    await no_pending_requests(mixed, "py")
     reasons = watch_disconnect(mixed, 1)
     await mixed.node.command("disconnect_sockets", nsp="/", rooms=["room2"])
     await eventually(_disconnected(mixed, 1), "client 1 disconnected by the Node server")
