@@ -22,8 +22,10 @@ What the adapter sends (raw RESP2 connections: ``redis://``, ``redis+cluster://`
   and go in the dynamic modes, and on close), ``SPUBLISH``, ``PUBSUB SHARDNUMSUB``, and
   ``PING`` on an idle subscriber, all on channels ``prefix#...``;
 * on a cluster: ``CLUSTER SLOTS`` (learning the slot map), on every node;
-* under Sentinel: ``ROLE`` on the master named by the sentinels (the sentinels themselves
-  are asked ``SENTINEL get-master-addr-by-name`` with ``sentinel_kwargs``' credentials).
+* under Sentinel: ``ROLE`` on the master named by the sentinels; the sentinels themselves
+  are asked ``SENTINEL get-master-addr-by-name`` only, with the credentials of
+  ``redis_options={"sentinel_kwargs": {"username": ..., "password": ...}}``
+  (:func:`sentinel_rules`).
 
 Redis checks a PSUBSCRIBE pattern *literally* against the user's channel rules (a rule
 ``&key#*`` does not allow ``PSUBSCRIBE key#/#*``), so the classic flavour needs the
@@ -75,9 +77,14 @@ def sharded_rules(prefix: str = "socket.io", cluster: bool = False,
     return rules
 
 
+def sentinel_rules() -> list[str]:
+    """The rules of a user on the *sentinels* (given in ``sentinel_kwargs``), both flavours."""
+    return ["resetchannels", "-@all", "+sentinel|get-master-addr-by-name"]
+
+
 def user_rules(password: str, rules: Iterable[str]) -> list[str]:
     """The full ``ACL SETUSER`` arguments: a fresh enabled user with ``password`` and ``rules``."""
     return ["reset", "on", f">{password}", *rules]
 
 
-__all__ = ["classic_rules", "sharded_rules", "user_rules"]
+__all__ = ["classic_rules", "sentinel_rules", "sharded_rules", "user_rules"]

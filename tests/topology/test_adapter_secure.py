@@ -17,6 +17,7 @@ subscribers' PING, close).
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import logging
 import uuid
@@ -25,9 +26,16 @@ from typing import Any
 
 import pytest
 
-from tests.support.acl_rules import classic_rules, sharded_rules, user_rules
+from tests.support.acl_rules import classic_rules, sentinel_rules, sharded_rules, user_rules
 from tests.support.redis_server import RedisServer
-from tests.support.secure_rig import STEPS, acl_denials, delete_user, run_scenario
+from tests.support.secure_rig import (
+    STEPS,
+    ProbeClassic,
+    acl_denials,
+    delete_user,
+    run_scenario,
+)
+from tests.support.sio_cluster import Client, PyServer, close_all, settle
 from tests.support.topologies import (
     RedisCluster,
     RedisSentinelSet,
@@ -67,7 +75,7 @@ def _tls_target(request: pytest.FixtureRequest, topology: str, form: str
         cluster: RedisCluster = request.getfixturevalue("tls_cluster")
         base, ca = f"rediss+cluster://{_hosts(cluster)}", cluster.ca_file
     if form == "query":
-        return f"{base}?ssl_ca_certs={ca}&ssl_cert_reqs=required", None
+        return f"{base}?ssl_ca_certs={ca}", None
     return base, {"ssl_ca_certs": ca}
 
 
@@ -261,32 +269,95 @@ async def test_acl_every_rule_is_needed(
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
-async def test_sentinel_every_feature_plain_and_as_acl_user(
+async def test_sentinel_every_feature_plain_and_as_acl_users(
     sentinel_set: RedisSentinelSet, flavour: str
 ) -> None:
-    """Through ``redis+sentinel://``: with the default user, with the minimal rules (which
-    include ``+role``: the adapter checks the master's role), and without ``+role``."""
+    """Through ``redis+sentinel://``: with the default users; with the minimal rules on the
+    data nodes (which include ``+role``: the adapter checks the master's role) and a
+    sentinel user given in ``sentinel_kwargs``; then without ``+role``, and without the
+    sentinel user's one command."""
     result = await run_scenario(sentinel_set.url, flavour)
     assert result.ok, result.describe()
     assert result.passed == list(STEPS)
 
-    master_ports = [node.port for node in sentinel_set.data_nodes]
+    data_ports = [node.port for node in sentinel_set.data_nodes]
+    sentinel_ports = [sentinel.port for sentinel in sentinel_set.sentinels]
     prefix = f"acl-{uuid.uuid4().hex[:8]}"
-    username = _username()
-    apply_acl(sentinel_set, username,
-              *user_rules(PASSWORD, _rules(flavour, prefix, sentinel=True)))
-    url = user_url(sentinel_set.url, username, PASSWORD)
-    result = await run_scenario(url, flavour, prefix=prefix)
-    assert result.ok, result.describe()
-    assert acl_denials(master_ports, username) == set()
+    rules = _rules(flavour, prefix, sentinel=True)
 
-    no_role = _username()
-    rules = [r for r in _rules(flavour, prefix, sentinel=True) if r != "+role"]
-    apply_acl(sentinel_set, no_role, *user_rules(PASSWORD, rules))
-    result = await run_scenario(user_url(sentinel_set.url, no_role, PASSWORD), flavour,
-                                prefix=prefix)
+    def users(master_rules: list[str], watcher_rules: list[str]
+              ) -> tuple[str, dict[str, Any], str, str]:
+        master_user, watcher = _username(), _username()
+        apply_acl(sentinel_set, master_user, *user_rules(PASSWORD, master_rules))
+        for sentinel in sentinel_set.sentinels:
+            sentinel.command("ACL", "SETUSER", watcher, *user_rules(PASSWORD, watcher_rules))
+        options = {"sentinel_kwargs": {"username": watcher, "password": PASSWORD}}
+        return user_url(sentinel_set.url, master_user, PASSWORD), options, master_user, watcher
+
+    url, options, master_user, watcher = users(rules, sentinel_rules())
+    result = await run_scenario(url, flavour, prefix=prefix, redis_options=options)
+    assert result.ok, result.describe()
+    assert acl_denials(data_ports, master_user) == set()
+    assert acl_denials(sentinel_ports, watcher) == set()
+
+    url, options, master_user, watcher = users(
+        [rule for rule in rules if rule != "+role"], sentinel_rules()
+    )
+    result = await run_scenario(url, flavour, prefix=prefix, redis_options=options)
     assert result.failed == "start", result.describe()
-    assert acl_denials(master_ports, no_role) == {("command", "role")}
+    assert acl_denials(data_ports, master_user) == {("command", "role")}
+
+    url, options, master_user, watcher = users(rules, ["resetchannels", "-@all"])
+    result = await run_scenario(url, flavour, prefix=prefix, redis_options=options)
+    assert result.failed == "start", result.describe()
+    assert acl_denials(sentinel_ports, watcher) == {
+        ("command", "sentinel|get-master-addr-by-name")
+    }
+    assert acl_denials(data_ports, master_user) == set()
+
+
+async def test_acl_classic_needs_the_pattern_of_each_namespace(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis checks a PSUBSCRIBE pattern literally: ``&key#/#*`` does not cover ``/chat``."""
+    key = f"acl-{uuid.uuid4().hex[:8]}"
+    target = AclTarget("standalone", redis_server, None)
+    with_chat, without_chat = _username(), _username()
+    target.add_user(with_chat, classic_rules(key, ("/", "/chat")))
+    target.add_user(without_chat, classic_rules(key, ("/",)))
+    caplog.set_level(logging.ERROR)
+    try:
+        for username, allowed in ((with_chat, True), (without_chat, False)):
+            servers = [await PyServer.start(target.url(username), adapter_class=ProbeClassic,
+                                            key=key) for _ in range(2)]
+            clients: list[Client] = []
+            try:
+                for server in servers:
+                    clients.append(await Client.connect(server.url, namespaces=["/chat"]))
+                await servers[0].sio.emit("news", b"\x01", namespace="/chat")
+                if allowed:
+                    await clients[1].wait_for("news", namespace="/chat", timeout=3)
+                else:
+                    await wait_stat(servers[0].adapter, "publish_failures", 1)
+                    await settle(0.5)
+                    assert clients[1].named("news", "/chat") == []
+            finally:
+                await close_all(clients, servers)
+    finally:
+        target.cleanup()
+    assert acl_denials([redis_server.port], with_chat) == set()
+    assert acl_denials([redis_server.port], without_chat) == {
+        ("channel", f"{key}#/chat#*"), ("channel", f"{key}#/chat#")
+    }
+
+
+async def wait_stat(adapter: Any, name: str, at_least: int, timeout: float = 5.0) -> None:
+    """Bounded wait until ``adapter.stats[name] >= at_least``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while adapter.stats[name] < at_least:
+        assert loop.time() < deadline, f"stats[{name!r}] stayed {adapter.stats[name]}"
+        await asyncio.sleep(0.05)
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
@@ -309,3 +380,37 @@ async def test_acl_minimal_rules_over_tls(tls_server: RedisServer, flavour: str)
     # entry), Redis 7.2+ refuses it to these rules and logs that
     allowed = {("command", "client|setinfo")} if flavour == "classic" else set()
     assert denials <= allowed, denials
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_acl_over_tls_with_a_database_number(tls_server: RedisServer, flavour: str) -> None:
+    """``rediss://.../1``: redis-py (the classic flavour's TLS connections) sends ``SELECT 1``
+    on connect, which these rules refuse, so the adapter cannot start without ``+select``;
+    the sharded flavour's own connections send no SELECT (pub/sub ignores databases)."""
+    ca = tls_server.tls_files["ca"]
+    prefix = f"acl-{uuid.uuid4().hex[:8]}"
+    names = []
+    for extra in ([], ["+select"]):
+        username = _username()
+        names.append(username)
+        acl_setuser("127.0.0.1", tls_server.port, username,
+                    *user_rules(PASSWORD, [*_rules(flavour, prefix), *extra]), tls_ca=ca)
+    try:
+        results = [
+            await run_scenario(
+                user_url(f"rediss://127.0.0.1:{tls_server.port}/1", username, PASSWORD),
+                flavour, prefix=prefix, redis_options={"ssl_ca_certs": ca},
+            )
+            for username in names
+        ]
+        denials = [acl_denials([tls_server.port], username, tls_ca=ca) for username in names]
+    finally:
+        for username in names:
+            _delete_user_tls(tls_server, username)
+    if flavour == "classic":
+        assert results[0].failed == "start", results[0].describe()
+        assert ("command", "select") in denials[0]
+    else:
+        assert results[0].ok, results[0].describe()
+        assert denials[0] == set()
+    assert results[1].ok, results[1].describe()
