@@ -384,6 +384,16 @@ async def test_joins_leaves_and_disconnects_both_ways(mixed: Cluster) -> None:
     found = await mixed.node.command("fetch_sockets", nsp="/")
     assert [s["id"] for s in found] == [sids[1]]
     assert [s.id for s in await mixed.py.fetch_sockets()] == [sids[1]]
+    # the Node server closes client 1's connection (on servers[0]) from "/custom"
+    await mixed.node.command("disconnect_sockets", nsp="/custom", rooms=["room2"], close=True)
+
+    async def closed_1() -> bool:
+        return not mixed.clients[1].sio.connected
+
+    await eventually(closed_1, "client 1's connection closed by the Node server", timeout=8)
+    assert reasons[1][0] == ("/custom", SERVER_DISCONNECT)
+    assert {nsp for nsp, _ in reasons[1]} == {"/", "/custom"}
+    assert mixed.clients[2].sio.namespaces.keys() == {"/custom"}
 
 
 async def _equals(value: Any, expected: Any) -> bool:
