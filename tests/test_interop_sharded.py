@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from socketio_redis_adapter import RequestTimeoutError
 from tests.contract.rig import (
@@ -39,7 +40,7 @@ from tests.contract.rig import (
     tear_down,
 )
 from tests.support.redis_server import RedisServer
-from tests.support.topologies import RedisCluster
+from tests.support.topologies import NO_CLIENT_SETINFO, RedisCluster
 
 pytestmark = pytest.mark.node
 
@@ -434,7 +435,9 @@ async def classic_on_cluster(redis_cluster: RedisCluster) -> AsyncIterator[Clust
         await tear_down(built)
 
 
-async def test_classic_adapters_on_a_redis_cluster(classic_on_cluster: Cluster) -> None:
+async def test_classic_adapters_on_a_redis_cluster(
+    classic_on_cluster: Cluster, redis_cluster: RedisCluster
+) -> None:
     """Node's createAdapter on a node-redis cluster client and our AsyncRedisAdapter on
     ``redis+cluster://``: server counts summed over the nodes, broadcasts, rooms,
     fetchSockets and allRooms both ways."""
@@ -446,6 +449,27 @@ async def test_classic_adapters_on_a_redis_cluster(classic_on_cluster: Cluster) 
     assert await mixed.node.command("server_count", nsp="/") == 3
     for server in mixed.servers:
         assert await server.adapter.server_count() == 3
+    # Node's node is random, ours the first master: one more subscriber of the request
+    # channel on every node makes both sides sum over all three, whatever they chose
+    extra = [aioredis.Redis(host=host, port=port, **NO_CLIENT_SETINFO)
+             for host, port in redis_cluster.startup_nodes]
+    pubsubs = [connection.pubsub() for connection in extra]
+    try:
+        for pubsub in pubsubs:
+            await asyncio.wait_for(pubsub.subscribe(f"{mixed.key}-request#/#"), 5)
+        assert await mixed.node.command("server_count", nsp="/") == 6
+        assert await mixed.py.server_count() == 6
+    finally:
+        for pubsub, connection in zip(pubsubs, extra, strict=True):
+            await pubsub.aclose()
+            await connection.aclose()
+
+    async def three_again() -> bool:
+        counts = [await mixed.node.command("server_count", nsp="/"),
+                  await mixed.py.server_count()]
+        return counts == [3, 3]
+
+    await eventually(three_again, "both count 3 servers again")
 
     for requester in REQUESTERS:
         for number, (target, receivers) in enumerate(BROADCASTS):
