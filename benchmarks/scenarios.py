@@ -295,7 +295,7 @@ def table(
     return "\n".join(lines)
 
 
-def sharded_verdict(results: dict[str, dict[str, dict[str, Any]]]) -> str:
+def sharded_verdict(results: dict[str, dict[str, dict[str, Any]]], mode: str) -> str:
     """Ours sharded against ours classic on the cluster: the issue's "no worse" check."""
     checks = [
         ("a", "us_per_emit", "publisher CPU per emit"),
@@ -313,7 +313,11 @@ def sharded_verdict(results: dict[str, dict[str, dict[str, Any]]]) -> str:
         verdict = "no worse" if a <= b * 1.05 else "WORSE"
         lines.append(f"* {what}: sharded {a:.2f} µs, classic {b:.2f} µs, "
                      f"ratio {ratio(a, b)} ({verdict}; 5% tolerance for noise)")
-    return "\n".join(lines) if len(lines) > 2 else ""
+    if len(lines) == 2:
+        return ""
+    if mode == "smoke":
+        lines.append("\n(smoke sizes: too small to tell; run without --smoke to compare)")
+    return "\n".join(lines)
 
 
 def parse_only(text: str) -> list[tuple[str, str]]:
@@ -409,7 +413,7 @@ def main() -> int:
                 )
             print(table(scenario, results, group) + "\n", flush=True)
         if "sharded" in all_results:
-            verdict = sharded_verdict(all_results["sharded"])
+            verdict = sharded_verdict(all_results["sharded"], mode)
             if verdict:
                 print(verdict + "\n", flush=True)
     except KeyboardInterrupt:

@@ -72,3 +72,6 @@ done
 echo "== micro-benchmarks, short mode (so they cannot rot)"
 "$VPY" -m pytest benchmarks -q --benchmark-min-rounds=1 --benchmark-max-time=0.005 \
   --benchmark-warmup=off --benchmark-columns=min,median,ops
+
+echo "== end-to-end scenarios on a 3-master Redis Cluster, smoke sizes (so they cannot rot)"
+"$VPY" benchmarks/scenarios.py --only sharded --smoke
