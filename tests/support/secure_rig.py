@@ -225,10 +225,11 @@ def acl_denials(ports: Iterable[int], username: str, *, tls_ca: str | None = Non
     return found
 
 
-def delete_user(ports: Iterable[int], username: str) -> None:
+def delete_user(ports: Iterable[int], username: str, *, tls_ca: str | None = None,
+                admin_password: str | None = None) -> None:
     """``ACL DELUSER username`` on every node (a shared topology stays clean)."""
     for port in ports:
-        admin_command(port, "ACL", "DELUSER", username)
+        admin_command(port, "ACL", "DELUSER", username, tls_ca=tls_ca, password=admin_password)
 
 
 __all__ = ["STEPS", "ProbeClassic", "ProbeSharded", "ScenarioResult", "acl_denials",

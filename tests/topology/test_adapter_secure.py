@@ -40,7 +40,6 @@ from tests.support.topologies import (
     RedisCluster,
     RedisSentinelSet,
     acl_setuser,
-    admin_command,
     apply_acl,
     user_url,
 )
@@ -112,7 +111,7 @@ def _username() -> str:
 
 def _delete_user_tls(server: RedisServer, username: str) -> None:
     """``ACL DELUSER`` on the TLS-only server."""
-    admin_command(server.port, "ACL", "DELUSER", username, tls_ca=server.tls_files["ca"])
+    delete_user([server.port], username, tls_ca=server.tls_files["ca"])
 
 
 def _rules(flavour: str, prefix: str, cluster: bool = False, sentinel: bool = False
@@ -159,12 +158,16 @@ class AclTarget:
             assert self.server is not None
             acl_setuser("127.0.0.1", self.server.port, username, *user_rules(PASSWORD, rules))
 
+    @property
+    def admin_password(self) -> str | None:
+        return self.cluster.password if self.cluster is not None else None
+
     def denials(self, username: str) -> set[tuple[str, str]]:
-        return acl_denials(self.ports, username)
+        return acl_denials(self.ports, username, admin_password=self.admin_password)
 
     def cleanup(self) -> None:
         for username in self.users:
-            delete_user(self.ports, username)
+            delete_user(self.ports, username, admin_password=self.admin_password)
 
 
 @pytest.fixture(params=["standalone", "cluster"])
