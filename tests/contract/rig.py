@@ -118,7 +118,8 @@ class Cluster:
         """The clients in ``expected`` got ``event`` once with those args, the others never.
 
         A marker broadcast to everyone from the same server follows: a client
-        that got the marker would have got the event before it.  ``rooms``: the
+        that got the marker would have got the event before it (the clients in
+        ``expected`` also wait for the event itself).  ``rooms``: the
         event's rooms, when it went to one room (a room's own channel in the
         sharded dynamic modes, a channel of its own on a Redis Cluster, which
         may sit on another node than the marker's): a marker to each of them
@@ -134,6 +135,10 @@ class Cluster:
             for number, client in enumerate(self.clients)
         ] if room_markers else [set() for _ in self.clients]
         for number, client in enumerate(self.clients):
+            if number in expected:
+                # on a Redis Cluster, Node's classic adapter publishes each message through
+                # a node of its choice, so the marker may overtake the event
+                await client.wait_for(event, namespace=nsp)
             await client.wait_for(marker, namespace=nsp)
             for room, name in room_markers.items():
                 if room in members[number]:

@@ -44,6 +44,8 @@ from tests.support.topologies import (
     user_url,
 )
 
+pytestmark = pytest.mark.topology
+
 FLAVOURS = ("classic", "sharded")
 PASSWORD = "s3cret-pw"
 

@@ -25,6 +25,8 @@ from tests.support.topologies import (
     require_auth,
 )
 
+pytestmark = pytest.mark.topology
+
 CHANNEL = "socket.io#/#"
 
 
