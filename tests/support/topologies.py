@@ -675,6 +675,43 @@ class RedisCluster:
         """The master serving ``key`` (or a sharded channel name: same hash slot)."""
         return self.master_for_slot(key_slot(key.encode() if isinstance(key, str) else key))
 
+    def move_slot(self, slot: int, target: RedisNode, timeout: float = 10.0) -> RedisNode:
+        """Move ``slot`` (it holds no keys: pub/sub channels are not keys) to master ``target``.
+
+        The resharding steps of ``redis-cli --cluster reshard`` without MIGRATE: IMPORTING on
+        the target, MIGRATING on the owner, then ``SETSLOT NODE`` on every master; returns
+        the former owner once every live node sees ``target`` serving the slot.
+        """
+        views = self.views()
+        ids = {view.port: view.node_id for view in views}
+        source = self.master_for_slot(slot)
+        if source.port == target.port:
+            raise ValueError(f"slot {slot} is already served by {target!r}")
+        target_id, source_id = ids[target.port], ids[source.port]
+        target.command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+        source.command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+        for node in (target, source):
+            node.command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+        for view in views:
+            if view.is_master and view.port not in (target.port, source.port):
+                self.node_by_port(view.port).command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+
+        def moved() -> bool:
+            return all(
+                self.master_for_slot_as_seen_by(node, slot) == target.port
+                for node in self.nodes if node.alive
+            )
+
+        _wait_until(moved, timeout, f"every node sees slot {slot} on {target!r}")
+        return source
+
+    def master_for_slot_as_seen_by(self, node: RedisNode, slot: int) -> int | None:
+        """The port of the master that ``node`` says serves ``slot`` (None if none)."""
+        for view in self.views(node):
+            if view.is_master and view.serves(slot):
+                return view.port
+        return None
+
     # -- failures
 
     def kill(self, node: RedisNode) -> None:
