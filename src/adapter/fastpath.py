@@ -44,6 +44,7 @@ RespError = _core.RespError
 RoomIndex = _core.RoomIndex
 deliver = _core.deliver
 encode_event = _core.encode_event
+json_value_text = _core.json_value_text
 pack_broadcast = _core.pack_broadcast
 parse_broadcast = _core.parse_broadcast
 unpack_broadcast = _core.unpack_broadcast
@@ -57,6 +58,7 @@ __all__ = (
     "RoomIndex",
     "deliver",
     "encode_event",
+    "json_value_text",
     "pack_broadcast",
     "parse_broadcast",
     "unpack_broadcast",

@@ -5,12 +5,13 @@ runs every test against both.  Nothing here does I/O: these are the
 per-message and per-recipient hot paths of the adapter.
 
 The twin has one module per layer, as the compiled core has one part per
-layer in ``src/fastpath/``: ``rooms``, ``router``, ``json_text``,
+layer in ``src/fastpath/``: ``rooms``, ``router``, ``json_text``, ``json_scan``,
 ``delivery``, ``resp_push`` and ``broadcast`` (the ``broadcast_*`` parts).
 """
 
 from .broadcast import pack_broadcast, parse_broadcast, unpack_broadcast
 from .delivery import DeliveryCache, deliver
+from .json_scan import json_value_text
 from .json_text import encode_event
 from .resp_push import PushParser, RespError
 from .rooms import Room, RoomIndex
@@ -25,6 +26,7 @@ __all__ = (
     "RoomIndex",
     "deliver",
     "encode_event",
+    "json_value_text",
     "pack_broadcast",
     "parse_broadcast",
     "unpack_broadcast",

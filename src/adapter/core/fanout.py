@@ -30,7 +30,7 @@ class Fanout:
     :param counters: where deliveries are counted.
     """
 
-    __slots__ = ("counters", "cache", "_server", "_text_packets", "_dumps")
+    __slots__ = ("counters", "cache", "_server", "_text_packets", "_dumps", "_splice")
 
     def __init__(self, counters: Counters) -> None:
         self.counters = counters
@@ -39,6 +39,8 @@ class Fanout:
         self._server: Any = None
         self._text_packets = True
         self._dumps: Callable[..., str] = functools.partial(json.dumps, default=json_default)
+        #: JSON text from the wire goes into packets as it is (default packets and JSON)
+        self._splice = True
 
     def bind(self, server: Any) -> None:
         """Deliver through ``server`` (its Engine.IO sockets, packet class and JSON)."""
@@ -47,10 +49,12 @@ class Fanout:
         json_module = server.packet_class.json
         # python-socketio's default is engineio.json, which re-exports json.dumps: Dates
         # (from Node's MessagePack timestamps) must become its ISO strings there too
-        if json_module is json or getattr(json_module, "dumps", None) is json.dumps:
+        standard_json = json_module is json or getattr(json_module, "dumps", None) is json.dumps
+        if standard_json:
             self._dumps = functools.partial(json.dumps, default=json_default)
         else:
             self._dumps = json_module.dumps
+        self._splice = self._text_packets and standard_json
 
     @property
     def text_packets(self) -> bool:
@@ -130,6 +134,33 @@ class Fanout:
         if not recipients:
             return 0
         delivered = self.send(recipients, self.encode(namespace, payload), volatile)
+        self.counters.delivered += delivered
+        return delivered
+
+    def deliver_text(
+        self,
+        index: RoomIndex,
+        namespace: str,
+        event_text: str,
+        rooms: list[Any],
+        except_rooms: list[Any],
+        volatile: bool,
+    ) -> int:
+        """:meth:`deliver` for an event given as checked JSON text of ``[event, ...args]``.
+
+        With python-socketio's default packets and JSON the text goes into
+        the packet as it is, after the header: nothing is decoded or encoded.
+        Otherwise it is decoded and delivered as :meth:`deliver` does.
+        """
+        recipients = index.select_eio(rooms, except_rooms)
+        if not recipients:
+            return 0
+        if self._splice:
+            header = "2" if namespace == "/" or not namespace else f"2{namespace},"
+            parts: list[Any] = [header + event_text]
+        else:
+            parts = self.encode(namespace, json.loads(event_text))
+        delivered = self.send(recipients, parts, volatile)
         self.counters.delivered += delivered
         return delivered
 

@@ -3,10 +3,13 @@
 A message arrives on a channel this server subscribed: a namespace's main
 channel, its response channel, or (dynamic modes) one of its rooms'
 channels.  The server's own messages are dropped by their last bytes, before
-decoding; the rest are decoded (JSON or MessagePack, as Node tells them
-apart), plain broadcasts go straight to the fan-out, and everything else to
-the engine.  Nothing here awaits, so it runs inside the transport's reader;
-a malformed message is counted, logged and ignored.
+decoding.  A plain broadcast in JSON (the usual message) goes to the
+fan-out with its event still as the sender's JSON text, which becomes the
+clients' packet as it is (:func:`read_plain_broadcast`); the rest are
+decoded (JSON or MessagePack, as Node tells them apart), other broadcasts
+go to the fan-out, and everything else to the engine.  Nothing here
+awaits, so it runs inside the transport's reader; a malformed message is
+counted, logged and ignored.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from ..core.stats import Counters
 from ..fastpath import RoomIndex
 from ..protocol.errors import MalformedMessage
 from ..protocol.sharded import MessageType, decode
-from ..protocol.sharded_codec import ShardedCodec, read_broadcast
+from ..protocol.sharded_codec import ShardedCodec, read_broadcast, read_plain_broadcast
 
 
 class ShardedReceiver:
@@ -72,6 +75,15 @@ class ShardedReceiver:
             return  # our own message, recognised without decoding
         self.counters.received += 1
         try:
+            if not is_response:
+                plain = read_plain_broadcast(data)  # the usual broadcast: event not decoded
+                if plain is not None:
+                    if plain.uid != self.codec.uid and (plain.nsp is None or plain.nsp == nsp):
+                        self.fanout.deliver_text(
+                            index, nsp, plain.event_text, plain.rooms, plain.except_rooms,
+                            bool(plain.flags.get("volatile")),
+                        )
+                    return
             message = decode(data)
             if is_response:
                 self.engine.on_response(message)

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..fastpath import FASTPATH, encode_event, parse_broadcast
+from ..fastpath import FASTPATH, encode_event, json_value_text, parse_broadcast
 from . import notepack
 from .broadcast import Broadcast
 from .errors import MalformedMessage
-from .parsers import json_default, json_dumps
+from .parsers import json_default, json_dumps, json_loads
 from .requests import Selector
 from .rooms import parse_rooms
 from .sharded import (
@@ -185,6 +185,97 @@ def read_broadcast(message: ClusterMessage, nsp: str) -> ShardedBroadcast:
     return ShardedBroadcast(parsed, request_id)
 
 
+@dataclass(slots=True)
+class PlainBroadcast:
+    """A BROADCAST without acks, read without decoding its event.
+
+    ``event_text`` is the JSON text of ``packet.data`` (``[event, ...args]``),
+    as the sender wrote it: what a Socket.IO text packet carries after its
+    header.  ``nsp`` is None when the sender wrote none (adapter 8.2).
+    """
+
+    event_text: str
+    rooms: list[Any]
+    except_rooms: list[Any]
+    flags: dict[str, Any]
+    uid: Any
+    nsp: str | None
+
+
+_OPTS_KEY = b'},"opts":'
+#: how many broadcast endings (targets, uid, nsp) are kept decoded (emptied when full)
+_TARGETS_CACHE = 1024
+Targets = tuple[list[Any], list[Any], dict[str, Any], Any, "str | None"]
+_targets: dict[bytes, Targets | None] = {}
+_UNKNOWN: Any = object()
+
+
+def read_plain_broadcast(payload: bytes) -> PlainBroadcast | None:
+    """Read a BROADCAST without acks in the JSON layout Node and this package write.
+
+    That layout is ``{"type":3,"data":{"packet":{"type":2,"data":[...]},
+    "opts":{...}},"uid":...,"nsp":...}`` with no spaces.  The packet's data
+    is checked (:func:`json_value_text`), not decoded.  What follows it (the
+    targets, ``uid`` and ``nsp``) repeats from message to message of one
+    sender and room, so it is decoded once and kept (read-only: the lists
+    and flags of one ending are shared).  Returns None for anything else
+    (MessagePack, acks, another key order or spacing, data that is not
+    ``[event, ...]``), which :func:`~.sharded.decode` then reads as usual.
+    Raises ``MalformedMessage`` when the layout is right but the rooms or
+    flags are not.
+    """
+    if not payload.startswith(_BROADCAST_HEAD):
+        return None
+    found = json_value_text(payload, len(_BROADCAST_HEAD))
+    if found is None:
+        return None
+    event_text, end = found
+    if not event_text.startswith('["'):
+        return None
+    ending = payload[end:]
+    targets = _targets.get(ending, _UNKNOWN)
+    if targets is _UNKNOWN:
+        targets = _read_ending(ending)
+        if len(_targets) >= _TARGETS_CACHE:
+            _targets.clear()
+        _targets[ending] = targets
+    if targets is None:
+        return None
+    return PlainBroadcast(event_text, *targets)
+
+
+def _read_ending(ending: bytes) -> Targets | None:
+    """``},"opts":{...}},"uid":...,"nsp":...}`` read (None: not in the layout)."""
+    if not ending.startswith(_OPTS_KEY):
+        return None
+    opts_found = json_value_text(ending, len(_OPTS_KEY))
+    if opts_found is None:
+        return None
+    opts_end = opts_found[1]
+    if ending[opts_end:opts_end + 2] != b"},":
+        return None
+    # {"opts":{...},"uid":...,"nsp":...}: the envelope without its packet
+    try:
+        rest = json_loads(b"{" + ending[2:opts_end] + ending[opts_end + 1:])
+    except ValueError:
+        return None
+    if not isinstance(rest, dict) or not rest.keys() <= {"opts", "uid", "nsp"}:
+        return None
+    nsp = rest.get("nsp")
+    if nsp is not None and not isinstance(nsp, str):
+        return None
+    opts = rest["opts"]
+    if not isinstance(opts, dict):
+        raise MalformedMessage("opts is not a map")
+    flags = opts.get("flags")
+    if flags is None:
+        flags = {}
+    elif not isinstance(flags, dict):
+        raise MalformedMessage("opts.flags is not a map")
+    return (parse_rooms(opts.get("rooms"), "rooms"), parse_rooms(opts.get("except"), "except"),
+            flags, rest.get("uid"), nsp)
+
+
 def read_selector(data: dict[str, Any]) -> Selector:
     """The sockets a SOCKETS_JOIN/LEAVE, DISCONNECT_SOCKETS or FETCH_SOCKETS is for."""
     return Selector.read(data.get("opts"))
@@ -215,10 +306,12 @@ def read_server_side_event(data: dict[str, Any]) -> tuple[str, list[Any], str | 
 
 __all__ = [
     "ClusterMessage",
+    "PlainBroadcast",
     "ShardedBroadcast",
     "ShardedCodec",
     "decode",
     "read_broadcast",
+    "read_plain_broadcast",
     "read_request_id",
     "read_rooms",
     "read_selector",
