@@ -50,8 +50,17 @@ _encode_text = json.JSONEncoder(
 _dumps = json.dumps
 
 
-def json_unless_binary(message: Any) -> bytes | None:
-    """``json_dumps(message)`` when ``message`` certainly holds no binary, else None.
+class _Binary:
+    """The type of :data:`HAS_BINARY`."""
+
+
+#: what :func:`json_or_binary` returns for data that certainly holds binary
+HAS_BINARY = _Binary()
+
+
+def json_or_binary(message: Any) -> bytes | _Binary | None:
+    """``json_dumps(message)`` when ``message`` certainly holds no binary; else
+    :data:`HAS_BINARY` when it certainly holds some, or None when unsure.
 
     The fast way to Node's encoding rule for the types that may carry binary:
     one JSON encoding instead of a binary scan and then the encoding.  With
@@ -59,8 +68,8 @@ def json_unless_binary(message: Any) -> bytes | None:
     ``ensure_ascii`` text and reports binary as attachments): when that text
     has no ``\\u`` escape it is the very text ``json_dumps`` writes.
     Otherwise json's encoder, with a hook that stops at the first binary
-    value.  None whenever this is not certain (binary, data json cannot
-    encode, too deep): the caller then applies the rule as before.
+    value.  None when neither tells (data json cannot encode, too deep): the
+    caller then applies the rule as before.
     """
     if FASTPATH:
         try:
@@ -69,14 +78,22 @@ def json_unless_binary(message: Any) -> bytes | None:
             parts = None
         if parts is not None:
             if len(parts) > 1:
-                return None  # binary attachments
+                return HAS_BINARY  # binary attachments
             text = parts[0]
             if isinstance(text, str) and "\\u" not in text:
                 return text[1:].encode()  # after the packet type "2"
     try:
         return _encode_text(message).encode()
-    except Exception:  # _HasBinary, or what json_dumps would raise too
+    except _HasBinary:
+        return HAS_BINARY
+    except Exception:  # what json_dumps would raise too
         return None
+
+
+def json_unless_binary(message: Any) -> bytes | None:
+    """``json_dumps(message)`` when ``message`` certainly holds no binary, else None."""
+    text = json_or_binary(message)
+    return text if isinstance(text, bytes) else None
 
 
 #: how the JSON of a BROADCAST (3) without acks starts, up to the event's packet data
@@ -110,10 +127,10 @@ class ShardedCodec:
         """
         message = envelope(kind, data, self.uid, nsp)
         if kind in BINARY_TYPES and data is not None:
-            text = json_unless_binary(message)
-            if text is not None:
+            text = json_or_binary(message)
+            if isinstance(text, bytes):
                 return text
-            if has_binary(data):
+            if text is HAS_BINARY or has_binary(data):
                 return notepack.packb(message)
         return json_dumps(message)
 
@@ -130,9 +147,13 @@ class ShardedCodec:
                 ending = self._one_room.get((nsp, room))
                 if ending is None:
                     ending = self._one_room_ending(nsp, room)
-                body = json_unless_binary(payload)
-                if body is not None:
+                body = json_or_binary(payload)
+                if isinstance(body, bytes):
                     return ending[0], _BROADCAST_HEAD + body + ending[1]
+                if body is HAS_BINARY:
+                    message = envelope(MessageType.BROADCAST,
+                                       broadcast_data(payload, rooms, [], {}), self.uid, nsp)
+                    return ending[0], notepack.packb(message)
         data = broadcast_data(payload, rooms, except_rooms, flags, request_id)
         channel = self.channels.for_broadcast(nsp, rooms, request_id is not None)
         return channel, self.encode(MessageType.BROADCAST, data, nsp)
