@@ -49,7 +49,12 @@ def plain(payload: bytes) -> tuple[Any, ...]:
             read.nsp)
 
 
-@pytest.mark.parametrize("payload", [NODE_ROOM, NODE_TEXT, OLD_NODE], ids=["room", "text", "8.2"])
+NULL_OPTS = (b'{"type":3,"data":{"packet":{"type":2,"data":["x",1]},"opts":null},'
+             b'"uid":"a4596b6bbcb50d33","nsp":"/"}')
+
+
+@pytest.mark.parametrize("payload", [NODE_ROOM, NODE_TEXT, OLD_NODE, NULL_OPTS],
+                         ids=["room", "text", "8.2", "null-opts"])
 def test_node_broadcasts_read_as_the_general_path_reads_them(payload: bytes) -> None:
     assert plain(payload) == general(payload)
 

@@ -94,6 +94,18 @@ def parse_broadcast(value: Any) -> Broadcast:
         nsp = "/"
     if not isinstance(nsp, str):
         raise MalformedMessage("packet.nsp is not a string")
+    rooms, except_rooms, flags = parse_targets(opts)
+    return Broadcast(
+        uid=uid, nsp=nsp, data=data, rooms=rooms, except_rooms=except_rooms, flags=flags
+    )
+
+
+def parse_targets(opts: Any) -> tuple[list[Any], list[Any], dict[str, Any]]:
+    """A broadcast's ``opts`` read: its rooms, except-rooms and flags.
+
+    ``None`` (or missing keys) means none of them.  Raises ``MalformedMessage``
+    when ``opts`` is not a map of room lists and a flags map.
+    """
     if opts is None:
         opts = {}
     if not isinstance(opts, dict):
@@ -103,14 +115,8 @@ def parse_broadcast(value: Any) -> Broadcast:
         flags = {}
     if not isinstance(flags, dict):
         raise MalformedMessage("opts.flags is not a map")
-    return Broadcast(
-        uid=uid,
-        nsp=nsp,
-        data=data,
-        rooms=parse_rooms(opts.get("rooms"), "rooms"),
-        except_rooms=parse_rooms(opts.get("except"), "except"),
-        flags=flags,
-    )
+    return (parse_rooms(opts.get("rooms"), "rooms"), parse_rooms(opts.get("except"), "except"),
+            flags)
 
 
 def decode_broadcast(parser: Parser, payload: bytes) -> Broadcast:
@@ -130,4 +136,5 @@ __all__ = [
     "event_args",
     "event_packet",
     "parse_broadcast",
+    "parse_targets",
 ]

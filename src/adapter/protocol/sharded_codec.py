@@ -14,7 +14,7 @@ from typing import Any
 
 from ..fastpath import FASTPATH, encode_event, json_value_text, parse_broadcast
 from . import notepack
-from .broadcast import Broadcast
+from .broadcast import Broadcast, parse_targets
 from .errors import MalformedMessage
 from .parsers import json_default, json_dumps, json_loads
 from .requests import Selector
@@ -285,16 +285,7 @@ def _read_ending(ending: bytes) -> Targets | None:
     nsp = rest.get("nsp")
     if nsp is not None and not isinstance(nsp, str):
         return None
-    opts = rest["opts"]
-    if not isinstance(opts, dict):
-        raise MalformedMessage("opts is not a map")
-    flags = opts.get("flags")
-    if flags is None:
-        flags = {}
-    elif not isinstance(flags, dict):
-        raise MalformedMessage("opts.flags is not a map")
-    return (parse_rooms(opts.get("rooms"), "rooms"), parse_rooms(opts.get("except"), "except"),
-            flags, rest.get("uid"), nsp)
+    return (*parse_targets(rest["opts"]), rest.get("uid"), nsp)
 
 
 def read_selector(data: dict[str, Any]) -> Selector:
