@@ -2,7 +2,8 @@
 
 * :class:`RedisCluster`: a Redis Cluster of ``masters`` masters with ``replicas`` replicas
   each, optionally TLS only (``tls=True``), created with ``redis-cli --cluster create``;
-* :class:`RedisSentinelSet`: a master, its replicas and three Sentinels watching them;
+* :class:`RedisSentinelSet`: a master, its replicas and three Sentinels watching them,
+  optionally TLS only (``tls=True``: data nodes, replication and the Sentinels themselves);
 * ACL helpers: :func:`acl_setuser`, :func:`apply_acl` and :func:`require_auth`, which
   password-protects the ``default`` user while the helpers' own admin commands keep working.
 
@@ -781,7 +782,10 @@ def _pairs(reply: Sequence[Any]) -> dict[str, Any]:
 class RedisSentinelSet:
     """A master, ``replicas`` replicas and ``sentinels`` Sentinels monitoring ``service``.
 
-    The quorum is a majority of the Sentinels (2 of 3).
+    The quorum is a majority of the Sentinels (2 of 3).  With ``tls=True`` every process
+    listens with TLS only, with a throwaway CA (:attr:`ca_file`): the data nodes (and their
+    replication), and the Sentinels, which also talk TLS to the data nodes and to each
+    other (``tls-replication yes``).
     """
 
     def __init__(
@@ -791,8 +795,11 @@ class RedisSentinelSet:
         sentinels: int = 3,
         down_after_ms: int = 1000,
         failover_timeout_ms: int = 5000,
+        tls: bool = False,
     ) -> None:
         self.service = service
+        self.tls = tls
+        self.tls_files: dict[str, str] = {}
         self.replica_count = replicas
         self.sentinel_count = sentinels
         self.quorum = sentinels // 2 + 1
@@ -820,10 +827,25 @@ class RedisSentinelSet:
     def _sentinel_config(self, port: int, workdir: str, master_port: int) -> str:
         path = f"{workdir}/sentinel.conf"
         name = self.service
+        if self.tls_files:
+            # TLS only; tls-replication makes the Sentinel's own connections (to the data
+            # nodes and to the other Sentinels) TLS too, and its hello messages announce
+            # the TLS port
+            listen = [
+                "port 0",
+                f"tls-port {port}",
+                f"tls-cert-file {self.tls_files['cert']}",
+                f"tls-key-file {self.tls_files['key']}",
+                f"tls-ca-cert-file {self.tls_files['ca']}",
+                "tls-auth-clients no",
+                "tls-replication yes",
+            ]
+        else:
+            listen = [f"port {port}"]
         Path(path).write_text(
             "\n".join(
                 [
-                    f"port {port}",
+                    *listen,
                     f"bind {HOST}",
                     "protected-mode yes",
                     "daemonize no",
@@ -850,15 +872,19 @@ class RedisSentinelSet:
             return max(1.0, deadline - time.monotonic())
 
         try:
+            if self.tls:
+                self.tls_files = _certificates(self.workdir)
             master_port = free_port()
             for index in range(1 + self.replica_count):
                 port = master_port if index == 0 else free_port()
                 workdir = tempfile.mkdtemp(prefix=f"data{index}-", dir=self.workdir)
-                arguments = _common_arguments(port, workdir, {})
+                arguments = _common_arguments(port, workdir, self.tls_files)
                 if index:
                     arguments += ["--replicaof", HOST, str(master_port)]
                 name = "master" if index == 0 else f"replica{index}"
-                self.data_nodes.append(RedisNode(port, arguments, workdir, name=name))
+                self.data_nodes.append(
+                    RedisNode(port, arguments, workdir, name=name, tls_files=self.tls_files)
+                )
             for node in self.data_nodes:
                 node.spawn()
             for node in self.data_nodes:
@@ -875,7 +901,13 @@ class RedisSentinelSet:
                 workdir = tempfile.mkdtemp(prefix=f"sentinel{index}-", dir=self.workdir)
                 config = self._sentinel_config(port, workdir, master_port)
                 self.sentinels.append(
-                    RedisNode(port, [config, "--sentinel"], workdir, name=f"sentinel{index}")
+                    RedisNode(
+                        port,
+                        [config, "--sentinel"],
+                        workdir,
+                        name=f"sentinel{index}",
+                        tls_files=self.tls_files,
+                    )
                 )
             for sentinel in self.sentinels:
                 sentinel.spawn()
@@ -914,9 +946,22 @@ class RedisSentinelSet:
 
     @property
     def url(self) -> str:
-        """``redis+sentinel://127.0.0.1:s1,127.0.0.1:s2,127.0.0.1:s3/0/<service>``."""
+        """``redis+sentinel://127.0.0.1:s1,127.0.0.1:s2,127.0.0.1:s3/0/<service>``.
+
+        ``rediss+sentinel://...`` with ``tls=True``; the CA (:attr:`ca_file`) is then needed
+        both for the master (``ssl_ca_certs``) and for the Sentinels (in ``sentinel_kwargs``:
+        ``ssl`` and ``ssl_ca_certs``), which a URL cannot carry.
+        """
         hosts = ",".join(f"{host}:{port}" for host, port in self.sentinel_addresses)
-        return f"redis+sentinel://{hosts}/0/{self.service}"
+        scheme = "rediss+sentinel" if self.tls else "redis+sentinel"
+        return f"{scheme}://{hosts}/0/{self.service}"
+
+    @property
+    def ca_file(self) -> str:
+        """The CA file that verifies every process's certificate (``tls=True`` only)."""
+        if not self.tls_files:
+            raise AttributeError("this Sentinel set was not started with tls=True")
+        return self.tls_files["ca"]
 
     def node_by_port(self, port: int) -> RedisNode:
         for node in self.data_nodes:

@@ -419,3 +419,84 @@ async def test_acl_over_tls_with_a_database_number(tls_server: RedisServer, flav
         assert results[0].ok, results[0].describe()
         assert denials[0] == set()
     assert results[1].ok, results[1].describe()
+
+
+# --------------------------------------------------------------------------- Sentinel over TLS
+
+
+@pytest.fixture(scope="module")
+def tls_sentinel_set() -> Iterator[RedisSentinelSet]:
+    """A master, one replica and 3 Sentinels, every one TLS only (CA in ``ca_file``)."""
+    with RedisSentinelSet(service="mymaster", replicas=1, sentinels=3, tls=True) as sentinels:
+        yield sentinels
+
+
+def _sentinel_tls_options(ca: str | None, sentinel_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``redis_options`` for ``rediss+sentinel://``: the master's CA, the Sentinels' TLS."""
+    options: dict[str, Any] = {"sentinel_kwargs": sentinel_kwargs}
+    if ca is not None:
+        options["ssl_ca_certs"] = ca
+    return options
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_sentinel_over_tls_every_feature(
+    tls_sentinel_set: RedisSentinelSet, flavour: str
+) -> None:
+    """``rediss+sentinel://`` to TLS-only Sentinels and a TLS-only master: the URL's
+    scheme and ``ssl_ca_certs`` are the master's; ``sentinel_kwargs={"ssl": True,
+    "ssl_ca_certs": ca}`` turns TLS on for the Sentinels."""
+    ca = tls_sentinel_set.ca_file
+    assert tls_sentinel_set.url.startswith("rediss+sentinel://127.0.0.1:")
+    options = _sentinel_tls_options(ca, {"ssl": True, "ssl_ca_certs": ca})
+    result = await run_scenario(tls_sentinel_set.url, flavour, redis_options=options)
+    assert result.ok, result.describe()
+    assert result.passed == list(STEPS)
+
+
+#: ``redis_options`` that lack something the TLS Sentinel set needs: the error the
+#: adapter's start then fails with names it
+_MISSING = {
+    # no CA anywhere: the Sentinels are asked over plain TCP, which they refuse
+    "nothing": (None, {}),
+    # the CA of the master only: the Sentinels are still asked over plain TCP
+    "sentinel-tls": ("ca", {}),
+    # TLS to the Sentinels without the CA: their certificate is not verified
+    "sentinel-ca": ("ca", {"ssl": True}),
+    # the Sentinels over TLS, the master without the CA: its certificate is not verified
+    "master-ca": (None, {"ssl": True, "ssl_ca_certs": "ca"}),
+}
+
+
+@pytest.mark.parametrize("missing", sorted(_MISSING))
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_sentinel_over_tls_without_the_ca_the_adapter_cannot_start(
+    tls_sentinel_set: RedisSentinelSet, caplog: pytest.LogCaptureFixture,
+    flavour: str, missing: str,
+) -> None:
+    """Both the Sentinels' and the master's certificates are verified (the test CA is not a
+    system CA), and plain TCP does not reach the TLS-only Sentinels.  Why the start failed
+    is in the error or in what the adapter logged (the classic flavour's start fails on the
+    subscription's confirmation timeout and logs the connection errors)."""
+    ca = tls_sentinel_set.ca_file
+    master_ca, sentinel_kwargs = _MISSING[missing]
+    options = _sentinel_tls_options(
+        ca if master_ca else None,
+        {key: (ca if value == "ca" else value) for key, value in sentinel_kwargs.items()},
+    )
+    caplog.set_level(logging.WARNING)
+    result = await run_scenario(tls_sentinel_set.url, flavour, redis_options=options)
+    assert result.failed == "start", result.describe()
+    assert result.passed == []
+    text = "\n".join([repr(result.error), *(record.getMessage() for record in caplog.records)])
+    master = f"127.0.0.1:{tls_sentinel_set.master.port}"
+    if missing == "master-ca":
+        # the Sentinels answered over TLS; the master's certificate was refused
+        assert f"{master}: SSLCertVerificationError" in text, text
+    else:
+        # no Sentinel answered, so the master was never asked
+        assert master not in text, text
+        for host, port in tls_sentinel_set.sentinel_addresses:
+            assert f"{host}:{port}: " in text, text
+        if missing == "sentinel-ca":
+            assert "CERTIFICATE_VERIFY_FAILED" in text, text
