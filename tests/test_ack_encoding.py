@@ -1,13 +1,15 @@
-"""Broadcasts with acknowledgements: one encoding, the ack id spliced per recipient."""
+"""Packets encoded once: broadcasts with acknowledgements (the ack id spliced per recipient),
+and sharded broadcasts whose event arrives as JSON text (put in the packet as it is)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 import socketio.packet
 
-from socketio_redis_adapter import AsyncRedisAdapter
+from socketio_redis_adapter import AsyncRedisAdapter, AsyncShardedRedisAdapter
 
 
 def reference(namespace: str, data: list[Any], ack_id: int) -> list[Any]:
@@ -47,3 +49,33 @@ def test_other_packet_classes_are_encoded_by_themselves() -> None:
     socketio.AsyncServer(client_manager=adapter, serializer=CustomPacket)
     assert not adapter.fanout.text_packets
     assert adapter.fanout.ack_encoder("/", ["ev"]) is None
+
+
+EVENT_TEXTS = ['["ev"]', '["ev",1,"two",{"three":[3]}]', '["é字\u2028",1e+21,-0.5,null]']
+
+
+@pytest.mark.parametrize("namespace", ["/", "/chat", "/5-x"])
+@pytest.mark.parametrize("event_text", EVENT_TEXTS)
+def test_event_text_from_the_wire_is_the_packets_data(namespace: str, event_text: str) -> None:
+    adapter = AsyncShardedRedisAdapter("redis://127.0.0.1:6379")
+    socketio.AsyncServer(client_manager=adapter)
+    (text,) = adapter.fanout.text_parts(namespace, event_text)
+    assert text.endswith(event_text)  # as it came: not decoded, not encoded again
+    packet = socketio.packet.Packet(encoded_packet=text)
+    assert packet.packet_type == socketio.packet.EVENT
+    assert (packet.namespace or "/") == namespace
+    assert packet.data == json.loads(event_text)
+    reference = socketio.packet.Packet(
+        socketio.packet.EVENT, namespace=namespace, data=json.loads(event_text)
+    ).encode()
+    assert socketio.packet.Packet(encoded_packet=reference).data == packet.data
+
+
+@pytest.mark.parametrize("event_text", EVENT_TEXTS)
+def test_event_text_goes_through_other_packet_classes(event_text: str) -> None:
+    adapter = AsyncShardedRedisAdapter("redis://127.0.0.1:6379")
+    socketio.AsyncServer(client_manager=adapter, serializer=CustomPacket)
+    expected = CustomPacket(
+        socketio.packet.EVENT, namespace="/chat", data=json.loads(event_text)
+    ).encode()
+    assert adapter.fanout.text_parts("/chat", event_text) == [expected]

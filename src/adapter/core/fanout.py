@@ -155,14 +155,16 @@ class Fanout:
         recipients = index.select_eio(rooms, except_rooms)
         if not recipients:
             return 0
-        if self._splice:
-            header = "2" if namespace == "/" or not namespace else f"2{namespace},"
-            parts: list[Any] = [header + event_text]
-        else:
-            parts = self.encode(namespace, json.loads(event_text))
-        delivered = self.send(recipients, parts, volatile)
+        delivered = self.send(recipients, self.text_parts(namespace, event_text), volatile)
         self.counters.delivered += delivered
         return delivered
+
+    def text_parts(self, namespace: str, event_text: str) -> list[Any]:
+        """The parts of the EVENT packet whose data is the JSON text ``event_text``."""
+        if self._splice:
+            header = "2" if namespace == "/" or not namespace else f"2{namespace},"
+            return [header + event_text]
+        return self.encode(namespace, json.loads(event_text))
 
     def deliver_with_acks(
         self,
