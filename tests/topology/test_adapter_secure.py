@@ -12,7 +12,10 @@ subscribers' PING, close).
   ``ACL LOG`` holds no refusal), and every rule is needed (without it, Redis refuses a
   command the adapter sends, at the step where the adapter then fails, or with an error
   the adapter logs).
-* Sentinel: ``redis+sentinel://`` URLs, plain and with an ACL user.
+* Sentinel: ``redis+sentinel://`` URLs, plain and with an ACL user; ``rediss+sentinel://``
+  on a TLS-only Sentinel set (master's CA in ``ssl_ca_certs``, the Sentinels' TLS in
+  ``sentinel_kwargs={"ssl": True, "ssl_ca_certs": ...}``), through a failover too; without
+  either CA, or with plain TCP to the Sentinels, the adapter cannot start.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from tests.support.secure_rig import (
     STEPS,
     ProbeClassic,
     acl_denials,
+    adapter_options,
     delete_user,
     run_scenario,
 )
@@ -500,3 +504,63 @@ async def test_sentinel_over_tls_without_the_ca_the_adapter_cannot_start(
             assert f"{host}:{port}: " in text, text
         if missing == "sentinel-ca":
             assert "CERTIFICATE_VERIFY_FAILED" in text, text
+
+
+@pytest.fixture
+def tls_sentinel_failover() -> Iterator[RedisSentinelSet]:
+    """A TLS-only Sentinel set of one test, whose master the test kills."""
+    with RedisSentinelSet(service="mymaster", replicas=1, sentinels=3, tls=True) as sentinels:
+        yield sentinels
+
+
+async def _delivered(sender: PyServer, receiver: Client, event: str, timeout: float) -> int:
+    """Emit ``event`` to room ``r`` from ``sender`` every 0.25 s (bounded) until ``receiver``
+    gets one; returns how many were sent."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    for sent in range(1, int(timeout / 0.25) + 2):
+        await sender.sio.emit(event, sent, to="r")
+        await asyncio.sleep(0.25)
+        if receiver.named(event):
+            return sent
+        if loop.time() >= deadline:
+            break
+    raise AssertionError(f"no {event!r} arrived within {timeout}s")
+
+
+@pytest.mark.timeout(150)
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_sentinel_over_tls_follows_a_failover(
+    tls_sentinel_failover: RedisSentinelSet, flavour: str
+) -> None:
+    """The Sentinels promote the replica over TLS; the running adapters ask them again
+    (over TLS) and carry room broadcasts both ways through the new master."""
+    sentinels = tls_sentinel_failover
+    ca = sentinels.ca_file
+    options = {
+        **adapter_options(flavour, f"fo-{uuid.uuid4().hex[:8]}"),
+        "redis_options": _sentinel_tls_options(ca, {"ssl": True, "ssl_ca_certs": ca}),
+    }
+    servers: list[PyServer] = []
+    clients: list[Client] = []
+    try:
+        for _ in range(2):
+            servers.append(await PyServer.start(sentinels.url, **options))
+            assert servers[-1].adapter.start_error is None, servers[-1].adapter.start_error
+            clients.append(await Client.connect(servers[-1].url, rooms=["r"]))
+        old = sentinels.master
+        for server in servers:
+            assert server.adapter.connection.topology.primary().port == old.port
+        await _delivered(servers[0], clients[1], "before", timeout=10.0)
+
+        sentinels.kill_master()
+        new = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: sentinels.wait_new_master(timeout=30.0)
+        )
+        assert new.port != old.port
+        await _delivered(servers[0], clients[1], "after-a", timeout=30.0)
+        await _delivered(servers[1], clients[0], "after-b", timeout=30.0)
+        for server in servers:
+            assert server.adapter.connection.topology.primary().port == new.port
+    finally:
+        await close_all(clients, servers)
