@@ -380,7 +380,10 @@ async def test_joins_leaves_and_disconnects_both_ways(mixed: Cluster) -> None:
     assert mixed.clients[2].sio.namespaces.keys() == {"/custom"}  # close=false: kept
     assert reasons[1] == []
     assert reasons[2] == [("/", SERVER_DISCONNECT)]
-    assert reasons[0][0] == ("/", SERVER_DISCONNECT)
+    # the client's own order of its namespaces' disconnect events depends on its scheduling
+    # (the DISCONNECT packet is handled in a task, the closed connection at once; Python
+    # 3.12 runs them the other way round): the set is what the servers decide
+    assert ("/", SERVER_DISCONNECT) in reasons[0]
     assert {nsp for nsp, _ in reasons[0]} == {"/", "/custom"}
     found = await mixed.node.command("fetch_sockets", nsp="/")
     assert [s["id"] for s in found] == [sids[1]]
@@ -392,7 +395,7 @@ async def test_joins_leaves_and_disconnects_both_ways(mixed: Cluster) -> None:
         return not mixed.clients[1].sio.connected
 
     await eventually(closed_1, "client 1's connection closed by the Node server", timeout=8)
-    assert reasons[1][0] == ("/custom", SERVER_DISCONNECT)
+    assert ("/custom", SERVER_DISCONNECT) in reasons[1]
     assert {nsp for nsp, _ in reasons[1]} == {"/", "/custom"}
     assert mixed.clients[2].sio.namespaces.keys() == {"/custom"}
 
