@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -22,11 +22,7 @@ import socketio
 from tests.support.node_peer import NodePeer, NodePeerError
 from tests.support.redis_server import RedisServer
 from tests.support.shard_listener import ShardListener, shard_listener
-
-try:  # written at the same time as this file; the cluster tests skip until it exists
-    from tests.support.topologies import RedisCluster, apply_acl
-except ImportError:  # pragma: no cover - depends on the checkout
-    RedisCluster = apply_acl = None
+from tests.support.topologies import apply_acl
 
 pytestmark = pytest.mark.node
 
@@ -347,18 +343,6 @@ async def test_peer_option_errors(redis_server: Any) -> None:
 # ------------------------------------------------------------------------ Redis Cluster
 
 
-@pytest.fixture(scope="module")
-def redis_cluster() -> Iterator[Any]:
-    if RedisCluster is None:
-        pytest.skip("tests.support.topologies (RedisCluster) is not available")
-    cluster = RedisCluster(masters=3)
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
 async def shard_channels_on_nodes(nodes: list[tuple[str, int]], prefix: str) -> list[set[str]]:
     found = []
     for host, port in nodes:
@@ -420,30 +404,18 @@ async def test_on_redis_cluster(
             assert set(await b.command("all_rooms", nsp="/")) == {c1.sid, c2.sid, "room-b"}
 
 
-@pytest.fixture(scope="module")
-def tls_redis_cluster() -> Iterator[Any]:
-    if RedisCluster is None:
-        pytest.skip("tests.support.topologies (RedisCluster) is not available")
-    cluster = RedisCluster(masters=3, tls=True)
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
 async def test_sharded_on_a_tls_cluster_with_an_acl_user(
-    tls_redis_cluster: Any, clients: list[SioClient]
+    tls_cluster: Any, clients: list[SioClient]
 ) -> None:
     prefix = f"tls-{uuid.uuid4().hex[:10]}"
     apply_acl(
-        tls_redis_cluster, "sio", "on", ">s3cret", "resetchannels", f"&{prefix}*", "~*", "+@all"
+        tls_cluster, "sio", "on", ">s3cret", "resetchannels", f"&{prefix}*", "~*", "+@all"
     )
     options = {
         "adapter": "sharded",
         "key": prefix,
-        "cluster_nodes": tls_redis_cluster.startup_nodes,
-        "tls_ca": tls_redis_cluster.ca_file,
+        "cluster_nodes": tls_cluster.startup_nodes,
+        "tls_ca": tls_cluster.ca_file,
         "username": "sio",
         "password": "s3cret",
     }
