@@ -69,6 +69,59 @@ class AsyncManagerBase(LocalStateAPI, AsyncClusterAPI, socketio.AsyncManager):  
         ``publish_failures``."""
         return self.counters.snapshot(self._counters(), self.connection.stats())
 
+    def table_sizes(self) -> dict[str, int]:
+        """Return the number of entries in each of the adapter's internal tables.
+
+        Read-only and cheap (no I/O; one pass over the namespaces and over
+        the sids with callbacks), to watch that memory stays bounded: once
+        traffic stops and clients leave, every table returns to its size
+        before the traffic, and the caches stay within their limits.  Keys:
+
+        - ``callbacks``: acknowledgement callbacks waiting for a client
+          (python-socketio's ``callbacks``), ``callback_sids``: the sids
+          that have an entry there, ``pending_connect`` and
+          ``pending_disconnect``: sockets between two states.
+        - ``namespaces``, ``sockets``, ``eio_sids``, ``rooms``,
+          ``sockets_in_rooms``: the local room state.
+        - ``delivery_records``: the fan-out's per-socket records.
+        - ``background_tasks``: replies, handlers and (un)subscriptions
+          still running.
+        - ``pending_requests`` (``fetch_sockets``, ``server_side_call``...)
+          and ``pending_acks`` (``emit_with_ack``, callbacks of emits to
+          sockets on other servers): the requests still waiting for other
+          servers; ``server_side_handlers``.
+        - ``channel_routes`` (and ``router_namespaces`` in the classic
+          flavour): what incoming channels are read as.
+        - ``subscribed_namespaces`` (and ``room_channels`` in the sharded
+          flavour), and the transport's ``channels``, ``patterns`` (classic),
+          ``subscribe_confirmations`` and, sharded, ``placed_channels``,
+          ``node_subscribers``, ``expected_replies``, ``publish_routes`` and
+          ``slot_cache``.
+        - The sharded codec's caches: ``one_room_endings``, ``own_endings``
+          and ``plain_read_targets``.
+
+        A transport given as ``connection`` adds its own sizes when it has a
+        ``table_sizes()`` method.  Example::
+
+            print(mgr.table_sizes()["pending_requests"])
+        """
+        callbacks = list(self.callbacks.values())
+        sizes = {
+            # each sid's entry holds its ack-id counter (key 0) and its callbacks
+            "callbacks": sum(len(entries) - 1 for entries in callbacks),
+            "callback_sids": len(callbacks),
+            "pending_connect": sum(map(len, self.pending_connect.values())),
+            "pending_disconnect": sum(map(len, self.pending_disconnect.values())),
+        }
+        parts = (self.local, self.fanout, self._tasks, self.engine, self.publisher,
+                 getattr(self, "receiver", None), self._subscriptions, self.codec,
+                 self.connection)
+        for part in parts:
+            report = getattr(part, "table_sizes", None)
+            if report is not None:
+                sizes.update(report())
+        return sizes
+
     # -- life cycle ----------------------------------------------------
 
     def set_server(self, server: Any) -> None:

@@ -68,6 +68,10 @@ class Fanout:
     def close(self) -> None:
         self.cache.clear()
 
+    def table_sizes(self) -> dict[str, int]:
+        """``delivery_records``: the per-socket records of :attr:`cache`."""
+        return {"delivery_records": len(self.cache)}
+
     # -- encoding -----------------------------------------------------------
 
     def encode(self, namespace: str, payload: list[Any], ack_id: int | None = None

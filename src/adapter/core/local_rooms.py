@@ -74,6 +74,23 @@ class LocalRooms:
         index = self.indexes.get(nsp)
         return {room for room in index.rooms if room is not None} if index else set()
 
+    def table_sizes(self) -> dict[str, int]:
+        """The room state, summed over namespaces.
+
+        ``namespaces``; ``sockets`` (connected sockets); ``eio_sids`` (the
+        reverse map, one per socket); ``rooms`` (rooms with a local socket,
+        sockets' own rooms included); ``sockets_in_rooms`` (sockets in a room
+        besides their own).
+        """
+        indexes = list(self.indexes.values())
+        return {
+            "namespaces": len(indexes),
+            "sockets": sum(len(index) for index in indexes),
+            "eio_sids": sum(len(index.eio_to_sid) for index in indexes),
+            "rooms": sum(len(index.rooms) - 1 for index in indexes),
+            "sockets_in_rooms": sum(len(index.sid_rooms) for index in indexes),
+        }
+
     def select(self, nsp: str, selector: Selector) -> dict[str, str]:
         """``{sid: eio_sid}`` of the local sockets the selector picks."""
         index = self.indexes.get(nsp)

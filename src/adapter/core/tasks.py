@@ -29,6 +29,10 @@ class BackgroundTasks:
     def __len__(self) -> int:
         return len(self._tasks)
 
+    def table_sizes(self) -> dict[str, int]:
+        """``background_tasks``: the tasks still running."""
+        return {"background_tasks": len(self._tasks)}
+
     def spawn(self, awaitable: Awaitable[Any]) -> asyncio.Future[Any]:
         """Start ``awaitable`` now and keep it until it is done."""
         task = asyncio.ensure_future(awaitable)

@@ -67,6 +67,11 @@ class EngineBase:
     def close(self) -> None:
         self.pending.cancel_all()
 
+    def table_sizes(self) -> dict[str, int]:
+        """The open requests (:meth:`PendingRequests.table_sizes`) and
+        ``server_side_handlers``."""
+        return {**self.pending.table_sizes(), "server_side_handlers": len(self.handlers)}
+
     # -- what a flavour provides: the cross-server API ------------------------------
 
     async def server_count(self, nsp: str) -> int:

@@ -75,6 +75,10 @@ class PendingRequests:
         if waiter is not None:
             waiter.add(value)
 
+    def table_sizes(self) -> dict[str, int]:
+        """``pending_requests`` and ``pending_acks``: the requests still waited on."""
+        return {"pending_requests": len(self.requests), "pending_acks": len(self.acks)}
+
     def cancel_all(self) -> None:
         """Give up every open request (the manager is closing)."""
         for waiter in list(self.requests.values()):

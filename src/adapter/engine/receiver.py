@@ -54,6 +54,13 @@ class ClassicReceiver:
         self._by_channel[channels.response(nsp)] = (nsp, False)
         self._by_channel[channels.specific_response(nsp, self.codec.uid)] = (nsp, False)
 
+    def table_sizes(self) -> dict[str, int]:
+        """``channel_routes`` (request and response channels) and ``router_namespaces``."""
+        return {
+            "channel_routes": len(self._by_channel),
+            "router_namespaces": len(self.router.namespaces),
+        }
+
     def on_message(
         self, pattern: bytes | None, channel: bytes, data: bytes, route: Any = None
     ) -> None:

@@ -63,6 +63,10 @@ class ShardedReceiver:
     def remove_channel(self, channel: bytes) -> None:
         self._by_channel.pop(channel, None)
 
+    def table_sizes(self) -> dict[str, int]:
+        """``channel_routes``: the channels routed (namespaces' and rooms')."""
+        return {"channel_routes": len(self._by_channel)}
+
     def on_message(
         self, pattern: bytes | None, channel: bytes, data: bytes, route: Any = None
     ) -> None:

@@ -109,6 +109,10 @@ class ShardedSubscriptions:
             # the transport keeps the channel and subscribes it when it can
             self._logger().warning("room channel %r not confirmed yet: %r", channel, exc)
 
+    def table_sizes(self) -> dict[str, int]:
+        """``subscribed_namespaces`` and ``room_channels`` (rooms whose channel is held)."""
+        return {"subscribed_namespaces": len(self._futures), "room_channels": len(self.rooms)}
+
     def close(self) -> None:
         self.closed = True
         for future in self._futures.values():

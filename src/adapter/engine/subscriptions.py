@@ -53,6 +53,10 @@ class ClassicSubscriptions:
                 self.add(nsp)
         await asyncio.gather(*self._futures.values())
 
+    def table_sizes(self) -> dict[str, int]:
+        """``subscribed_namespaces``: the namespaces subscribed or being subscribed."""
+        return {"subscribed_namespaces": len(self._futures)}
+
     def close(self) -> None:
         self.closed = True
         for future in self._futures.values():

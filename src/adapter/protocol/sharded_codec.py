@@ -173,6 +173,16 @@ class ShardedCodec:
         self._one_room[(nsp, room)] = entry
         return entry
 
+    def table_sizes(self) -> dict[str, int]:
+        """The caches: ``one_room_endings`` (at most 4096), ``own_endings`` (one
+        per namespace) and ``plain_read_targets`` (at most 1024; shared by every
+        sharded adapter of the process)."""
+        return {
+            "one_room_endings": len(self._one_room),
+            "own_endings": len(self._own),
+            "plain_read_targets": len(_targets),
+        }
+
     def is_own(self, payload: bytes, nsp: str) -> bool:
         """True for a message this server sent in ``nsp`` (by its last bytes)."""
         endings = self._own.get(nsp)

@@ -390,6 +390,21 @@ class ShardedPubSub:
             "publish_failures": self.publish_failures,
         }
 
+    def table_sizes(self) -> dict[str, int]:
+        """``channels`` held, ``placed_channels`` (subscribed on a live connection),
+        ``node_subscribers``, ``subscribe_confirmations`` awaited, ``expected_replies``
+        (owed on the subscriber connections), ``publish_routes`` (at most 65536) and
+        the topology's ``slot_cache``."""
+        return {
+            "channels": len(self.channels),
+            "placed_channels": len(self._placed),
+            "node_subscribers": len(self._subscribers),
+            "subscribe_confirmations": sum(map(len, self._confirmations.values())),
+            "expected_replies": sum(len(s.expected) for s in self._subscribers.values()),
+            "publish_routes": len(self._routes),
+            **self.topology.table_sizes(),
+        }
+
     async def close(self) -> None:
         """Unsubscribe, stop the readers and close every connection."""
         if self._closed:

@@ -62,6 +62,14 @@ class SubscriberBase:
             "publish_failures": self.publish_failures,
         }
 
+    def table_sizes(self) -> dict[str, int]:
+        """``channels`` and ``patterns`` held, ``subscribe_confirmations`` awaited."""
+        return {
+            "channels": len(self.channels),
+            "patterns": len(self.patterns),
+            "subscribe_confirmations": sum(map(len, self._confirmations.values())),
+        }
+
     @property
     def publish_failures(self) -> int:
         """Posted publishes that failed or may be lost (0 where ``post`` waits for Redis)."""

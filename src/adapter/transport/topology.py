@@ -75,6 +75,10 @@ class Topology:
     def describe(self) -> str:
         return str(self._primary)
 
+    def table_sizes(self) -> dict[str, int]:
+        """``slot_cache``: channels whose hash slot is kept (a cluster's; at most 65536)."""
+        return {"slot_cache": 0}
+
 
 class SentinelTopology(Topology):
     """A master watched by Redis Sentinel: asks the sentinels where it is.
@@ -169,6 +173,9 @@ class ClusterTopology(Topology):
     @property
     def known(self) -> bool:
         return bool(self._slots)
+
+    def table_sizes(self) -> dict[str, int]:
+        return {"slot_cache": len(self._slot_cache)}
 
     def slot(self, channel: bytes) -> int:
         """The hash slot of ``channel`` (hash tags honoured, as Redis does)."""
