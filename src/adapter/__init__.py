@@ -21,6 +21,8 @@ _EXPORTS = {
     "JsonParser": ".protocol.parsers",
     "MalformedMessage": ".protocol.errors",
     "MsgpackParser": ".protocol.parsers",
+    "OfflineQueue": ".core.offline_queue",
+    "OfflineQueueFull": ".core.offline_queue",
     "PubSubConnection": ".transport.base",
     "PubSubTransport": ".transport.base",
     "RawPubSub": ".transport.raw",
@@ -34,6 +36,7 @@ _EXPORTS = {
 
 if TYPE_CHECKING:
     from .adapter import AsyncRedisAdapter
+    from .core.offline_queue import OfflineQueue, OfflineQueueFull
     from .core.remote_socket import RemoteSocket
     from .core.waiters import RequestTimeoutError
     from .emitter import Emitter, SyncEmitter
@@ -67,6 +70,8 @@ __all__ = (
     "JsonParser",
     "MalformedMessage",
     "MsgpackParser",
+    "OfflineQueue",
+    "OfflineQueueFull",
     "PubSubConnection",
     "PubSubTransport",
     "RawPubSub",

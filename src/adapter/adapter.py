@@ -13,6 +13,7 @@ from typing import Any
 
 from .async_manager import AsyncManagerBase
 from .core.manager_side import ManagerSide
+from .core.offline_queue import OfflineQueue
 from .engine.classic import ClassicEngine
 from .engine.receiver import ClassicReceiver
 from .engine.subscriptions import ClassicSubscriptions
@@ -56,6 +57,11 @@ class AsyncRedisAdapter(AsyncManagerBase):
                           any options for them, use redis-py
                           (:class:`RedisPubSub`).
     :param logger: a ``logging.Logger``; the server's logger by default.
+    :param offline_queue: how broadcasts are kept while Redis is unreachable
+                          and published, in order, once the servers are
+                          subscribed again (see :class:`OfflineQueue`); None
+                          for no queue: ``emit`` then raises
+                          :class:`OfflineQueueFull` during an outage.
 
     Example::
 
@@ -75,6 +81,7 @@ class AsyncRedisAdapter(AsyncManagerBase):
         callback_timeout: float = 60.0,
         redis_options: dict[str, Any] | None = None,
         logger: logging.Logger | None = None,
+        offline_queue: OfflineQueue | None = OfflineQueue(),  # noqa: B008 - frozen
     ) -> None:
         super().__init__(requests_timeout=requests_timeout, logger=logger)
         self.uid = new_uid()
@@ -101,6 +108,7 @@ class AsyncRedisAdapter(AsyncManagerBase):
         self._subscriptions = ClassicSubscriptions(
             self.connection, self.channels, self.uid, self._get_logger
         )
+        self._hold_broadcasts_in_outages(offline_queue)
 
     def _counters(self) -> dict[str, int]:
         return {"dropped": self._router.dropped}

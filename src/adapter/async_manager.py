@@ -18,6 +18,7 @@ import socketio
 from .core.fanout import Fanout
 from .core.local_rooms import LocalRooms
 from .core.manager_api import LocalStateAPI
+from .core.offline_queue import BroadcastPublisher, OfflineQueue
 from .core.stats import Counters
 from .core.tasks import BackgroundTasks
 from .engine.api import AsyncClusterAPI
@@ -57,6 +58,21 @@ class AsyncManagerBase(LocalStateAPI, AsyncClusterAPI, socketio.AsyncManager):  
         """A namespace got its first socket (or was declared): receive and subscribe it."""
         raise NotImplementedError
 
+    def _hold_broadcasts_in_outages(self, offline_queue: OfflineQueue | None) -> None:
+        """Put a :class:`BroadcastPublisher` between ``emit`` and ``_post``
+        (called by a flavour once ``connection``, ``engine`` and ``_post`` are set)."""
+        transport = self.connection
+        self.publisher = BroadcastPublisher(
+            self._post,
+            transport if hasattr(transport, "resubscribing") else _NeverResubscribing(),
+            lambda: self.engine.server_count("/"),
+            offline_queue,
+            self._get_logger,
+        )
+        if hasattr(transport, "on_lost_posts"):
+            transport.on_lost_posts = self.publisher.requeue
+        self._post = self.publisher.post
+
     def _counters(self) -> dict[str, int]:
         """The flavour's own counters, besides ``Counters`` and the transport's."""
         return {}
@@ -65,9 +81,13 @@ class AsyncManagerBase(LocalStateAPI, AsyncClusterAPI, socketio.AsyncManager):  
     def stats(self) -> dict[str, int]:
         """Every counter: ``received``, ``published``, ``malformed``, ``delivered``,
         ``dropped`` (broadcasts for rooms no local socket is in, left unread),
-        and the transport's ``reconnects``, ``handler_errors`` and
-        ``publish_failures``."""
-        return self.counters.snapshot(self._counters(), self.connection.stats())
+        the transport's ``reconnects``, ``handler_errors`` and
+        ``publish_failures``, and the offline queue's ``offline_queued``,
+        ``offline_flushed``, ``offline_expired``, ``offline_rejected``,
+        ``offline_dropped`` and ``resent`` (see :class:`OfflineQueue`)."""
+        return self.counters.snapshot(
+            self._counters(), self.connection.stats(), self.publisher.stats()
+        )
 
     def table_sizes(self) -> dict[str, int]:
         """Return the number of entries in each of the adapter's internal tables.
@@ -158,6 +178,7 @@ class AsyncManagerBase(LocalStateAPI, AsyncClusterAPI, socketio.AsyncManager):  
         if not self._subscriptions.closed:
             self.local.declare(self.server)
             self._subscriptions.start(self.local.indexes)
+            self.publisher.start()
 
     async def close(self) -> None:
         """Unsubscribe from every channel, stop background work, close the Redis connections.
@@ -166,6 +187,7 @@ class AsyncManagerBase(LocalStateAPI, AsyncClusterAPI, socketio.AsyncManager):  
         """
         if self._subscriptions.closed:
             return
+        await self.publisher.close()  # held broadcasts: published if Redis answers soon
         self._subscriptions.close()
         self.engine.close()
         await self._tasks.close()
@@ -255,6 +277,12 @@ class AsyncManagerBase(LocalStateAPI, AsyncClusterAPI, socketio.AsyncManager):  
 
     def _later(self, delay: float, function: Callable[..., None], *args: Any) -> None:
         asyncio.get_running_loop().call_later(delay, function, *args)
+
+
+class _NeverResubscribing:
+    """Stands for a transport given as ``connection`` that has no ``resubscribing``."""
+
+    resubscribing = False
 
 
 __all__ = ["AsyncManagerBase"]

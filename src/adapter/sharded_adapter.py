@@ -13,6 +13,7 @@ from typing import Any
 
 from .async_manager import AsyncManagerBase
 from .core.manager_side import ManagerSide
+from .core.offline_queue import OfflineQueue
 from .engine.sharded import ShardedEngine
 from .engine.sharded_receiver import ShardedReceiver
 from .engine.sharded_subscriptions import ShardedSubscriptions
@@ -57,6 +58,11 @@ class AsyncShardedRedisAdapter(AsyncManagerBase):
                           (``username``, ``password``, ``ssl_ca_certs``...;
                           ``sentinel_kwargs`` for the sentinels).
     :param logger: a ``logging.Logger``; the server's logger by default.
+    :param offline_queue: how broadcasts are kept while Redis is unreachable
+                          and published, in order, once the servers are
+                          subscribed again (see :class:`OfflineQueue`); None
+                          for no queue: ``emit`` then raises
+                          :class:`OfflineQueueFull` during an outage.
 
     Example::
 
@@ -77,6 +83,7 @@ class AsyncShardedRedisAdapter(AsyncManagerBase):
         callback_timeout: float = 60.0,
         redis_options: dict[str, Any] | None = None,
         logger: logging.Logger | None = None,
+        offline_queue: OfflineQueue | None = OfflineQueue(),  # noqa: B008 - frozen
     ) -> None:
         super().__init__(requests_timeout=requests_timeout, logger=logger)
         self.codec = ShardedCodec(channel_prefix, check_mode(subscription_mode))
@@ -104,6 +111,7 @@ class AsyncShardedRedisAdapter(AsyncManagerBase):
             self.connection, self.channels, self.uid, self.receiver, self._tasks,
             self._get_logger,
         )
+        self._hold_broadcasts_in_outages(offline_queue)
 
     def _counters(self) -> dict[str, int]:
         # rooms without a local socket are never subscribed (dynamic modes): nothing to drop

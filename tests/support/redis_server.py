@@ -153,6 +153,13 @@ class RedisServer:
                 self.process.wait(timeout=10)
         self.process = None
 
+    def kill(self) -> None:
+        """SIGKILL the server (a crash: no goodbye to its clients)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
     def restart(self, downtime: float = 0.0) -> None:
         self.stop()
         if downtime:

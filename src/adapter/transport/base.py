@@ -20,6 +20,11 @@ the channel again), None without a filter or for a SUBSCRIBE message.
 """
 
 
+LostPostsHandler = Callable[[list[tuple[bytes, bytes]]], None]
+"""``on_lost_posts([(channel, data), ...])``: publishes sent with ``post``
+that a lost connection left unconfirmed, in order (to send them again)."""
+
+
 class ChannelFilter(Protocol):
     """Decides, from the channel name alone, whether a pattern message is wanted.
 
@@ -38,11 +43,18 @@ class PubSubTransport(Protocol):
     queued, reporting a later failure by logging and counting it.  Both
     raise when Redis cannot be reached.  Pattern messages whose channel
     ``channel_filter`` rejects are never handed to ``on_message`` (a
-    transport may drop them before they become objects).
+    transport may drop them before they become objects).  A transport whose
+    ``post`` can leave publishes unconfirmed when a connection drops has an
+    ``on_lost_posts`` attribute (a :data:`LostPostsHandler`) that the
+    manager sets, as the sharded transport has for ``spost``.
     """
 
     on_message: MessageHandler
     channel_filter: ChannelFilter | None
+    @property
+    def resubscribing(self) -> bool:
+        """Optional: True while a subscriber connection that was up is being made again."""
+        ...
 
     async def subscribe(self, *channels: bytes) -> None: ...
 
@@ -77,6 +89,10 @@ class ShardedTransport(Protocol):
     """
 
     on_message: MessageHandler
+    @property
+    def resubscribing(self) -> bool:
+        """Optional: True from a lost subscriber connection until every channel is back."""
+        ...
 
     async def ssubscribe(self, *channels: bytes) -> None: ...
 
@@ -99,5 +115,6 @@ class ShardedTransport(Protocol):
 PubSubConnection = PubSubTransport
 
 __all__ = [
-    "ChannelFilter", "MessageHandler", "PubSubConnection", "PubSubTransport", "ShardedTransport",
+    "ChannelFilter", "LostPostsHandler", "MessageHandler", "PubSubConnection", "PubSubTransport",
+    "ShardedTransport",
 ]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .endpoints import Address, ConnectionSettings, open_link
-from .resp_connection import RespProtocol, encode_command
+from .resp_connection import RespProtocol, decode_command, encode_command, logger
 
 
 class NodeLinks:
@@ -15,14 +15,20 @@ class NodeLinks:
 
     :param settings: how connections are opened (credentials, TLS).
     :param on_refused: given to each connection (see ``RespProtocol.on_refused``).
+
+    A publish posted on a connection that is lost before Redis confirms it
+    goes to :attr:`on_lost_posts` as ``(channel, data)``, in order, to be
+    sent again; without a handler it is logged and counted in :attr:`failures`.
     """
 
-    __slots__ = ("settings", "on_refused", "closed", "_links", "_locks", "_lost_failures")
+    __slots__ = ("settings", "on_refused", "on_lost_posts", "closed", "_links", "_locks",
+                 "_lost_failures")
 
     def __init__(self, settings: ConnectionSettings,
                  on_refused: Callable[[Exception], None] | None = None) -> None:
         self.settings = settings
         self.on_refused = on_refused
+        self.on_lost_posts: Callable[[list[tuple[bytes, bytes]]], None] | None = None
         self.closed = False
         self._links: dict[Address, RespProtocol] = {}
         self._locks: dict[Address, asyncio.Lock] = {}
@@ -50,6 +56,7 @@ class NodeLinks:
                     self._lost_failures += link.failures
                 link = await open_link(address, self.settings)
                 link.on_refused = self.on_refused
+                link.on_unconfirmed = self._unconfirmed
                 if self.closed:
                     link.close()
                     raise ConnectionError("the connection is closed")
@@ -74,6 +81,22 @@ class NodeLinks:
         if not counts:
             raise next(reply for reply in replies if isinstance(reply, BaseException))
         return sum(counts)
+
+    def _unconfirmed(self, commands: list[bytes]) -> None:
+        """A lost connection left ``commands`` (PUBLISH or SPUBLISH) unconfirmed."""
+        handler = self.on_lost_posts
+        if handler is None or self.closed:
+            self._lost_failures += len(commands)
+            logger.warning(
+                "%d publishes may be lost: the Redis connection dropped before they were "
+                "confirmed", len(commands),
+            )
+            return
+        posts = []
+        for command in commands:
+            arguments = decode_command(command)
+            posts.append((arguments[1], arguments[2]))
+        handler(posts)
 
     @property
     def failures(self) -> int:

@@ -37,6 +37,17 @@ def encode_publish(channel: bytes, data: bytes) -> bytes:
     )
 
 
+def decode_command(payload: bytes) -> list[bytes]:
+    """The arguments of one command encoded by :func:`encode_command` or
+    :func:`encode_publish` (to send it again elsewhere)."""
+    reader = hiredis.Reader()
+    reader.feed(payload)
+    arguments = reader.gets()
+    if not isinstance(arguments, list):
+        raise ValueError("not one encoded command")
+    return arguments
+
+
 def encode_spublish(channel: bytes, data: bytes) -> bytes:
     """``SPUBLISH channel data`` in RESP, in one formatting step."""
     return b"*3\r\n$8\r\nSPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
@@ -50,14 +61,19 @@ class RespProtocol(asyncio.Protocol):
     Replies resolve the futures of the commands in order; a command sent
     with :meth:`post` has no future, and a failure of it is logged and
     counted in :attr:`failures` and passed to :attr:`on_refused` (a cluster
-    transport learns of moved slots that way).  Once :meth:`enter_push_mode` is called
-    (before SUBSCRIBE), every byte goes to the push parser instead.
+    transport learns of moved slots that way).  A posted command is kept
+    until Redis confirms it: when the connection is lost first, the
+    unconfirmed ones go to :attr:`on_unconfirmed` (to be sent again), or are
+    counted in :attr:`failures` when nobody takes them.  Once
+    :meth:`enter_push_mode` is called (before SUBSCRIBE), every byte goes to
+    the push parser instead.
     """
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self._reader = hiredis.Reader()
-        self._waiters: collections.deque[asyncio.Future[Any] | None] = collections.deque()
+        #: per command sent, in order: its future, or the command itself for a posted one
+        self._waiters: collections.deque[asyncio.Future[Any] | bytes] = collections.deque()
         self._pending: list[bytes] = []
         self._push_parser: PushParser | None = None
         self._writable: asyncio.Future[None] | None = None
@@ -67,6 +83,8 @@ class RespProtocol(asyncio.Protocol):
         self.failures = 0
         #: called with the error reply of each posted command Redis refused
         self.on_refused: Callable[[Exception], None] | None = None
+        #: called with the posted commands a lost connection left unconfirmed, in order
+        self.on_unconfirmed: Callable[[list[bytes]], None] | None = None
 
     # asyncio.Protocol ---------------------------------------------------
 
@@ -92,35 +110,39 @@ class RespProtocol(asyncio.Protocol):
         while reply is not False:
             if self._waiters:
                 waiter = self._waiters.popleft()
-                if waiter is None:
+                if waiter.__class__ is bytes:
                     if isinstance(reply, hiredis.ReplyError):
                         self.failures += 1
                         logger.error("Redis refused a PUBLISH: %s", reply)
                         if self.on_refused is not None:
                             self.on_refused(reply)
-                elif waiter.done():
+                elif waiter.done():  # type: ignore[union-attr]
                     pass
                 elif isinstance(reply, hiredis.ReplyError):
-                    waiter.set_exception(reply)
+                    waiter.set_exception(reply)  # type: ignore[union-attr]
                 else:
-                    waiter.set_result(reply)
+                    waiter.set_result(reply)  # type: ignore[union-attr]
             reply = gets()
 
     def connection_lost(self, exc: Exception | None) -> None:
         error = ConnectionError(f"Redis connection lost: {exc!r}" if exc else "Redis closed")
-        unconfirmed = 0
+        unconfirmed: list[bytes] = []
         while self._waiters:
             waiter = self._waiters.popleft()
-            if waiter is None:
-                unconfirmed += 1
+            if isinstance(waiter, bytes):
+                unconfirmed.append(waiter)
             elif not waiter.done():
                 waiter.set_exception(error)
+        self._pending = []
         if unconfirmed:
-            self.failures += unconfirmed
-            logger.warning(
-                "%d publishes may be lost: the Redis connection dropped before they were "
-                "confirmed", unconfirmed,
-            )
+            if self.on_unconfirmed is not None:
+                self.on_unconfirmed(unconfirmed)
+            else:
+                self.failures += len(unconfirmed)
+                logger.warning(
+                    "%d publishes may be lost: the Redis connection dropped before they were "
+                    "confirmed", len(unconfirmed),
+                )
         self.resume_writing()
         if not self.lost.done():
             self.lost.set_result(None)
@@ -166,7 +188,7 @@ class RespProtocol(asyncio.Protocol):
         caller should :meth:`drain` before sending more.
         """
         self.write(payload)
-        self._waiters.append(None)
+        self._waiters.append(payload)
         return self._writable is not None
 
     def request(self, payload: bytes) -> asyncio.Future[Any]:
@@ -185,4 +207,6 @@ class RespProtocol(asyncio.Protocol):
             self.transport.close()
 
 
-__all__ = ["RespProtocol", "encode_command", "encode_publish", "encode_spublish"]
+__all__ = [
+    "RespProtocol", "decode_command", "encode_command", "encode_publish", "encode_spublish",
+]

@@ -1,0 +1,363 @@
+"""Broadcasts across Redis outages: a bounded offline queue, flushed in order
+once this server and the others are subscribed again.
+
+Redis pub/sub delivers a message to the subscribers connected at that
+moment, and to no one else.  So a broadcast published while Redis is down,
+or while the other servers are still resubscribing after it came back, is
+lost; and one written to a connection that drops before Redis confirms it
+may be lost.  :class:`BroadcastPublisher` stands between ``emit`` and the
+transport:
+
+* while Redis cannot be reached it keeps broadcasts in a queue bounded in
+  messages, bytes and age (:class:`OfflineQueue`); a broadcast that does not
+  fit makes ``emit`` raise :class:`OfflineQueueFull`, one that waited too long
+  is dropped, logged and counted (``offline_expired``): never silently;
+* publishes that a lost connection left unconfirmed are sent again, ahead of
+  the queue (at least once: one Redis handled just before the connection
+  dropped may arrive twice);
+* once Redis answers, it waits (at most ``wait_for_servers`` seconds) until
+  this server's subscriber is back and as many servers are subscribed as
+  before the outage, then publishes the queue in order; new broadcasts wait
+  behind it, so each server's order is kept.
+
+Without a queue (``offline_queue=None``) ``emit`` raises while broadcasts are
+held, and unconfirmed publishes are still sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+#: what a transport raises when Redis cannot be reached (anything else is raised to ``emit``)
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    OSError, asyncio.TimeoutError, RedisConnectionError, RedisTimeoutError,
+)
+
+
+class OfflineQueueFull(ConnectionError):
+    """Redis is unreachable and the offline queue is full (or there is none):
+    the broadcast was not published and not queued."""
+
+
+@dataclass(frozen=True)
+class OfflineQueue:
+    """How broadcasts are kept while Redis is unreachable (see the module doc).
+
+    :param max_messages: broadcasts kept at most; ``emit`` raises
+                         :class:`OfflineQueueFull` beyond.
+    :param max_bytes: bytes of encoded broadcasts kept at most; ``emit``
+                      raises :class:`OfflineQueueFull` beyond.
+    :param max_age: seconds a broadcast may wait; older ones are dropped,
+                    logged and counted in ``stats["offline_expired"]``.
+    :param wait_for_servers: once Redis answers again, seconds to wait at most
+                             for this server's subscriber and as many servers as
+                             before the outage to be subscribed, before the
+                             queue is published.
+    """
+
+    max_messages: int = 10_000
+    max_bytes: int = 64 * 1024 * 1024
+    max_age: float = 30.0
+    wait_for_servers: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.max_messages < 0 or self.max_bytes < 0:
+            raise ValueError("the offline queue's limits cannot be negative")
+        if self.max_age <= 0:
+            raise ValueError("max_age must be positive")
+        if self.wait_for_servers < 0:
+            raise ValueError("wait_for_servers cannot be negative")
+
+
+#: the limits used with ``offline_queue=None``: nothing queued, the same wait for the servers
+NO_QUEUE = OfflineQueue(max_messages=0, max_bytes=0)
+
+
+class Subscriber(Protocol):
+    """What the publisher reads of the transport's subscriber side."""
+
+    @property
+    def resubscribing(self) -> bool:
+        """True while a subscriber connection that was up is being made again."""
+        ...
+
+
+Post = Callable[[bytes, bytes], Awaitable[Any]]
+
+
+class BroadcastPublisher:
+    """Publishes broadcasts, holding them in order while the cluster is not back.
+
+    :param post: the transport's ``post(channel, data)``.
+    :param subscriber: the transport (its ``resubscribing`` flag).
+    :param count_servers: returns how many servers are subscribed now.
+    :param limits: the offline queue's limits; None for no queue.
+    :param logger: returns the logger to use.
+    :param count_interval: seconds between two counts of the servers while
+                           all is well (the number to wait for after an outage).
+    """
+
+    max_retry_delay = 0.25
+
+    def __init__(
+        self,
+        post: Post,
+        subscriber: Subscriber,
+        count_servers: Callable[[], Awaitable[int]],
+        limits: OfflineQueue | None,
+        logger: Callable[[], logging.Logger],
+        *,
+        count_interval: float = 1.0,
+    ) -> None:
+        self._post = post
+        self._subscriber = subscriber
+        self._count_servers = count_servers
+        self.limits = limits if limits is not None else NO_QUEUE
+        self.queue_enabled = limits is not None
+        self._logger = logger
+        self.count_interval = count_interval
+        #: True while broadcasts go to the queue instead of to Redis
+        self.holding = False
+        #: the number of subscribed servers last seen while all was well
+        self.known_servers = 0
+        self._items: collections.deque[tuple[bytes, bytes, float]] = collections.deque()
+        self._bytes = 0
+        self._recovery: asyncio.Task[None] | None = None
+        self._counting: asyncio.Task[None] | None = None
+        self._closed = False
+        self.queued = 0
+        self.flushed = 0
+        self.expired = 0
+        self.rejected = 0
+        self.resent = 0
+        self.dropped = 0
+
+    # -- publishing ------------------------------------------------------------
+
+    async def post(self, channel: bytes, data: bytes) -> None:
+        """Publish a broadcast, or queue it while the cluster is not back.
+
+        Raises :class:`OfflineQueueFull` when it can be neither, and what the
+        transport raises for anything but an unreachable Redis.
+        """
+        if self.holding or self._subscriber.resubscribing:
+            self._hold(channel, data, None)
+            return
+        try:
+            await self._post(channel, data)
+        except UNREACHABLE as exc:
+            if self._closed:
+                raise
+            self._hold(channel, data, exc)
+
+    def requeue(self, posts: list[tuple[bytes, bytes]]) -> None:
+        """Publishes a lost connection left unconfirmed: send them again first."""
+        if self._closed:
+            self.dropped += len(posts)
+            self._logger().warning(
+                "%d broadcasts may be lost: the Redis connection dropped while the adapter "
+                "was closing", len(posts),
+            )
+            return
+        now = asyncio.get_running_loop().time()
+        self._items.extendleft((channel, data, now) for channel, data in reversed(posts))
+        self._bytes += sum(len(data) for _, data in posts)
+        self.resent += len(posts)
+        self._start_holding("the connection was lost before Redis confirmed "
+                            f"{len(posts)} publishes")
+
+    def _hold(self, channel: bytes, data: bytes, cause: BaseException | None) -> None:
+        if self._closed:
+            raise ConnectionError("the adapter is closed")
+        now = asyncio.get_running_loop().time()
+        self._expire(now)
+        limits = self.limits
+        if len(self._items) >= limits.max_messages or self._bytes + len(data) > limits.max_bytes:
+            self.rejected += 1
+            if not self.holding:
+                self._start_holding(repr(cause) if cause else "the subscriber is reconnecting")
+            if not self.queue_enabled:
+                raise OfflineQueueFull(
+                    "Redis is unreachable or the servers are resubscribing, and there is no "
+                    "offline queue: the broadcast was not published"
+                ) from cause
+            raise OfflineQueueFull(
+                f"Redis is unreachable and the offline queue is full ({len(self._items)} "
+                f"broadcasts, {self._bytes} bytes): the broadcast was not published"
+            ) from cause
+        self._items.append((channel, data, now))
+        self._bytes += len(data)
+        self.queued += 1
+        if not self.holding:
+            self._start_holding(repr(cause) if cause else "the subscriber is reconnecting")
+
+    def _start_holding(self, why: str) -> None:
+        if not self.holding:
+            self.holding = True
+            self._logger().warning(
+                "Redis unreachable or resubscribing (%s): holding broadcasts until the "
+                "servers are back", why,
+            )
+        if self._recovery is None or self._recovery.done():
+            self._recovery = asyncio.ensure_future(self._recover())
+
+    def _expire(self, now: float) -> None:
+        items, max_age = self._items, self.limits.max_age
+        expired = 0
+        while items and now - items[0][2] > max_age:
+            self._bytes -= len(items.popleft()[1])
+            expired += 1
+        if expired:
+            self.expired += expired
+            self._logger().error(
+                "%d queued broadcasts were dropped: Redis was unreachable for more than "
+                "%.1fs (OfflineQueue.max_age)", expired, max_age,
+            )
+
+    # -- recovering ------------------------------------------------------------
+
+    async def _recover(self) -> None:
+        """Wait until Redis and the servers are back, then publish the queue in order."""
+        loop = asyncio.get_running_loop()
+        delay = 0.02
+        back_since: float | None = None
+        count = 0
+        while not self._closed:
+            self._expire(loop.time())
+            try:
+                count = await asyncio.wait_for(self._count_servers(), 1.0)
+            except Exception:  # unreachable still (or refused): try again shortly
+                back_since = None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_retry_delay)
+                continue
+            now = loop.time()
+            if back_since is None:
+                back_since = now
+            servers_back = count >= self.known_servers and not self._subscriber.resubscribing
+            waited = now - back_since
+            if not servers_back and waited < self.limits.wait_for_servers:
+                await asyncio.sleep(0.02)
+                continue
+            if not servers_back:
+                self._logger().warning(
+                    "publishing %d held broadcasts with %d of %d servers subscribed after "
+                    "waiting %.1fs for the others", len(self._items), count,
+                    self.known_servers, waited,
+                )
+            if not await self._flush():
+                back_since = None
+                continue
+            if not self._items:
+                self.holding = False
+                self.known_servers = count
+                self._logger().info("Redis is back: held broadcasts published")
+                return
+
+    async def _flush(self) -> bool:
+        """Publish the queue in order; False when Redis became unreachable again."""
+        items = self._items
+        while items:
+            item = items.popleft()
+            self._bytes -= len(item[1])
+            try:
+                await self._post(item[0], item[1])
+            except UNREACHABLE:
+                items.appendleft(item)
+                self._bytes += len(item[1])
+                return False
+            except asyncio.CancelledError:
+                items.appendleft(item)
+                self._bytes += len(item[1])
+                raise
+            except Exception as exc:  # refused by Redis (ACL...): the next ones may pass
+                self.dropped += 1
+                self._logger().error("Redis refused a held broadcast on %r: %r", item[0], exc)
+                continue
+            self.flushed += 1
+        return True
+
+    # -- the number of servers to wait for ------------------------------------------------
+
+    def start(self) -> None:
+        """Start counting the servers now and then (the number to wait for after an outage)."""
+        if self._counting is None and not self._closed:
+            self._counting = asyncio.ensure_future(self._count_forever())
+
+    async def _count_forever(self) -> None:
+        while not self._closed:
+            if not self.holding:
+                try:
+                    count = await asyncio.wait_for(self._count_servers(), self.count_interval)
+                except Exception as exc:  # Redis is down: the recovery will tell
+                    self._logger().debug("cannot count the servers: %r", exc)
+                else:
+                    if not self.holding:
+                        self.known_servers = count
+            await asyncio.sleep(self.count_interval)
+
+    # -- state ------------------------------------------------------------------
+
+    @property
+    def depth(self) -> int:
+        """Broadcasts waiting in the queue now."""
+        return len(self._items)
+
+    def table_sizes(self) -> dict[str, int]:
+        """``offline_queue``: the broadcasts held now."""
+        return {"offline_queue": len(self._items)}
+
+    def stats(self) -> dict[str, int]:
+        """``offline_queued``, ``offline_flushed``, ``offline_expired``,
+        ``offline_rejected`` (emits that raised), ``offline_dropped`` (left
+        when closing), ``resent`` (unconfirmed publishes sent again)."""
+        return {
+            "offline_queued": self.queued,
+            "offline_flushed": self.flushed,
+            "offline_expired": self.expired,
+            "offline_rejected": self.rejected,
+            "offline_dropped": self.dropped,
+            "resent": self.resent,
+        }
+
+    async def close(self, timeout: float = 1.0) -> None:
+        """Publish what is held if Redis answers within ``timeout`` seconds;
+        log and count what is left; stop."""
+        counting, self._counting = self._counting, None
+        if counting is not None:
+            counting.cancel()
+        if self._items:
+            try:
+                await asyncio.wait_for(self._flush(), timeout)
+            except Exception as exc:
+                self._logger().debug("flushing the offline queue on close failed: %r", exc)
+        self._closed = True
+        recovery, self._recovery = self._recovery, None
+        for task in (counting, recovery):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except BaseException:  # noqa: S110 - cancelled on purpose
+                    pass
+        if self._items:
+            left = len(self._items)
+            self.dropped += left
+            self._items.clear()
+            self._bytes = 0
+            self._logger().error(
+                "%d held broadcasts were not published: the adapter was closed while Redis "
+                "was unreachable", left,
+            )
+        self.holding = False
+
+
+__all__ = ["UNREACHABLE", "BroadcastPublisher", "NO_QUEUE", "OfflineQueue", "OfflineQueueFull"]
