@@ -6,6 +6,14 @@ class RespError(Exception):
 
 
 cdef Py_ssize_t _PMESSAGE_HEAD_SIZE = 18  # len(b"*4\r\n$8\r\npmessage\r\n")
+cdef Py_ssize_t _MESSAGE_HEAD_SIZE = 17  # len(b"*3\r\n$7\r\nmessage\r\n")
+cdef Py_ssize_t _SMESSAGE_HEAD_SIZE = 18  # len(b"*3\r\n$8\r\nsmessage\r\n")
+# arrays nested deeper than this are refused (Redis sends a subscriber depth 1)
+MAX_REPLY_DEPTH = 32
+cdef int _MAX_REPLY_DEPTH = 32
+# RESP headers allowed on top of max_message_size in an incomplete reply
+HEADER_SLACK = 1024
+cdef Py_ssize_t _HEADER_SLACK = 1024
 
 
 cdef Py_ssize_t _line_end(const char *buf, Py_ssize_t pos, Py_ssize_t size):
@@ -38,10 +46,10 @@ cdef long long _parse_int(const char *buf, Py_ssize_t start, Py_ssize_t end) exc
     return -value if negative else value
 
 
-cdef Py_ssize_t _bulk_span(
-    const char *buf, Py_ssize_t pos, Py_ssize_t size, Py_ssize_t *start, Py_ssize_t *length
+cdef Py_ssize_t _bulk_header(
+    const char *buf, Py_ssize_t pos, Py_ssize_t size, Py_ssize_t *length
 ) except -2:
-    """Parse ``$<n>\\r\\n<n bytes>\\r\\n``; return the position after it or -1."""
+    """Parse ``$<n>\\r\\n`` at ``pos``: set ``length[0]``, return where the bytes start, or -1."""
     cdef Py_ssize_t line_end
     cdef long long count
     if pos >= size:
@@ -54,14 +62,20 @@ cdef Py_ssize_t _bulk_span(
     count = _parse_int(buf, pos + 1, line_end)
     if count < 0:
         raise ValueError("RESP protocol error: a null bulk string in a push message")
-    start[0] = line_end + 2
     length[0] = <Py_ssize_t>count
-    if start[0] + length[0] + 2 > size:
-        return -1
-    return start[0] + length[0] + 2
+    return line_end + 2
 
 
-cdef object _value(const char *buf, Py_ssize_t pos, Py_ssize_t size, Py_ssize_t *after):
+cdef int _too_large(long long size, Py_ssize_t limit) except -1:
+    if limit >= 0 and size > limit:
+        raise ValueError(
+            f"RESP protocol error: a reply declares {size}, over max_message_size {limit}"
+        )
+    return 0
+
+
+cdef object _value(const char *buf, Py_ssize_t pos, Py_ssize_t size, Py_ssize_t *after,
+                   Py_ssize_t limit, int depth):
     """Parse one RESP2 value at ``pos``; ``after[0]`` is -1 if incomplete."""
     cdef Py_ssize_t line_end, i, count_size
     cdef long long count
@@ -92,6 +106,7 @@ cdef object _value(const char *buf, Py_ssize_t pos, Py_ssize_t size, Py_ssize_t 
         if count < 0:
             after[0] = line_end + 2
             return None
+        _too_large(count, limit)
         if line_end + 2 + count + 2 > size:
             return None
         after[0] = line_end + 2 + <Py_ssize_t>count + 2
@@ -100,11 +115,14 @@ cdef object _value(const char *buf, Py_ssize_t pos, Py_ssize_t size, Py_ssize_t 
         if count < 0:
             after[0] = line_end + 2
             return None
+        _too_large(count, limit)
+        if depth >= _MAX_REPLY_DEPTH:
+            raise ValueError("RESP protocol error: arrays nested too deep")
         items = []
         pos = line_end + 2
         count_size = <Py_ssize_t>count
         for i in range(count_size):
-            item = _value(buf, pos, size, after)
+            item = _value(buf, pos, size, after, limit, depth + 1)
             if after[0] < 0:
                 return None
             items.append(item)
@@ -129,28 +147,62 @@ cdef class PushParser:
     raised by a callback is counted in ``handler_errors`` and passed to
     ``on_error``; it never loses the rest of the stream.  Raises
     ``ValueError`` when the stream is not RESP2.
+
+    ``max_message_size`` (None: no limit) bounds what is buffered: a push
+    whose pattern, channel and data together declare more bytes is skipped
+    as it streams past, never held; it is counted in ``oversized`` and
+    reported to ``on_oversized(channel, declared)`` (``channel`` is None
+    when the pattern or the channel itself was too large; ``declared`` the
+    bytes declared up to the part that went over).  Any other reply larger
+    than the limit, or arrays nested deeper than :data:`MAX_REPLY_DEPTH`,
+    raise ``ValueError``: no Redis sends those to a subscriber.
     """
 
     cdef public object on_message
     cdef public object on_reply
     cdef public object on_error
     cdef public object channel_filter
+    cdef public object on_oversized
     cdef public Py_ssize_t handler_errors
+    cdef public Py_ssize_t oversized
+    cdef Py_ssize_t _limit  # -1: no limit
     cdef bytes _buffer
+    cdef long long _skip
+    cdef int _skip_bulks
 
-    def __init__(self, on_message, on_reply, on_error=None, channel_filter=None):
+    def __init__(self, on_message, on_reply, on_error=None, channel_filter=None,
+                 max_message_size=None, on_oversized=None):
         self.on_message = on_message
         self.on_reply = on_reply
         self.on_error = on_error
         self.channel_filter = channel_filter
         self.handler_errors = 0
+        self.max_message_size = max_message_size
+        self.on_oversized = on_oversized
+        self.oversized = 0
         self._buffer = b""
+        self._skip = 0
+        self._skip_bulks = 0
+
+    @property
+    def max_message_size(self):
+        """The most bytes a push may declare (None: no limit)."""
+        return None if self._limit < 0 else self._limit
+
+    @max_message_size.setter
+    def max_message_size(self, value):
+        if value is None:
+            self._limit = -1
+        elif value < 0:
+            raise ValueError("max_message_size must be >= 0 or None")
+        else:
+            self._limit = <Py_ssize_t>min(value, <Py_ssize_t>0x3FFFFFFFFFFFFFFF)
 
     def feed(self, data):
         """Parse ``data`` (plus what was left incomplete before)."""
         cdef bytes buffer
         cdef const char *buf
-        cdef Py_ssize_t size, pos = 0, end
+        cdef Py_ssize_t size, pos = 0, end, step, start, length
         if PyBytes_GET_SIZE(self._buffer):
             buffer = self._buffer + bytes(data)
         elif PyBytes_CheckExact(data):
@@ -160,14 +212,40 @@ cdef class PushParser:
         buf = PyBytes_AS_STRING(buffer)
         size = PyBytes_GET_SIZE(buffer)
         while pos < size:
+            if self._skip:
+                step = size - pos
+                if self._skip < step:
+                    step = <Py_ssize_t>self._skip
+                pos += step
+                self._skip -= step
+                continue
+            if self._skip_bulks:
+                start = _bulk_header(buf, pos, size, &length)
+                if start < 0:
+                    break
+                self._skip_bulks -= 1
+                self._skip = <long long>length + 2
+                pos = start
+                continue
             if (size - pos >= _PMESSAGE_HEAD_SIZE
                     and memcmp(buf + pos, b"*4\r\n$8\r\npmessage\r\n", _PMESSAGE_HEAD_SIZE) == 0):
-                end = self._pmessage(buf, pos + _PMESSAGE_HEAD_SIZE, size)
+                end = self._push(buf, pos + _PMESSAGE_HEAD_SIZE, size, 3)
+            elif (size - pos >= _MESSAGE_HEAD_SIZE
+                    and memcmp(buf + pos, b"*3\r\n$7\r\nmessage\r\n", _MESSAGE_HEAD_SIZE) == 0):
+                end = self._push(buf, pos + _MESSAGE_HEAD_SIZE, size, 2)
+            elif (size - pos >= _SMESSAGE_HEAD_SIZE
+                    and memcmp(buf + pos, b"*3\r\n$8\r\nsmessage\r\n", _SMESSAGE_HEAD_SIZE) == 0):
+                end = self._push(buf, pos + _SMESSAGE_HEAD_SIZE, size, 2)
             else:
                 end = self._reply(buf, pos, size)
             if end < 0:
                 break
             pos = end
+        if self._limit >= 0 and size - pos > self._limit + _HEADER_SLACK:
+            self._buffer = b""
+            raise ValueError(
+                f"RESP protocol error: an incomplete reply of over {self._limit + _HEADER_SLACK} bytes"
+            )
         if pos == 0:
             self._buffer = buffer
         elif pos < size:
@@ -175,48 +253,74 @@ cdef class PushParser:
         else:
             self._buffer = b""
 
-    cdef Py_ssize_t _pmessage(self, const char *buf, Py_ssize_t pos, Py_ssize_t size) except -2:
-        cdef Py_ssize_t pattern_start, pattern_size, channel_start, channel_size
-        cdef Py_ssize_t data_start, data_size
-        pos = _bulk_span(buf, pos, size, &pattern_start, &pattern_size)
-        if pos < 0:
-            return -1
-        pos = _bulk_span(buf, pos, size, &channel_start, &channel_size)
-        if pos < 0:
-            return -1
-        pos = _bulk_span(buf, pos, size, &data_start, &data_size)
-        if pos < 0:
-            return -1
+    cdef Py_ssize_t _push(self, const char *buf, Py_ssize_t pos, Py_ssize_t size,
+                          int count) except -2:
+        """A ``pmessage`` (3 bulks after its head) or ``message``/``smessage`` (2)."""
+        cdef Py_ssize_t starts[3]
+        cdef Py_ssize_t lengths[3]
+        cdef Py_ssize_t start, length
+        cdef long long declared = 0
+        cdef int index
+        for index in range(count):
+            start = _bulk_header(buf, pos, size, &length)
+            if start < 0:
+                return -1
+            declared += length
+            if self._limit >= 0 and declared > self._limit:
+                return self._skip_push(buf, starts, lengths, count, index, start, length,
+                                       declared)
+            if length > size - start - 2:
+                return -1
+            starts[index] = start
+            lengths[index] = length
+            pos = start + length + 2
+        if count == 2:
+            self._call(self.on_message, (
+                None,
+                PyBytes_FromStringAndSize(buf + starts[0], lengths[0]),
+                PyBytes_FromStringAndSize(buf + starts[1], lengths[1]),
+                None,
+            ))
+            return pos
         channel_filter = self.channel_filter
         route = None
         if channel_filter is not None:
             if type(channel_filter) is ChannelRouter:
-                route = (<ChannelRouter>channel_filter)._route(buf + channel_start, channel_size)
+                route = (<ChannelRouter>channel_filter)._route(buf + starts[1], lengths[1])
             else:
                 route = channel_filter.route(
-                    PyBytes_FromStringAndSize(buf + channel_start, channel_size)
+                    PyBytes_FromStringAndSize(buf + starts[1], lengths[1])
                 )
             if route is None:
                 return pos
         self._call(self.on_message, (
-            PyBytes_FromStringAndSize(buf + pattern_start, pattern_size),
-            PyBytes_FromStringAndSize(buf + channel_start, channel_size),
-            PyBytes_FromStringAndSize(buf + data_start, data_size),
+            PyBytes_FromStringAndSize(buf + starts[0], lengths[0]),
+            PyBytes_FromStringAndSize(buf + starts[1], lengths[1]),
+            PyBytes_FromStringAndSize(buf + starts[2], lengths[2]),
             route,
         ))
         return pos
 
+    cdef Py_ssize_t _skip_push(self, const char *buf, Py_ssize_t *starts, Py_ssize_t *lengths,
+                               int count, int index, Py_ssize_t start, Py_ssize_t length,
+                               long long declared) except -2:
+        """Skip the rest of a push from its bulk ``index`` on (``length`` bytes at ``start``)."""
+        self.oversized += 1
+        self._skip = <long long>length + 2
+        self._skip_bulks = count - index - 1
+        if self.on_oversized is not None:
+            channel = None
+            if index == count - 1:
+                channel = PyBytes_FromStringAndSize(buf + starts[count - 2], lengths[count - 2])
+            self._call(self.on_oversized, (channel, declared))
+        return start
+
     cdef Py_ssize_t _reply(self, const char *buf, Py_ssize_t pos, Py_ssize_t size) except -2:
         cdef Py_ssize_t after = -1
-        value = _value(buf, pos, size, &after)
+        value = _value(buf, pos, size, &after, self._limit, 0)
         if after < 0:
             return -1
-        if (type(value) is list and len(value) == 3
-                and (value[0] == b"message" or value[0] == b"smessage")
-                and type(value[1]) is bytes and type(value[2]) is bytes):
-            self._call(self.on_message, (None, value[1], value[2], None))
-        else:
-            self._call(self.on_reply, (value,))
+        self._call(self.on_reply, (value,))
         return after
 
     cdef void _call(self, object function, tuple args):
