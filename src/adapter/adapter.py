@@ -22,6 +22,7 @@ from .protocol.classic import ClassicCodec
 from .protocol.parsers import Parser
 from .transport.base import PubSubTransport
 from .transport.factory import connect
+from .transport.limits import DEFAULT_MAX_MESSAGE_SIZE, apply_limit, check_limit
 from .uid import new_uid
 
 
@@ -62,6 +63,16 @@ class AsyncRedisAdapter(AsyncManagerBase):
                           subscribed again (see :class:`OfflineQueue`); None
                           for no queue: ``emit`` then raises
                           :class:`OfflineQueueFull` during an outage.
+    :param max_message_size: the most bytes an incoming pub/sub message (its
+                             channel and data) may have; a larger one is
+                             dropped, counted in ``stats["oversized"]`` and
+                             logged.  32 MiB by default (Redis' own default
+                             pubsub output-buffer hard limit); None for no
+                             limit.  On the adapter's own connections it is
+                             skipped unread as it streams past; on redis-py
+                             (:class:`RedisPubSub`) it is dropped after
+                             redis-py read it (see
+                             :mod:`~socketio_redis_adapter.transport.limits`).
 
     Example::
 
@@ -82,6 +93,7 @@ class AsyncRedisAdapter(AsyncManagerBase):
         redis_options: dict[str, Any] | None = None,
         logger: logging.Logger | None = None,
         offline_queue: OfflineQueue | None = OfflineQueue(),  # noqa: B008 - frozen
+        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> None:
         super().__init__(requests_timeout=requests_timeout, logger=logger)
         self.uid = new_uid()
@@ -104,14 +116,15 @@ class AsyncRedisAdapter(AsyncManagerBase):
         self.receiver = ClassicReceiver(
             self.codec, self._router, self.engine, self.fanout, self.counters, self._get_logger
         )
-        self.connection.on_message = self.receiver.on_message
+        apply_limit(self.connection, check_limit(max_message_size), self.receiver.on_message)
         self._subscriptions = ClassicSubscriptions(
             self.connection, self.channels, self.uid, self._get_logger
         )
         self._hold_broadcasts_in_outages(offline_queue)
 
     def _counters(self) -> dict[str, int]:
-        return {"dropped": self._router.dropped}
+        return {"dropped": self._router.dropped,
+                "oversized": getattr(self.connection, "oversized", 0)}
 
     def _on_namespace(self, nsp: str, index: RoomIndex) -> None:
         self.receiver.add_namespace(nsp, index)

@@ -22,6 +22,7 @@ from .protocol.sharded import check_mode
 from .protocol.sharded_codec import ShardedCodec
 from .transport.base import ShardedTransport
 from .transport.factory import connect_sharded
+from .transport.limits import DEFAULT_MAX_MESSAGE_SIZE, apply_limit, check_limit
 
 
 class AsyncShardedRedisAdapter(AsyncManagerBase):
@@ -63,6 +64,16 @@ class AsyncShardedRedisAdapter(AsyncManagerBase):
                           subscribed again (see :class:`OfflineQueue`); None
                           for no queue: ``emit`` then raises
                           :class:`OfflineQueueFull` during an outage.
+    :param max_message_size: the most bytes an incoming pub/sub message (its
+                             channel and data) may have; a larger one is
+                             dropped, counted in ``stats["oversized"]`` and
+                             logged.  32 MiB by default (Redis' own default
+                             pubsub output-buffer hard limit); None for no
+                             limit.  On the adapter's own connections it is
+                             skipped unread as it streams past; on redis-py
+                             (:class:`RedisPubSub`) it is dropped after
+                             redis-py read it (see
+                             :mod:`~socketio_redis_adapter.transport.limits`).
 
     Example::
 
@@ -84,6 +95,7 @@ class AsyncShardedRedisAdapter(AsyncManagerBase):
         redis_options: dict[str, Any] | None = None,
         logger: logging.Logger | None = None,
         offline_queue: OfflineQueue | None = OfflineQueue(),  # noqa: B008 - frozen
+        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> None:
         super().__init__(requests_timeout=requests_timeout, logger=logger)
         self.codec = ShardedCodec(channel_prefix, check_mode(subscription_mode))
@@ -106,7 +118,7 @@ class AsyncShardedRedisAdapter(AsyncManagerBase):
         self.receiver = ShardedReceiver(
             self.codec, self.engine, self.fanout, self.counters, self._get_logger
         )
-        self.connection.on_message = self.receiver.on_message
+        apply_limit(self.connection, check_limit(max_message_size), self.receiver.on_message)
         self._subscriptions = ShardedSubscriptions(
             self.connection, self.channels, self.uid, self.receiver, self._tasks,
             self._get_logger,
@@ -115,7 +127,7 @@ class AsyncShardedRedisAdapter(AsyncManagerBase):
 
     def _counters(self) -> dict[str, int]:
         # rooms without a local socket are never subscribed (dynamic modes): nothing to drop
-        return {"dropped": 0}
+        return {"dropped": 0, "oversized": getattr(self.connection, "oversized", 0)}
 
     def _on_namespace(self, nsp: str, index: RoomIndex) -> None:
         self.receiver.add_namespace(nsp, index)

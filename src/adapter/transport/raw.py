@@ -21,6 +21,7 @@ from typing import Any, cast
 
 from ..fastpath import PushParser, RespError
 from .endpoints import open_link
+from .limits import MessageSizeLimit
 from .links import NodeLinks, pubsub_count
 from .resp_connection import RespProtocol, encode_command, encode_publish
 from .subscriber import SubscriberBase, logger
@@ -28,7 +29,7 @@ from .topology import Topology
 from .urls import topology_from_url
 
 
-class RawPubSub(SubscriberBase):
+class RawPubSub(SubscriberBase, MessageSizeLimit):
     """Classic pub/sub on raw connections: one subscriber, one publisher.
 
     :param url: a ``redis://``, ``rediss://``, ``unix://``,
@@ -150,7 +151,8 @@ class RawPubSub(SubscriberBase):
         try:
             subscriber.enter_push_mode(
                 PushParser(self.on_message, self._on_reply, self._on_handler_error,
-                           cast(Any, self.channel_filter))
+                           cast(Any, self.channel_filter),
+                           self.max_message_size, self._on_oversized)
             )
             if self.patterns:
                 subscriber.write(encode_command(b"PSUBSCRIBE", *self.patterns))

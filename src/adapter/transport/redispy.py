@@ -18,10 +18,11 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .limits import MessageSizeLimit
 from .subscriber import SubscriberBase, logger
 
 
-class RedisPubSub(SubscriberBase):
+class RedisPubSub(SubscriberBase, MessageSizeLimit):
     """Classic Redis pub/sub (PUBLISH, SUBSCRIBE, PSUBSCRIBE) on redis-py clients.
 
     :param publisher: the ``redis.asyncio.Redis`` client used for PUBLISH and
@@ -37,6 +38,9 @@ class RedisPubSub(SubscriberBase):
                                sends ``PING``; no answer within the same time
                                means the connection is dead.
     """
+
+    #: redis-py reads a whole message before the adapter sees it: the size is checked after
+    checks_after_reading = True
 
     def __init__(
         self,

@@ -27,6 +27,7 @@ from typing import Any
 from ..fastpath import PushParser, RespError
 from .base import MessageHandler
 from .endpoints import Address, open_link
+from .limits import MessageSizeLimit
 from .links import NodeLinks, pubsub_count
 from .resp_connection import RespProtocol, encode_command, encode_spublish
 from .topology import Topology
@@ -62,7 +63,7 @@ class _NodeSubscriber:
         self.expected.append((command, channel))
 
 
-class ShardedPubSub:
+class ShardedPubSub(MessageSizeLimit):
     """Sharded pub/sub over a :class:`~.topology.Topology` (see the module doc).
 
     :param topology: where channels live (one server, Sentinel, or Cluster).
@@ -200,6 +201,7 @@ class ShardedPubSub:
         subscriber = _NodeSubscriber(address, link)
         link.enter_push_mode(PushParser(
             self.on_message, lambda reply: self._on_reply(subscriber, reply), self._handler_failed,
+            None, self.max_message_size, self._on_oversized,
         ))
         self._subscribers[address] = subscriber
         subscriber.watcher = asyncio.ensure_future(self._watch(subscriber))
