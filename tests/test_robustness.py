@@ -11,7 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from socketio_redis_adapter import AsyncRedisAdapter, RedisPubSub
+from socketio_redis_adapter import AsyncRedisAdapter, OfflineQueueFull, RedisPubSub
 from socketio_redis_adapter.transport.raw import RawPubSub
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
@@ -117,15 +117,21 @@ async def test_listener_survives_redis_restart(own_redis: RedisServer, kind: str
 
 
 @pytest.mark.parametrize("kind", list(CONNECTIONS))
-async def test_publish_failure_raises(own_redis: RedisServer, kind: str) -> None:
+async def test_publish_failure_raises_without_offline_queue(own_redis: RedisServer, kind: str
+                                                            ) -> None:
     adapter = AsyncRedisAdapter(
-        key=f"pubfail-{uuid.uuid4().hex[:8]}", connection=CONNECTIONS[kind](own_redis.url)
+        key=f"pubfail-{uuid.uuid4().hex[:8]}", connection=CONNECTIONS[kind](own_redis.url),
+        offline_queue=None,
     )
     try:
         await adapter.start()
         own_redis.stop()
-        with pytest.raises((RedisConnectionError, OSError)):
-            await adapter.emit("lost", 1, "/")
+        # the first emit may be written to the connection before its loss is seen
+        with pytest.raises(OfflineQueueFull):
+            for attempt in range(20):
+                await adapter.emit("lost", attempt, "/")
+                await asyncio.sleep(0.05)
+        assert adapter.stats["offline_rejected"] >= 1
     finally:
         await adapter.close()
 

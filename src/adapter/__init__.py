@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 
 #: public name -> the module that defines it
 _EXPORTS = {
+    "AdapterClosedError": ".core.waiters",
     "AsyncRedisAdapter": ".adapter",
     "AsyncShardedRedisAdapter": ".sharded_adapter",
     "Emitter": ".emitter",
@@ -27,6 +28,7 @@ _EXPORTS = {
     "PubSubTransport": ".transport.base",
     "RawPubSub": ".transport.raw",
     "RedisPubSub": ".transport.redispy",
+    "RedisRefusedError": ".transport.errors",
     "ShardedPubSub": ".transport.sharded",
     "ShardedTransport": ".transport.base",
     "RemoteSocket": ".core.remote_socket",
@@ -38,13 +40,14 @@ if TYPE_CHECKING:
     from .adapter import AsyncRedisAdapter
     from .core.offline_queue import OfflineQueue, OfflineQueueFull
     from .core.remote_socket import RemoteSocket
-    from .core.waiters import RequestTimeoutError
+    from .core.waiters import AdapterClosedError, RequestTimeoutError
     from .emitter import Emitter, SyncEmitter
     from .fastpath import FASTPATH
     from .protocol.errors import MalformedMessage
     from .protocol.parsers import JsonParser, MsgpackParser
     from .sharded_adapter import AsyncShardedRedisAdapter
     from .transport.base import PubSubConnection, PubSubTransport, ShardedTransport
+    from .transport.errors import RedisRefusedError
     from .transport.raw import RawPubSub
     from .transport.redispy import RedisPubSub
 
@@ -64,6 +67,7 @@ def __dir__() -> list[str]:
 
 __all__ = (
     "FASTPATH",
+    "AdapterClosedError",
     "AsyncRedisAdapter",
     "AsyncShardedRedisAdapter",
     "Emitter",
@@ -76,6 +80,7 @@ __all__ = (
     "PubSubTransport",
     "RawPubSub",
     "RedisPubSub",
+    "RedisRefusedError",
     "ShardedPubSub",
     "ShardedTransport",
     "RemoteSocket",

@@ -36,6 +36,8 @@ from typing import Any, Protocol
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .waiters import AdapterClosedError
+
 #: what a transport raises when Redis cannot be reached (anything else is raised to ``emit``)
 UNREACHABLE: tuple[type[BaseException], ...] = (
     OSError, asyncio.TimeoutError, RedisConnectionError, RedisTimeoutError,
@@ -155,7 +157,8 @@ class BroadcastPublisher:
             await self._post(channel, data)
         except UNREACHABLE as exc:
             if self._closed:
-                raise
+                raise AdapterClosedError(
+                    "the adapter is closed: the broadcast was not published") from exc
             self._hold(channel, data, exc)
 
     def requeue(self, posts: list[tuple[bytes, bytes]]) -> None:
@@ -176,7 +179,7 @@ class BroadcastPublisher:
 
     def _hold(self, channel: bytes, data: bytes, cause: BaseException | None) -> None:
         if self._closed:
-            raise ConnectionError("the adapter is closed")
+            raise AdapterClosedError("the adapter is closed: the broadcast was not published")
         now = asyncio.get_running_loop().time()
         self._expire(now)
         limits = self.limits
@@ -328,17 +331,18 @@ class BroadcastPublisher:
             "resent": self.resent,
         }
 
-    async def close(self, timeout: float = 1.0) -> None:
-        """Publish what is held if Redis answers within ``timeout`` seconds;
-        log and count what is left; stop."""
+    async def close(self, timeout: float | None = None) -> None:
+        """Publish what is held if the cluster is back within ``timeout``
+        seconds (by default ``wait_for_servers`` + 1); log and count what is
+        left; stop."""
         counting, self._counting = self._counting, None
         if counting is not None:
             counting.cancel()
-        if self._items:
-            try:
-                await asyncio.wait_for(self._flush(), timeout)
-            except Exception as exc:
-                self._logger().debug("flushing the offline queue on close failed: %r", exc)
+        recovery = self._recovery
+        if self._items and recovery is not None and not recovery.done():
+            if timeout is None:
+                timeout = self.limits.wait_for_servers + 1.0
+            await asyncio.wait({recovery}, timeout=timeout)
         self._closed = True
         recovery, self._recovery = self._recovery, None
         for task in (counting, recovery):

@@ -24,6 +24,11 @@ class RequestTimeoutError(TimeoutError):
         self.responses = responses
 
 
+class AdapterClosedError(ConnectionError):
+    """The adapter was closed while this was waiting (for other servers'
+    answers, for acknowledgements) or before it could be published."""
+
+
 class _Waiter:
     """A future with a deadline that leaves its registry when it is settled."""
 
@@ -62,6 +67,13 @@ class _Waiter:
         if not self._future.done():
             self._finish()
             self._future.cancel()
+
+    def fail(self, error: BaseException) -> None:
+        """End the wait with ``error`` (the adapter is closing)."""
+        if not self._future.done():
+            self._finish()
+            self._future.set_exception(error)
+            self._future.exception()  # retrieved: a callback's waiter has nobody awaiting it
 
     def _finish(self) -> None:
         self._timer.cancel()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.waiters import AckWaiter, ResponseWaiter
+from ..core.waiters import AckWaiter, AdapterClosedError, ResponseWaiter
 from ..protocol.requests import RequestType, read_kind
 
 
@@ -80,11 +80,15 @@ class PendingRequests:
         return {"pending_requests": len(self.requests), "pending_acks": len(self.acks)}
 
     def cancel_all(self) -> None:
-        """Give up every open request (the manager is closing)."""
+        """End every open request with :class:`AdapterClosedError` (the manager is closing)."""
         for waiter in list(self.requests.values()):
-            waiter.cancel()
+            waiter.fail(AdapterClosedError(
+                "the adapter was closed before every server answered"
+            ))
         for ack in list(self.acks.values()):
-            ack.cancel()
+            ack.fail(AdapterClosedError(
+                "the adapter was closed before every acknowledgement arrived"
+            ))
 
 
 __all__ = ["PendingRequests"]

@@ -203,7 +203,9 @@ class RespProtocol(asyncio.Protocol):
         self._push_parser = parser
 
     def close(self) -> None:
+        """Send what is queued, then close (replies still on the way are not read)."""
         if self.transport is not None:
+            self._flush()
             self.transport.close()
 
 
