@@ -20,6 +20,7 @@ from ..core.tasks import BackgroundTasks
 from ..fastpath import RoomIndex
 from ..protocol.sharded import ShardedChannels
 from ..transport.base import ShardedTransport
+from ..transport.errors import RedisRefusedError
 from .sharded_receiver import ShardedReceiver
 
 
@@ -119,11 +120,15 @@ class ShardedSubscriptions:
             future.cancel()
 
     def _subscribed(self, nsp: str, future: asyncio.Future[None]) -> None:
-        if not future.cancelled() and future.exception() is not None:
-            self._logger().error(
-                "could not subscribe namespace %s yet (%r); the transport keeps retrying",
-                nsp, future.exception(),
-            )
+        if future.cancelled() or future.exception() is None:
+            return
+        error = future.exception()
+        if isinstance(error, RedisRefusedError):  # start() again retries; see the transport
+            self._logger().error("namespace %s not subscribed: %s", nsp, error)
+            return
+        self._logger().error(
+            "could not subscribe namespace %s yet (%r); the transport keeps retrying", nsp, error,
+        )
 
 
 __all__ = ["ShardedSubscriptions"]

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 
 from ..protocol.channels import Channels
 from ..transport.base import PubSubTransport
+from ..transport.errors import RedisRefusedError
 
 
 class ClassicSubscriptions:
@@ -70,11 +71,15 @@ class ClassicSubscriptions:
         )
 
     def _subscribed(self, nsp: str, future: asyncio.Future[None]) -> None:
-        if not future.cancelled() and future.exception() is not None:
-            self._logger().error(
-                "could not subscribe namespace %s yet (%r); the connection keeps retrying",
-                nsp, future.exception(),
-            )
+        if future.cancelled() or future.exception() is None:
+            return
+        error = future.exception()
+        if isinstance(error, RedisRefusedError):  # start() again retries; see the transport
+            self._logger().error("namespace %s not subscribed: %s", nsp, error)
+            return
+        self._logger().error(
+            "could not subscribe namespace %s yet (%r); the connection keeps retrying", nsp, error,
+        )
 
 
 __all__ = ["ClassicSubscriptions"]

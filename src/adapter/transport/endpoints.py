@@ -14,6 +14,9 @@ import ssl
 from dataclasses import dataclass
 from typing import Any
 
+import hiredis
+
+from .errors import auth_refused
 from .resp_connection import RespProtocol, encode_command
 
 
@@ -111,7 +114,10 @@ class ConnectionSettings:
 
 
 async def open_link(address: Address, settings: ConnectionSettings) -> RespProtocol:
-    """Connect to ``address``, with TLS and ``AUTH`` as ``settings`` say."""
+    """Connect to ``address``, with TLS and ``AUTH`` as ``settings`` say.
+
+    Raises :class:`~.errors.RedisRefusedError` when Redis refuses the ``AUTH``.
+    """
     loop = asyncio.get_running_loop()
     timeout = settings.connect_timeout
     if address.path:
@@ -134,7 +140,10 @@ async def open_link(address: Address, settings: ConnectionSettings) -> RespProto
                 ("AUTH", settings.username, settings.password) if settings.username
                 else ("AUTH", settings.password)
             )
-            await asyncio.wait_for(protocol.request(encode_command(*args)), timeout)
+            try:
+                await asyncio.wait_for(protocol.request(encode_command(*args)), timeout)
+            except hiredis.ReplyError as exc:
+                raise auth_refused(exc, settings.username, address) from None
     except BaseException:
         protocol.close()
         raise

@@ -17,10 +17,12 @@ reconnect policy of :class:`~.subscriber.SubscriberBase`.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, cast
 
 from ..fastpath import PushParser, RespError
-from .endpoints import open_link
+from .endpoints import Address, open_link
+from .errors import RedisRefusedError, info_field
 from .limits import MessageSizeLimit
 from .links import NodeLinks, pubsub_count
 from .resp_connection import RespProtocol, encode_command, encode_publish
@@ -68,6 +70,7 @@ class RawPubSub(SubscriberBase, MessageSizeLimit):
         self._links = NodeLinks(topology.settings)
         self._publisher: RespProtocol | None = None
         self._subscriber: RespProtocol | None = None
+        self._subscriber_address: Address | None = None
 
     @classmethod
     def supports(cls, url: str) -> bool:
@@ -111,6 +114,15 @@ class RawPubSub(SubscriberBase, MessageSizeLimit):
             await publisher.drain()
 
     @property
+    def on_lost_posts(self) -> Callable[[list[tuple[bytes, bytes]]], None] | None:
+        """Takes the publishes a lost connection left unconfirmed (see ``NodeLinks``)."""
+        return self._links.on_lost_posts
+
+    @on_lost_posts.setter
+    def on_lost_posts(self, handler: Callable[[list[tuple[bytes, bytes]]], None] | None) -> None:
+        self._links.on_lost_posts = handler
+
+    @property
     def publish_failures(self) -> int:
         """Posted publishes that failed or may be lost, on every connection so far."""
         return self._links.failures
@@ -136,12 +148,15 @@ class RawPubSub(SubscriberBase, MessageSizeLimit):
     async def _send(self, kind: bytes, names: list[bytes]) -> None:
         if self._subscriber is not None:
             self._subscriber.write(encode_command(kind.upper(), *names))
+            self._sent_command(kind, names)
 
     async def _session(self) -> None:
         await self.topology.ensure()
         address = self.topology.primary()
         try:
             subscriber = await open_link(address, self.topology.settings)
+        except RedisRefusedError:
+            raise  # a wrong password is no failover
         except (OSError, asyncio.TimeoutError):
             await self.topology.refresh()  # the master may have moved (failover)
             if self.topology.primary() == address:
@@ -155,21 +170,42 @@ class RawPubSub(SubscriberBase, MessageSizeLimit):
                            self.max_message_size, self._on_oversized)
             )
             if self.patterns:
-                subscriber.write(encode_command(b"PSUBSCRIBE", *self.patterns))
+                patterns = list(self.patterns)
+                subscriber.write(encode_command(b"PSUBSCRIBE", *patterns))
+                self._sent_command(b"psubscribe", patterns)
             if self.channels:
-                subscriber.write(encode_command(b"SUBSCRIBE", *self.channels))
+                channels = list(self.channels)
+                subscriber.write(encode_command(b"SUBSCRIBE", *channels))
+                self._sent_command(b"subscribe", channels)
             self._subscriber = subscriber
+            self._subscriber_address = self.topology.primary()
             self._session_up()
             await self._watch(subscriber)
+            if subscriber.lost.done():
+                self._lost_by_peer = True  # Redis (or the network) closed it, not our watchdog
         finally:
             self._subscriber = None
             subscriber.close()
 
     def _on_reply(self, reply: Any) -> None:
         if isinstance(reply, RespError):
-            logger.error("Redis error on the subscriber connection: %s", reply)
+            self._refused_reply(reply)
         else:
             self._dispatch(reply)
+
+    async def _buffer_limit_disconnections(self) -> int | None:
+        """Redis' ``client_output_buffer_limit_disconnections`` on the subscriber's node.
+
+        Asked only without an ACL username (an ACL user's rules need not allow
+        ``INFO``, and a refusal would fill ``ACL LOG``); None otherwise or on
+        a Redis before 7.0.
+        """
+        address = self._subscriber_address
+        if self.topology.settings.username or address is None:
+            return None
+        reply = await asyncio.wait_for(self._links.command(address, "INFO", "stats"),
+                                       self.topology.settings.connect_timeout)
+        return info_field(reply, b"client_output_buffer_limit_disconnections")
 
     def _on_handler_error(self, exc: BaseException) -> None:
         self.handler_errors += 1
@@ -190,6 +226,7 @@ class RawPubSub(SubscriberBase, MessageSizeLimit):
                 return
             if idle >= interval:
                 subscriber.write(encode_command(b"PING"))
+                self._sent_command(b"ping", [])
 
     # closing -----------------------------------------------------------------
 

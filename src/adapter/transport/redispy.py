@@ -10,16 +10,39 @@ and subscribes again to everything.  An idle connection is checked with
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.exceptions import AuthenticationError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .errors import RedisRefusedError, auth_refused, info_field, is_refusal
 from .limits import MessageSizeLimit
 from .subscriber import SubscriberBase, logger
+
+_COMMAND_NAMED = re.compile(r"'([\w|-]+)' command")
+
+
+def reply_text(exc: BaseException) -> str:
+    """A redis-py error as Redis wrote it (redis-py strips the code: ``NOPERM ...``)."""
+    code = getattr(exc, "status_code", None)
+    return f"{code} {exc}" if code else str(exc)
+
+
+def _setup_refusal(exc: ResponseError | AuthenticationError, username: str | None
+                   ) -> RedisRefusedError | None:
+    """The refusal a redis-py connect raised (AUTH, or SELECT... the ACL rules lack), if any."""
+    text = reply_text(exc)
+    if isinstance(exc, AuthenticationError) and "NOAUTH" not in text:
+        return auth_refused(text, username)
+    if is_refusal(text):
+        named = _COMMAND_NAMED.search(text)
+        return RedisRefusedError(named.group(1) if named else "the connection's setup", (), text)
+    return None
 
 
 class RedisPubSub(SubscriberBase, MessageSizeLimit):
@@ -57,6 +80,7 @@ class RedisPubSub(SubscriberBase, MessageSizeLimit):
         self.owns_clients = owns_clients
         self._pubsub: Any = None
         self._last_activity = 0.0
+        self._silenced = False
 
     @classmethod
     def from_url(cls, url: str, **redis_options: Any) -> RedisPubSub:
@@ -121,17 +145,47 @@ class RedisPubSub(SubscriberBase, MessageSizeLimit):
                 await self.subscriber.aclose()
 
     async def _send(self, kind: bytes, names: list[bytes]) -> None:
+        self._sent_command(kind, names)
         await self._pubsub.execute_command(kind.decode().upper(), *names)
+
+    def _username(self) -> str | None:
+        pool = getattr(self.subscriber, "connection_pool", None)
+        kwargs = getattr(pool, "connection_kwargs", None) or {}
+        return kwargs.get("username") or None
+
+    async def _buffer_limit_disconnections(self) -> int | None:
+        """Redis' ``client_output_buffer_limit_disconnections`` (``INFO stats``).
+
+        Asked only without an ACL username (see ``RawPubSub``); None otherwise.
+        """
+        if self._username() is not None:
+            return None
+        reply = await asyncio.wait_for(self.publisher.info("stats"), 5)
+        if isinstance(reply, dict):
+            value = reply.get("client_output_buffer_limit_disconnections")
+            return None if value is None else int(value)
+        return info_field(reply, b"client_output_buffer_limit_disconnections")
 
     async def _session(self) -> None:
         pubsub = self.subscriber.pubsub()
         watchdog: asyncio.Task[None] | None = None
+        self._silenced = False
         try:
-            await pubsub.connect()
+            try:
+                await pubsub.connect()
+            except (ResponseError, AuthenticationError) as exc:
+                refusal = _setup_refusal(exc, self._username())
+                if refusal is None:
+                    raise
+                raise refusal from None
             if self.patterns:
-                await pubsub.execute_command("PSUBSCRIBE", *self.patterns)
+                patterns = list(self.patterns)
+                self._sent_command(b"psubscribe", patterns)
+                await pubsub.execute_command("PSUBSCRIBE", *patterns)
             if self.channels:
-                await pubsub.execute_command("SUBSCRIBE", *self.channels)
+                channels = list(self.channels)
+                self._sent_command(b"subscribe", channels)
+                await pubsub.execute_command("SUBSCRIBE", *channels)
             self._pubsub = pubsub
             self._last_activity = asyncio.get_running_loop().time()
             self._session_up()
@@ -149,10 +203,23 @@ class RedisPubSub(SubscriberBase, MessageSizeLimit):
     async def _read(self, pubsub: Any) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            response = await pubsub.parse_response(block=True)
+            try:
+                response = await pubsub.parse_response(block=True)
+            except (ResponseError, AuthenticationError) as exc:  # read whole: it goes on
+                self._last_activity = loop.time()
+                self._refused_reply(reply_text(exc))
+                continue
+            except (RedisConnectionError, OSError):
+                if not self._silenced:
+                    self._lost_by_peer = True  # Redis (or the network) closed it
+                raise
             self._last_activity = loop.time()
             if isinstance(response, list) and response:
                 self._dispatch(response)
+            elif isinstance(response, Exception):  # NOAUTH comes back, not raised
+                self._refused_reply(reply_text(response))
+            elif response in (b"PONG", "PONG"):  # a PING while nothing is subscribed
+                self._answered(b"ping", None)
 
     async def _watch(self, pubsub: Any) -> None:
         """Ping an idle subscriber; drop the connection if Redis stays silent."""
@@ -165,11 +232,13 @@ class RedisPubSub(SubscriberBase, MessageSizeLimit):
                 continue
             if idle >= 2 * interval:
                 logger.warning("Redis subscriber silent for %.0fs; reconnecting", idle)
+                self._silenced = True
                 connection = pubsub.connection
                 if connection is not None:
                     await connection.disconnect()
                 return
             try:
+                self._sent_command(b"ping", [])
                 await pubsub.execute_command("PING")
             except Exception as exc:
                 logger.debug("PING failed: %r", exc)

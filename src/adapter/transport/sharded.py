@@ -22,11 +22,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from ..fastpath import PushParser, RespError
 from .base import MessageHandler
+from .drops import DropReport
 from .endpoints import Address, open_link
+from .errors import RedisRefusedError, RefusalLog, info_field
 from .limits import MessageSizeLimit
 from .links import NodeLinks, pubsub_count
 from .resp_connection import RespProtocol, encode_command, encode_spublish
@@ -48,7 +51,7 @@ def _ignore_message(pattern: bytes | None, channel: bytes, data: bytes, route: A
 class _NodeSubscriber:
     """One subscriber connection to one node and the channels subscribed on it."""
 
-    __slots__ = ("address", "link", "channels", "expected", "watcher")
+    __slots__ = ("address", "link", "channels", "expected", "watcher", "dropped")
 
     def __init__(self, address: Address, link: RespProtocol) -> None:
         self.address = address
@@ -57,6 +60,8 @@ class _NodeSubscriber:
         #: the replies owed, in order: (command, channel)
         self.expected: collections.deque[tuple[bytes, bytes]] = collections.deque()
         self.watcher: asyncio.Task[None] | None = None
+        #: the connection ended because Redis (or the network) closed it
+        self.dropped = False
 
     def send(self, command: bytes, channel: bytes) -> None:
         self.link.write(encode_command(command.upper(), channel))
@@ -76,7 +81,8 @@ class ShardedPubSub(MessageSizeLimit):
     """
 
     min_retry_delay = 0.05
-    max_retry_delay = 1.0
+    max_refused_delay = 5.0
+    max_retry_delay = 0.5  # subscriptions resume within ~0.5 s of Redis being back
 
     def __init__(
         self, topology: Topology, *, confirm_timeout: float = 5.0,
@@ -103,6 +109,14 @@ class ShardedPubSub(MessageSizeLimit):
         self._placer: asyncio.Task[None] | None = None
         self._relearning: asyncio.Task[None] | None = None
         self._closed = False
+        self._outage = False
+        #: subscriber connections Redis closed, and why
+        self.drops = DropReport()
+        #: commands Redis refused (AUTH, SSUBSCRIBE...)
+        self.refusals = 0
+        self._dropped_nodes: set[Address] = set()
+        self._refusal: RedisRefusedError | None = None
+        self._refusal_log = RefusalLog()
 
     # -- subscribing ---------------------------------------------------------
 
@@ -122,6 +136,9 @@ class ShardedPubSub(MessageSizeLimit):
         if not waiters:
             return
         self._kick()
+        if self._refusal is not None:  # Redis refuses the connection: say so now
+            for future in waiters:
+                future.set_exception(self._refusal)
         await asyncio.wait_for(asyncio.gather(*waiters), self.confirm_timeout)
 
     async def sunsubscribe(self, *channels: bytes) -> None:
@@ -163,14 +180,34 @@ class ShardedPubSub(MessageSizeLimit):
                     await asyncio.sleep(0)
                 except asyncio.CancelledError:
                     raise
+                except RedisRefusedError as exc:
+                    self._connection_refused(exc, waiting)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.max_refused_delay)
                 except Exception as exc:
                     self._stale = True
+                    self._dropped_nodes.clear()  # not reachable: an outage, not a drop
                     logger.warning(
                         "cannot subscribe %d sharded channels yet (%r); retrying in %.2fs",
                         len(waiting), exc, delay,
                     )
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self.max_retry_delay)
+
+    def _connection_refused(self, refusal: RedisRefusedError, waiting: list[bytes]) -> None:
+        """Redis refused a subscriber connection (AUTH...): fail the waiters, keep trying."""
+        self._refusal = refusal
+        self.refusals += 1
+        self._dropped_nodes.clear()
+        for channel in waiting:
+            for future in self._confirmations.get(channel, ()):
+                if not future.done():
+                    future.set_exception(refusal)
+            if channel in self._confirmations:
+                self._confirmations[channel] = []  # still unconfirmed: a new wait waits
+        if self._refusal_log.should_log(str(refusal)):
+            logger.error("%s (the sharded subscriber keeps trying, every %.0f s at most)",
+                         refusal, self.max_refused_delay)
 
     async def _place(self, channels: list[bytes]) -> None:
         topology = self.topology
@@ -205,7 +242,28 @@ class ShardedPubSub(MessageSizeLimit):
         ))
         self._subscribers[address] = subscriber
         subscriber.watcher = asyncio.ensure_future(self._watch(subscriber))
+        if self._refusal is not None:
+            logger.warning("Redis accepts the sharded subscriber connections again")
+            self._refusal = None
+            self._refusal_log.reset()
+        suspect = address in self._dropped_nodes
+        self._dropped_nodes.discard(address)
+        self.drops.sample(address, lambda: self._buffer_limit_disconnections(address), suspect,
+                          f" to {address}")
         return subscriber
+
+    async def _buffer_limit_disconnections(self, address: Address) -> int | None:
+        """Redis' ``client_output_buffer_limit_disconnections`` on ``address``.
+
+        Asked only without an ACL username (an ACL user's rules need not allow
+        ``INFO``, and a refusal would fill ``ACL LOG``); None otherwise.
+        """
+        settings = self.topology.settings
+        if settings.username:
+            return None
+        reply = await asyncio.wait_for(self._links.command(address, "INFO", "stats"),
+                                       settings.connect_timeout)
+        return info_field(reply, b"client_output_buffer_limit_disconnections")
 
     def _on_reply(self, subscriber: _NodeSubscriber, reply: Any) -> None:
         expected = subscriber.expected
@@ -246,11 +304,13 @@ class ShardedPubSub(MessageSizeLimit):
             self._kick()
             return
         # not a matter of topology (NOPERM...): give up on this channel, say why
-        logger.error("Redis refused SSUBSCRIBE %r: %s", channel, error)
+        self.refusals += 1
+        refusal = RedisRefusedError(command, [channel], error, subscriber.address)
+        logger.error("%s; not subscribed (subscribing again sends it again)", refusal)
         self.channels.discard(channel)
         for future in self._confirmations.pop(channel, ()):
             if not future.done():
-                future.set_exception(ConnectionError(f"SSUBSCRIBE {channel!r}: {error}"))
+                future.set_exception(refusal)
 
     def _unplace(self, subscriber: _NodeSubscriber, channel: bytes) -> None:
         subscriber.channels.discard(channel)
@@ -271,6 +331,7 @@ class ShardedPubSub(MessageSizeLimit):
             while True:
                 done, _ = await asyncio.wait({link.lost}, timeout=interval)
                 if done:
+                    subscriber.dropped = True  # Redis (or the network) closed it
                     break
                 idle = loop.time() - link.last_activity
                 if idle >= 2 * interval:
@@ -292,6 +353,9 @@ class ShardedPubSub(MessageSizeLimit):
         if self._closed:
             return
         self.reconnects += 1
+        self._outage = True
+        if subscriber.dropped:  # placed again at once; a slow consumer if that succeeds
+            self._dropped_nodes.add(subscriber.address)
         logger.warning("sharded subscriber connection to %s lost; subscribing again",
                        subscriber.address)
         self._stale = True
@@ -381,15 +445,34 @@ class ShardedPubSub(MessageSizeLimit):
         return all(channel in self._placed for channel in self.channels)
 
     @property
+    def resubscribing(self) -> bool:
+        """True from a lost subscriber connection until every channel is subscribed again."""
+        if self._outage and len(self._placed) >= len(self.channels):
+            self._outage = False
+        return self._outage
+
+    @property
+    def on_lost_posts(self) -> Callable[[list[tuple[bytes, bytes]]], None] | None:
+        """Takes the publishes a lost connection left unconfirmed (see ``NodeLinks``)."""
+        return self._links.on_lost_posts
+
+    @on_lost_posts.setter
+    def on_lost_posts(self, handler: Callable[[list[tuple[bytes, bytes]]], None] | None) -> None:
+        self._links.on_lost_posts = handler
+
+    @property
     def publish_failures(self) -> int:
         return self._links.failures
 
     def stats(self) -> dict[str, int]:
-        """``reconnects``, ``handler_errors`` and ``publish_failures`` so far."""
+        """``reconnects``, ``handler_errors``, ``publish_failures``, ``closed_by_redis``,
+        ``slow_consumer_disconnects`` and ``refusals`` so far."""
         return {
             "reconnects": self.reconnects,
             "handler_errors": self.handler_errors,
             "publish_failures": self.publish_failures,
+            **self.drops.stats(),
+            "refusals": self.refusals,
         }
 
     def table_sizes(self) -> dict[str, int]:
@@ -412,6 +495,7 @@ class ShardedPubSub(MessageSizeLimit):
         if self._closed:
             return
         self._closed = True
+        self.drops.close()
         for subscriber in list(self._subscribers.values()):
             if subscriber.link.connected:
                 for channel in subscriber.channels:

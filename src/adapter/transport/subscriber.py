@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import Iterable
 from typing import Any
 
 from .base import ChannelFilter, MessageHandler
+from .drops import DropReport
+from .errors import RedisRefusedError, RefusalLog
 
 logger = logging.getLogger("socketio_redis_adapter")
 
@@ -19,17 +22,50 @@ def _ignore_message(pattern: bytes | None, channel: bytes, data: bytes, route: A
 _CONFIRMATIONS = frozenset((b"subscribe", b"psubscribe", b"unsubscribe", b"punsubscribe"))
 
 
+class _Sent:
+    """One command sent on the subscriber connection, and the names it still owes replies for."""
+
+    __slots__ = ("kind", "names", "owed")
+
+    def __init__(self, kind: bytes, names: list[bytes]) -> None:
+        self.kind = kind
+        self.names = names
+        self.owed = list(names)
+
+
 class SubscriberBase:
     """What every subscriber shares: the subscriptions it must hold, the
     waiters for Redis' confirmations, dispatching, and the reconnect loop.
 
     Subclasses implement :meth:`_session` (connect, subscribe to everything,
-    call :meth:`_session_up`, serve until the connection is lost) and
-    :meth:`_send` (send a (P)(UN)SUBSCRIBE on the live connection).
+    call :meth:`_session_up`, serve until the connection is lost; set
+    :attr:`_lost_by_peer` when it ends because Redis or the network closed
+    it) and :meth:`_send` (send a (P)(UN)SUBSCRIBE on the live connection);
+    every command they write on the subscriber connection is recorded with
+    :meth:`_sent_command`, in order, so that an error reply (RESP2 gives one
+    per refused command, naming nothing) is matched to the command it answers.
+
+    Refusals: a (P)SUBSCRIBE that Redis refuses (``NOPERM``, ``NOAUTH``) fails
+    its waiters at once with :class:`~.errors.RedisRefusedError` and its names
+    are no longer held (subscribing them again, e.g. by calling the adapter's
+    ``start()`` again, sends the command again).  A refused ``AUTH`` (or a
+    refused discovery command) fails every waiter, and every ``subscribe``
+    while it lasts, at once; the connection keeps trying in the background
+    (backoff up to :attr:`max_refused_delay`), logging the refusal once and
+    then once a minute, and subscribes everything once Redis accepts it.
+
+    Reconnects: after a connection that Redis (or the network) closed while
+    it was up, at once; after a failed attempt, with a backoff from
+    :attr:`min_reconnect_delay` doubling to :attr:`max_reconnect_delay`.  When
+    a connection Redis closed is replaced at once (Redis was reachable all
+    along), a warning names the usual cause, a slow consumer past Redis'
+    ``client-output-buffer-limit pubsub``, and :attr:`drops` counts it (see
+    :class:`~.drops.DropReport` and :meth:`_buffer_limit_disconnections`).
     """
 
     min_reconnect_delay = 0.05
-    max_reconnect_delay = 1.0
+    max_reconnect_delay = 0.5  # deliveries resume within ~0.5 s of Redis being back
+    max_refused_delay = 5.0
 
     def __init__(self, confirm_timeout: float, idle_ping_interval: float) -> None:
         self.confirm_timeout = confirm_timeout
@@ -48,18 +84,37 @@ class SubscriberBase:
         self._confirmations: dict[tuple[bytes, bytes], list[asyncio.Future[None]]] = {}
         self._closed = False
         self._was_up = False
+        self._ever_up = False
+        #: subscriber connections Redis closed, and why
+        self.drops = DropReport()
+        #: commands Redis refused (AUTH, (P)SUBSCRIBE...)
+        self.refusals = 0
+        #: set by a session that ended because Redis or the network closed its connection
+        self._lost_by_peer = False
+        self._suspect_drop = False
+        self._sent: collections.deque[_Sent] = collections.deque()
+        self._refusal: RedisRefusedError | None = None
+        self._refusal_log = RefusalLog()
 
     @property
     def connected(self) -> bool:
         """True while the subscriber connection is up and subscribed."""
         return self._connected.is_set()
 
+    @property
+    def resubscribing(self) -> bool:
+        """True while a subscriber connection that was up is being made again."""
+        return self._ever_up and not self._connected.is_set()
+
     def stats(self) -> dict[str, int]:
-        """``reconnects``, ``handler_errors`` and ``publish_failures`` so far."""
+        """``reconnects``, ``handler_errors``, ``publish_failures``, ``closed_by_redis``,
+        ``slow_consumer_disconnects`` and ``refusals`` so far."""
         return {
             "reconnects": self.reconnects,
             "handler_errors": self.handler_errors,
             "publish_failures": self.publish_failures,
+            **self.drops.stats(),
+            "refusals": self.refusals,
         }
 
     def table_sizes(self) -> dict[str, int]:
@@ -96,23 +151,31 @@ class SubscriberBase:
     async def _add(self, kind: bytes, names: set[bytes], new: Iterable[bytes]) -> None:
         if self._closed:
             raise ConnectionError("the connection is closed")
-        fresh = [name for name in new if name not in names]
-        if not fresh:
-            return
-        names.update(fresh)
         loop = asyncio.get_running_loop()
+        fresh: list[bytes] = []
         waiters = []
-        for name in fresh:
+        for name in dict.fromkeys(new):
+            if name in names and (kind, name) not in self._confirmations:
+                continue  # held and confirmed
+            if name not in names:
+                names.add(name)
+                fresh.append(name)
+            # held but not confirmed yet (an earlier wait timed out): wait for it too
             future: asyncio.Future[None] = loop.create_future()
             self._confirmations.setdefault((kind, name), []).append(future)
             waiters.append(future)
+        if not waiters:
+            return
         if self._reader is None or self._reader.done():
             self._reader = asyncio.ensure_future(self._run())
         elif self._connected.is_set():
-            try:
-                await self._send(kind, fresh)
-            except Exception as exc:  # the reconnect subscribes again
-                logger.debug("%s failed, will retry on reconnect: %r", kind, exc)
+            if fresh:
+                try:
+                    await self._send(kind, fresh)
+                except Exception as exc:  # the reconnect subscribes again
+                    logger.debug("%s failed, will retry on reconnect: %r", kind, exc)
+        elif self._refusal is not None:  # Redis refuses the connection: say so now
+            self._fail_waiters(self._refusal)
         await asyncio.wait_for(asyncio.gather(*waiters), self.confirm_timeout)
 
     async def _remove(self, kind: bytes, names: set[bytes], old: Iterable[bytes]) -> None:
@@ -141,25 +204,98 @@ class SubscriberBase:
             elif kind == b"message":
                 self.on_message(None, reply[1], reply[2], None)
             elif kind in _CONFIRMATIONS:
+                self._answered(kind, reply[1])
                 for future in self._confirmations.pop((kind, reply[1]), ()):
                     if not future.done():
                         future.set_result(None)
+            elif kind == b"pong" or reply == b"PONG":  # PONG: nothing was subscribed
+                self._answered(b"ping", None)
         except Exception:
             self.handler_errors += 1
             logger.exception("error while handling a Redis message")
 
+    # -- what each reply answers -------------------------------------------
+
+    def _sent_command(self, kind: bytes, names: list[bytes]) -> None:
+        """Record a command written on the subscriber connection (in the order sent)."""
+        self._sent.append(_Sent(kind, list(names)))
+
+    def _answered(self, kind: bytes, name: bytes | None) -> None:
+        """A reply of ``kind`` (for ``name``) came: strike it from the commands owed."""
+        for sent in self._sent:
+            if sent.kind != kind:
+                continue
+            if name is None or not sent.owed:
+                sent.owed.clear()
+            elif name in sent.owed:
+                sent.owed.remove(name)
+            else:
+                continue
+            break
+        while self._sent and not self._sent[0].owed:
+            self._sent.popleft()
+
+    def _refused_reply(self, error: object) -> None:
+        """An error reply on the subscriber connection: it answers the oldest command owed."""
+        sent = self._sent.popleft() if self._sent else None
+        if sent is None or sent.kind not in (b"subscribe", b"psubscribe"):
+            what = sent.kind.decode().upper() if sent is not None else "a command"
+            message = f"Redis refused {what} on the subscriber connection: {error}"
+            if self._refusal_log.should_log(message):
+                logger.error("%s", message)
+            return
+        self.refusals += 1
+        refusal = RedisRefusedError(sent.kind, sent.names, error)
+        logger.error("%s; not subscribed (subscribing again sends it again)", refusal)
+        held = self.patterns if sent.kind == b"psubscribe" else self.channels
+        for name in sent.names:
+            held.discard(name)
+            for future in self._confirmations.pop((sent.kind, name), ()):
+                if not future.done():
+                    future.set_exception(refusal)
+
+    def _fail_waiters(self, refusal: RedisRefusedError) -> None:
+        """Fail every confirmation awaited with ``refusal`` (the names stay held)."""
+        for futures in self._confirmations.values():
+            for future in futures:
+                if not future.done():
+                    future.set_exception(refusal)
+            futures.clear()
+
     def _session_up(self) -> None:
-        self._was_up = True
+        self._was_up = self._ever_up = True
+        if self._refusal is not None:
+            logger.warning("Redis accepts the subscriber connection again")
+        self._refusal = None
+        self._refusal_log.reset()
         self._connected.set()
+        suspect, self._suspect_drop = self._suspect_drop, False
+        self.drops.sample(None, self._buffer_limit_disconnections, suspect, "")
+
+    async def _buffer_limit_disconnections(self) -> int | None:
+        """``client_output_buffer_limit_disconnections`` of ``INFO stats`` on the
+        subscriber's node, or None when it cannot be known (override)."""
+        return None
 
     async def _run(self) -> None:
         delay = self.min_reconnect_delay
         while not self._closed:
             self._was_up = False
+            self._lost_by_peer = False
+            self._sent.clear()
+            refused = False
             try:
                 await self._session()
             except asyncio.CancelledError:
                 raise
+            except RedisRefusedError as exc:
+                refused = True
+                self._refusal = exc
+                self.refusals += 1
+                self._fail_waiters(exc)
+                if not self._closed and self._refusal_log.should_log(str(exc)):
+                    logger.error("%s (the subscriber keeps trying, every %.0f s at most)",
+                                 exc, self.max_refused_delay)
             except Exception as exc:
                 if not self._closed:
                     logger.warning("Redis subscriber connection failed: %r", exc)
@@ -167,18 +303,26 @@ class SubscriberBase:
                 self._connected.clear()
             if self._closed:
                 break
+            self.reconnects += 1
             if self._was_up:
                 delay = self.min_reconnect_delay
-            self.reconnects += 1
-            logger.warning("Redis subscriber disconnected; reconnecting in %.2fs", delay)
+                if self._lost_by_peer:  # Redis dropped us (a slow consumer?): back at once
+                    self._suspect_drop = True
+                    logger.warning("Redis closed the subscriber connection; reconnecting now")
+                    await asyncio.sleep(0)
+                    continue
+            self._suspect_drop = False  # Redis is not reachable: an outage, not a drop
+            if not refused:
+                logger.warning("Redis subscriber disconnected; reconnecting in %.2fs", delay)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, self.max_reconnect_delay)
+            delay = min(delay * 2, self.max_refused_delay if refused else self.max_reconnect_delay)
 
     async def _stop(self) -> None:
         """Stop the reconnect loop and drop every pending confirmation."""
         self._closed = True
         self.channels.clear()
         self.patterns.clear()
+        self.drops.close()
         if self._reader is not None:
             self._reader.cancel()
             try:

@@ -17,9 +17,11 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import hiredis
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 from .endpoints import Address, ConnectionSettings, open_link
+from .errors import RedisRefusedError, is_refusal
 from .resp_connection import encode_command
 
 logger = logging.getLogger("socketio_redis_adapter")
@@ -112,11 +114,13 @@ class SentinelTopology(Topology):
 
     async def _refresh(self) -> None:
         errors: list[str] = []
+        failures: list[BaseException] = []
         for sentinel in list(self.sentinels):
             try:
                 address = await self._ask(sentinel)
             except Exception as exc:
                 errors.append(f"{sentinel}: {exc!r}")
+                failures.append(exc)
                 continue
             if address is None:
                 errors.append(f"{sentinel}: no master named {self.service!r}")
@@ -125,6 +129,7 @@ class SentinelTopology(Topology):
                 role = await _command(address, self.settings, "ROLE")
             except Exception as exc:
                 errors.append(f"{address}: {exc!r}")
+                failures.append(exc)
                 continue
             if not role or role[0] != b"master":
                 errors.append(f"{address} is not a master yet")
@@ -135,7 +140,11 @@ class SentinelTopology(Topology):
                 self._primary = address
                 self.generation += 1
             return
-        raise TopologyError(f"no sentinel knows master {self.service!r}: " + "; ".join(errors))
+        message = f"no sentinel knows master {self.service!r}: " + "; ".join(errors)
+        refusal = _refusal_among(failures)
+        if refusal is not None:
+            raise refusal from TopologyError(message)
+        raise TopologyError(message)
 
     async def _ask(self, sentinel: Address) -> Address | None:
         reply = await _command(
@@ -216,19 +225,25 @@ class ClusterTopology(Topology):
 
     async def _refresh(self) -> None:
         errors: list[str] = []
+        failures: list[BaseException] = []
         candidates = list(dict.fromkeys([*self._primaries, *self._all, *self.seeds]))
         for address in candidates:
             try:
                 reply = await _command(address, self.settings, "CLUSTER", "SLOTS")
             except Exception as exc:
                 errors.append(f"{address}: {exc!r}")
+                failures.append(exc)
                 continue
             if not isinstance(reply, list) or not reply:
                 errors.append(f"{address}: no slots")
                 continue
             self._apply(address, reply)
             return
-        raise TopologyError("no cluster node answered CLUSTER SLOTS: " + "; ".join(errors))
+        message = "no cluster node answered CLUSTER SLOTS: " + "; ".join(errors)
+        refusal = _refusal_among(failures)
+        if refusal is not None:
+            raise refusal from TopologyError(message)
+        raise TopologyError(message)
 
     def _apply(self, asked: Address, reply: list[Any]) -> None:
         slots: list[Address | None] = [None] * REDIS_CLUSTER_HASH_SLOTS
@@ -269,8 +284,18 @@ async def _command(address: Address, settings: ConnectionSettings, *args: Any) -
         return await asyncio.wait_for(
             link.request(encode_command(*args)), settings.connect_timeout
         )
+    except hiredis.ReplyError as exc:
+        if is_refusal(exc):  # the ACL rules lack it: say which command, not "no node answered"
+            name = " ".join(str(arg) for arg in args[:2] if isinstance(arg, str))
+            raise RedisRefusedError(name, (), exc, address) from None
+        raise
     finally:
         link.close()
+
+
+def _refusal_among(errors: list[BaseException]) -> RedisRefusedError | None:
+    """The first refusal among a failed discovery's errors (it says more than 'none answered')."""
+    return next((exc for exc in errors if isinstance(exc, RedisRefusedError)), None)
 
 
 __all__ = ["ClusterTopology", "SentinelTopology", "Topology", "TopologyError"]
