@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 
+from socketio_redis_adapter import RedisRefusedError
 from tests.support.acl_rules import classic_rules, sentinel_rules, sharded_rules, user_rules
 from tests.support.redis_server import RedisServer
 from tests.support.secure_rig import (
@@ -225,6 +226,17 @@ FAILING_STEP = {
 }
 #: rules whose refusal the adapter logs while it runs (the others are sent on close only)
 LOGGED = {"+ping", "+sunsubscribe"}
+#: the command ``start()`` names in its RedisRefusedError without the rule
+REFUSED_AT_START = {
+    "+subscribe": "SUBSCRIBE",
+    "+psubscribe": "PSUBSCRIBE",
+    "+ssubscribe": "SSUBSCRIBE",
+    "+cluster|slots": "CLUSTER SLOTS",
+    "&{prefix}#/#*": "PSUBSCRIBE",
+    "&{prefix}-request#*": "SUBSCRIBE",
+    "&{prefix}-response#*": "SUBSCRIBE",
+    "&{prefix}#*": "SSUBSCRIBE",
+}
 
 _NEEDED = [
     pytest.param(topology, flavour, rule, id=f"{topology}-{flavour}-{rule}")
@@ -257,6 +269,14 @@ async def test_acl_every_rule_is_needed(
 
     expected_step = FAILING_STEP[rule]
     assert result.failed == expected_step, result.describe()
+    if expected_step == "start":  # a clear error, not a timeout: which command, which channel
+        error = result.error
+        assert isinstance(error, RedisRefusedError), result.describe()
+        assert (error.command, error.code) == (REFUSED_AT_START[rule], "NOPERM"), error
+        assert str(error).startswith(f"Redis refused {error.command}"), error
+        if dropped.startswith("&"):
+            assert any(fnmatch.fnmatchcase(target, dropped[1:]) or target == dropped[1:]
+                       for target in error.targets), error
     # Redis refused exactly what the missing rule grants
     if dropped.startswith("+"):
         assert denials == {("command", dropped[1:])}, denials
