@@ -32,6 +32,7 @@ run concurrently (``stop`` and ``stats`` answer while ``stream`` runs):
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -187,7 +188,7 @@ class Server:
             due = int((now - start) / interval) + 1
             while n < due:
                 task = asyncio.ensure_future(self.emit_one(room, seq, filler))
-                task.add_done_callback(lambda t, s=seq: finished(s, t))
+                task.add_done_callback(functools.partial(finished, seq))
                 tasks.append(task)
                 seq += 1
                 n += 1

@@ -209,8 +209,8 @@ def pubsub_limit(config: str) -> str:
 def pubsub_clients(conn: redis.Redis) -> list[dict[str, Any]]:
     """``CLIENT LIST TYPE pubsub`` as dicts (with ``port``, and ``omem``, ``tot-mem`` as ints)."""
     clients = []
-    for entry in conn.client_list(_type="pubsub"):
-        entry = dict(entry)
+    for listed in conn.client_list(_type="pubsub"):
+        entry: dict[str, Any] = dict(listed)
         entry["port"] = int(str(entry.get("addr", ":0")).rsplit(":", 1)[1])
         for field in ("omem", "tot-mem", "id"):
             entry[field] = int(entry.get(field, 0))
@@ -517,7 +517,8 @@ def row_c(flavour: str, sizes: Sizes, tmp: str) -> dict[str, Any]:
         s0, s1 = before["stats"], after["stats"]
         texts = after["warning_texts"]
         named = {t: n for t, n in texts.items() if "client-output-buffer-limit" in t}
-        slow = {k: int(s1[k]) - int(s0.get(k, 0)) for k in s1 if "slow" in k}
+        slow = {k: int(s1[k]) - int(s0.get(k, 0)) for k in s1
+                if "slow" in k or k == "closed_by_redis"}
         redis_log = r.log()
         result.update({
             "resume_after_free_s": max(resume) if resume else None,
@@ -772,7 +773,8 @@ def cell_a(res: dict[str, Any]) -> str:
     queued = {k: v for k, v in res["queue_counters"].items() if v}
     queue_text = ", ".join(f"{k} {v:,}" for k, v in queued.items()) or "none counted"
     return (
-        f"deaf {s(res['deaf_s'])} (Redis down {res['redis_down_s']:.2f} s); deliveries resumed "
+        f"deaf {s(res['deaf_s'])} (Redis down {res['redis_down_s']:.2f} s; last delivery "
+        f"{s(res['last_delivery_after_kill_s'])} after the kill); deliveries resumed "
         f"{s(res['resume_after_back_s'])} after Redis was back (first emit made after it: "
         f"{s(res['fresh_resume_after_back_s'])}); {res['emitted']:,} emits: "
         f"{res['raised']:,} raised, {res['not_raised']:,} did not; {lost_text}; "
