@@ -10,7 +10,7 @@ from typing import Any
 
 from .base import ChannelFilter, MessageHandler
 from .drops import DropReport
-from .errors import RedisRefusedError, RefusalLog
+from .errors import RedisRefusedError, RefusalLog, is_refusal
 
 logger = logging.getLogger("socketio_redis_adapter")
 
@@ -92,6 +92,7 @@ class SubscriberBase:
         #: set by a session that ended because Redis or the network closed its connection
         self._lost_by_peer = False
         self._suspect_drop = False
+        self._dropped_at = float("-inf")
         self._sent: collections.deque[_Sent] = collections.deque()
         self._refusal: RedisRefusedError | None = None
         self._refusal_log = RefusalLog()
@@ -238,7 +239,9 @@ class SubscriberBase:
     def _refused_reply(self, error: object) -> None:
         """An error reply on the subscriber connection: it answers the oldest command owed."""
         sent = self._sent.popleft() if self._sent else None
-        if sent is None or sent.kind not in (b"subscribe", b"psubscribe"):
+        if sent is None or sent.kind not in (b"subscribe", b"psubscribe") or not is_refusal(error):
+            # not an ACL or password matter (a PING, an UNSUBSCRIBE, "max number of clients"):
+            # the names stay held, the next connection subscribes them again
             what = sent.kind.decode().upper() if sent is not None else "a command"
             message = f"Redis refused {what} on the subscriber connection: {error}"
             if self._refusal_log.should_log(message):
@@ -304,14 +307,19 @@ class SubscriberBase:
             if self._closed:
                 break
             self.reconnects += 1
+            # Redis dropped a connection that was up (a slow consumer?); if the next one
+            # comes up, Redis was reachable all along (a failed one means an outage)
+            self._suspect_drop = self._was_up and self._lost_by_peer
             if self._was_up:
                 delay = self.min_reconnect_delay
-                if self._lost_by_peer:  # Redis dropped us (a slow consumer?): back at once
-                    self._suspect_drop = True
+                now = asyncio.get_running_loop().time()
+                # back at once, unless Redis dropped us a moment ago too (then the
+                # backoff: never a busy loop of connections)
+                if self._suspect_drop and now - self._dropped_at > 1.0:
+                    self._dropped_at = now
                     logger.warning("Redis closed the subscriber connection; reconnecting now")
                     await asyncio.sleep(0)
                     continue
-            self._suspect_drop = False  # Redis is not reachable: an outage, not a drop
             if not refused:
                 logger.warning("Redis subscriber disconnected; reconnecting in %.2fs", delay)
             await asyncio.sleep(delay)
