@@ -11,9 +11,10 @@ cdef Py_ssize_t _SMESSAGE_HEAD_SIZE = 18  # len(b"*3\r\n$8\r\nsmessage\r\n")
 # arrays nested deeper than this are refused (Redis sends a subscriber depth 1)
 MAX_REPLY_DEPTH = 32
 cdef int _MAX_REPLY_DEPTH = 32
-# RESP headers allowed on top of max_message_size in an incomplete reply
-HEADER_SLACK = 1024
-cdef Py_ssize_t _HEADER_SLACK = 1024
+# what a reply that is not a message (a subscription's confirmation...) may declare, and
+# an incomplete reply hold, on top of max_message_size
+HEADER_SLACK = 65536
+cdef Py_ssize_t _HEADER_SLACK = 65536
 
 
 cdef Py_ssize_t _line_end(const char *buf, Py_ssize_t pos, Py_ssize_t size):
@@ -153,9 +154,11 @@ cdef class PushParser:
     as it streams past, never held; it is counted in ``oversized`` and
     reported to ``on_oversized(channel, declared)`` (``channel`` is None
     when the pattern or the channel itself was too large; ``declared`` the
-    bytes declared up to the part that went over).  Any other reply larger
-    than the limit, or arrays nested deeper than :data:`MAX_REPLY_DEPTH`,
-    raise ``ValueError``: no Redis sends those to a subscriber.
+    bytes declared up to the part that went over).  Any other reply
+    declaring more than the limit plus :data:`HEADER_SLACK` (bytes in a
+    bulk string, or items in an array), an incomplete reply longer than
+    that, and arrays nested deeper than :data:`MAX_REPLY_DEPTH` raise
+    ``ValueError``: no Redis sends those to a subscriber.
     """
 
     cdef public object on_message
@@ -317,7 +320,8 @@ cdef class PushParser:
 
     cdef Py_ssize_t _reply(self, const char *buf, Py_ssize_t pos, Py_ssize_t size) except -2:
         cdef Py_ssize_t after = -1
-        value = _value(buf, pos, size, &after, self._limit, 0)
+        value = _value(buf, pos, size, &after,
+                       self._limit + _HEADER_SLACK if self._limit >= 0 else -1, 0)
         if after < 0:
             return -1
         self._call(self.on_reply, (value,))

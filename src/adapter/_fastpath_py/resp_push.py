@@ -17,8 +17,9 @@ _MESSAGE_HEAD = b"*3\r\n$7\r\nmessage\r\n"
 _SMESSAGE_HEAD = b"*3\r\n$8\r\nsmessage\r\n"
 #: arrays nested deeper than this are refused (Redis sends a subscriber depth 1)
 MAX_REPLY_DEPTH = 32
-#: RESP headers allowed on top of ``max_message_size`` in an incomplete reply
-HEADER_SLACK = 1024
+#: what a reply that is not a message (a subscription's confirmation...) may declare, and
+#: an incomplete reply hold, on top of ``max_message_size``
+HEADER_SLACK = 65536
 
 
 class PushParser:
@@ -42,9 +43,11 @@ class PushParser:
     as it streams past, never held; it is counted in ``oversized`` and
     reported to ``on_oversized(channel, declared)`` (``channel`` is None
     when the pattern or the channel itself was too large; ``declared`` the
-    bytes declared up to the part that went over).  Any other reply larger
-    than the limit, or arrays nested deeper than :data:`MAX_REPLY_DEPTH`,
-    raise ``ValueError``: no Redis sends those to a subscriber.
+    bytes declared up to the part that went over).  Any other reply
+    declaring more than the limit plus :data:`HEADER_SLACK` (bytes in a
+    bulk string, or items in an array), an incomplete reply longer than
+    that, and arrays nested deeper than :data:`MAX_REPLY_DEPTH` raise
+    ``ValueError``: no Redis sends those to a subscriber.
     """
 
     __slots__ = ("on_message", "on_reply", "on_error", "channel_filter", "handler_errors",
@@ -155,7 +158,9 @@ class PushParser:
         return start
 
     def _reply(self, buffer: bytes, position: int) -> int:
-        value, position = _value(buffer, position, self.max_message_size, 0)
+        limit = self.max_message_size
+        bound = None if limit is None else limit + HEADER_SLACK
+        value, position = _value(buffer, position, bound, 0)
         if position < 0:
             return -1
         self._call(self.on_reply, value)
