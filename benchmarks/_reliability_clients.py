@@ -7,8 +7,8 @@ emit time ``t`` and the time it arrived.
 
 Protocol: JSON lines.  stdout ``{"event": "ready"}`` once every client is
 connected, then one reply per stdin command: ``records`` (per client, the
-``[seq, t, received_at]`` triples since the last ``records``, ``since`` to
-keep them), ``count`` (events received so far, per client).
+``[seq, t, received_at]`` triples since the last ``records``, ``keep`` to
+keep them), ``count`` (events received so far and disconnections, per client).
 """
 
 from __future__ import annotations
@@ -36,7 +36,12 @@ class Recorder:
         self.count = 0
         self.client = socketio.AsyncClient(reconnection=True, logger=False,
                                            engineio_logger=False)
+        self.disconnects = 0
         self.client.on("ev", self.on_ev)
+        self.client.on("disconnect", self.on_disconnect)
+
+    async def on_disconnect(self, reason: Any = None) -> None:
+        self.disconnects += 1
 
     async def on_ev(self, data: Any) -> None:
         now = time.time()
@@ -69,7 +74,8 @@ async def main(port: int, room: str, n: int) -> None:
                     for r in recorders:
                         r.records = []
             elif cmd["cmd"] == "count":
-                result = {"counts": [r.count for r in recorders]}
+                result = {"counts": [r.count for r in recorders],
+                          "disconnects": [r.disconnects for r in recorders]}
             else:
                 raise ValueError(f"unknown command {cmd['cmd']!r}")
             out({"event": "reply", "id": cmd.get("id"), "ok": True, "result": result})

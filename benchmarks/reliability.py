@@ -52,6 +52,7 @@ import contextlib
 import inspect
 import json
 import os
+import queue
 import signal
 import socket
 import subprocess
@@ -77,6 +78,8 @@ import socketio_redis_adapter  # noqa: E402
 ROOM = "stream"
 #: the first sequence number of a flood's emits (row c)
 FLOOD_SEQ = 10_000_000
+#: row d: the room of the side stream, and its first sequence number
+SIDE_ROOM, SIDE_SEQ = "side", 20_000_000
 
 
 @dataclass
@@ -98,6 +101,7 @@ class Sizes:
     d_procs: int  # client processes for them
     d_messages: int  # emits of the publisher's burst
     d_timeout: float  # seconds to wait for the clients to have everything
+    d_side_rate: float  # emits/s of the side stream to another room
     e_messages: int  # malformed messages per channel
     f_requests: int  # concurrent fetch_sockets
     f_timeout: float  # the adapter's requests_timeout
@@ -106,9 +110,9 @@ class Sizes:
     def make(cls, mode: str) -> Sizes:
         if mode == "smoke":
             return cls(500, 2, 1.0, 2.0, 1.5, 0.8, 1.2, 1.5, 20_000, 4096, 1.2,
-                       200, 1, 30, 60, 500, 10, 1.0)
-        return cls(500, 3, 3.0, 2.0, 5.0, 3.0, 4.0, 3.0, 50_000, 4096, 4.0,
-                   10_000, 2, 200, 300, 50_000, 50, 5.0)
+                       200, 1, 30, 60, 50, 500, 10, 1.0)
+        return cls(500, 3, 3.0, 2.0, 5.0, 3.0, 4.0, 3.0, 25_000, 4096, 4.0,
+                   10_000, 2, 200, 300, 50, 50_000, 50, 5.0)
 
 
 # -- Redis --------------------------------------------------------------------
@@ -221,6 +225,48 @@ def pubsub_clients(conn: redis.Redis) -> list[dict[str, Any]]:
 # -- processes ----------------------------------------------------------------
 
 
+class Proc(Child):
+    """A :class:`Child` whose replies may come in any order (commands run concurrently).
+
+    ``Child.reply`` drops the other replies it reads while it waits for one;
+    here they are kept until asked for.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._stash: dict[int, dict[str, Any]] = {}
+
+    def reply(self, rid: int, timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while rid not in self._stash:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise self._fail(f"no reply to command {rid} within {timeout:g} s")
+            try:
+                msg = self._lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            if msg is None:
+                raise self._fail(f"exited while waiting for the reply to command {rid}")
+            if msg.get("event") == "reply" and isinstance(msg.get("id"), int):
+                self._stash[msg["id"]] = msg
+            elif msg.get("event") == "fatal":
+                raise self._fail(f"fatal: {msg.get('error')}")
+        msg = self._stash.pop(rid)
+        if not msg.get("ok", False):
+            raise self._fail(f"command {rid} failed: {msg.get('error')}")
+        return msg.get("result") or {}
+
+    def poll_reply(self, rid: int) -> dict[str, Any] | None:
+        """The reply to ``rid`` if it has come, else None (waits at most 10 ms)."""
+        try:
+            return self.reply(rid, 0.01)
+        except ChildError:
+            if self.proc.poll() is not None:
+                raise
+            return None
+
+
 class Rig:
     """The processes of one row: servers and recording clients, stopped by ``stop``."""
 
@@ -238,13 +284,13 @@ class Rig:
                 "adapter_options": options or {}, "probe": probe}
         path = os.path.join(self.tmp, f"{name}-{uuid.uuid4().hex[:6]}.json")
         Path(path).write_text(json.dumps(spec))
-        child = Child(name, [sys.executable, str(HERE / "_reliability_server.py"), path])
+        child = Proc(name, [sys.executable, str(HERE / "_reliability_server.py"), path])
         self.children.append(child)
         child.port = int(child.wait_event("ready", 60)["port"])
         return child
 
     def recorders(self, server: Child, n: int, room: str = ROOM) -> Child:
-        child = Child("recorders", [sys.executable, str(HERE / "_reliability_clients.py"),
+        child = Proc("recorders", [sys.executable, str(HERE / "_reliability_clients.py"),
                                     str(server.port), room, str(n)])
         self.children.append(child)
         child.wait_event("ready", 90)
@@ -549,7 +595,8 @@ def row_d(flavour: str, sizes: Sizes, tmp: str) -> dict[str, Any]:
         publisher = rig.server("publisher")
         t0 = time.monotonic()
         raw = rig.raw_clients(receiver, sizes.d_clients, sizes.d_procs, ROOM)
-        rig.wait_sockets(receiver, sizes.d_clients)
+        side = rig.recorders(receiver, 1, SIDE_ROOM)
+        rig.wait_sockets(receiver, sizes.d_clients + 1)
         connect_s = time.monotonic() - t0
         publisher.request("emit", room=ROOM, seq=-1)
         deadline = time.monotonic() + 120
@@ -563,6 +610,11 @@ def row_d(flavour: str, sizes: Sizes, tmp: str) -> dict[str, Any]:
         stats0 = receiver.request("stats", reset_probe=True)
         limit = r.conn.config_get("client-output-buffer-limit")
         rss0 = rss_bytes(receiver.pid)
+        # a steady stream to another room, one client: how late the receiver hears other
+        # traffic while the big room's fan-out drains
+        side_stream = publisher.send("stream", rate=sizes.d_side_rate, duration=sizes.d_timeout,
+                                     room=SIDE_ROOM, start_seq=SIDE_SEQ, pad=0)
+        time.sleep(0.5)
         flood = publisher.send("flood", count=sizes.d_messages, room=ROOM, start_seq=0, pad=0)
         t_start = time.time()
         peak_omem, peak_rss, sub_ids = 0, rss0, set()
@@ -582,8 +634,7 @@ def row_d(flavour: str, sizes: Sizes, tmp: str) -> dict[str, Any]:
                 aborted = f"receiver RSS passed {rss_limit / 2**30:.0f} GB"
                 break
             if flood_result is None:
-                with contextlib.suppress(ChildError):
-                    flood_result = publisher.reply(flood, 0.01)
+                flood_result = publisher.poll_reply(flood)
             if flood_result is not None:
                 got = raw_received(raw)
                 if got - base >= len(flood_result["ok"]) * sizes.d_clients:
@@ -592,12 +643,23 @@ def row_d(flavour: str, sizes: Sizes, tmp: str) -> dict[str, Any]:
             time.sleep(0.1)
         if flood_result is None:
             flood_result = publisher.reply(flood, 60)
+        time.sleep(1.0)  # the side stream after the drain, for comparison
+        publisher.request("stop")
+        side_result = publisher.reply(side_stream, 60)
+        wait_quiet(side, 0.5, 10)
         stats1 = receiver.request("stats")
-        probe = stats1.get("probe") or []
-        lags = sorted(s[1] for s in probe)
+        probe = [x for x in stats1.get("probe") or [] if x[2] < SIDE_SEQ]
+        side_probe = [x for x in stats1.get("probe") or [] if x[2] >= SIDE_SEQ]
+        side_records = side.request("records")["clients"][0]
+        side_lags = [float(rec[2]) - float(rec[1]) for rec in side_records
+                     if int(rec[0]) >= SIDE_SEQ]
+        side_lost = len(set(side_result["ok"]) - {int(rec[0]) for rec in side_records})
+        side_disconnects = int(side.request("count")["disconnects"][0])
+        raw_connected = sum(int(c.request("stats")["connected"]) for c in raw)
+        lags = sorted(x[1] for x in probe)
         sent = len(flood_result["ok"])
         pub_wall = float(flood_result["t1"]) - float(flood_result["t0"])
-        read_last = max((s[0] for s in probe), default=None)
+        read_last = max((x[0] for x in probe), default=None)
         return {
             "clients": sizes.d_clients, "connect_s": connect_s, "client_procs": sizes.d_procs,
             "emits": sent, "publisher_emits_per_s": sent / pub_wall if pub_wall > 0 else None,
@@ -608,6 +670,15 @@ def row_d(flavour: str, sizes: Sizes, tmp: str) -> dict[str, Any]:
                                                      if read_last else None),
             "lag_samples": len(lags),
             "loop_blocked_max_s": stats1["loop_late_max"],
+            "side_rate": sizes.d_side_rate,
+            "side_emits": len(side_result["ok"]),
+            "side_adapter_lag_max_s": max((x[1] for x in side_probe), default=None),
+            "side_client_lag_max_s": max(side_lags, default=None),
+            "side_lost": side_lost,
+            "side_client_disconnects": side_disconnects,
+            "raw_clients_still_connected": raw_connected,
+            "side_read_by_adapter": len(side_probe),
+            "side_received": len(side_records),
             "redis_peak_omem_bytes": peak_omem,
             "subscriber_ports_found": len(ports),
             "redis_limit": pubsub_limit(str(limit.get("client-output-buffer-limit", ""))),
@@ -766,6 +837,15 @@ def s(x: float | None, digits: int = 2) -> str:
     return "n/a" if x is None else f"{x:.{digits}f} s"
 
 
+def signed(x: float | None, what: str) -> str:
+    """``0.12 s after what``, ``0.12 s before what``, or ``at what`` within 5 ms."""
+    if x is None:
+        return "n/a"
+    if abs(x) < 0.005:
+        return f"at {what}"
+    return f"{abs(x):.2f} s {'after' if x > 0 else 'before'} {what}"
+
+
 def cell_a(res: dict[str, Any]) -> str:
     lost = res["not_delivered_max"]
     lost_text = (f"**{lost:,} emits that did not raise were never delivered**" if lost
@@ -774,7 +854,7 @@ def cell_a(res: dict[str, Any]) -> str:
     queue_text = ", ".join(f"{k} {v:,}" for k, v in queued.items()) or "none counted"
     return (
         f"deaf {s(res['deaf_s'])} (Redis down {res['redis_down_s']:.2f} s; last delivery "
-        f"{s(res['last_delivery_after_kill_s'])} after the kill); deliveries resumed "
+        f"{signed(res['last_delivery_after_kill_s'], 'the kill')}); deliveries resumed "
         f"{s(res['resume_after_back_s'])} after Redis was back (first emit made after it: "
         f"{s(res['fresh_resume_after_back_s'])}); {res['emitted']:,} emits: "
         f"{res['raised']:,} raised, {res['not_raised']:,} did not; {lost_text}; "
@@ -822,10 +902,15 @@ def cell_d(res: dict[str, Any]) -> str:
         f"read them at most {s(res['adapter_lag_max_s'])} after they were emitted "
         f"(p50 {s(res['adapter_lag_p50_s'])}; "
         f"last read {s(res['adapter_read_all_after_publish_end_s'])} after the last emit); "
-        f"the receiver's event loop was blocked up to {s(res['loop_blocked_max_s'])} at once; "
+        f"the receiver's event loop ran no timer for up to {s(res['loop_blocked_max_s'])}; "
+        f"meanwhile a {res['side_rate']:g}/s stream to another room of the receiver reached "
+        f"the adapter up to {s(res['side_adapter_lag_max_s'])} and its client up to "
+        f"{s(res['side_client_lag_max_s'])} late ({res['side_lost']} of {res['side_emits']:,} "
+        f"lost, its client disconnected {res['side_client_disconnects']} times); "
         f"Redis output buffer peak {res['redis_peak_omem_bytes'] / 1024:,.0f} KB "
         f"(limit {res['redis_limit']}); {dropped}; receiver RSS +"
-        f"{res['receiver_rss_growth_bytes'] / 2**20:,.0f} MB{tail}"
+        f"{res['receiver_rss_growth_bytes'] / 2**20:,.0f} MB; "
+        f"{res['raw_clients_still_connected']:,} clients still connected{tail}"
     )
 
 
