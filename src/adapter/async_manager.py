@@ -18,7 +18,7 @@ import socketio
 from .core.fanout import Fanout
 from .core.local_rooms import LocalRooms
 from .core.manager_api import LocalStateAPI
-from .core.offline_queue import BroadcastPublisher, OfflineQueue
+from .core.offline_queue import UNREACHABLE, BroadcastPublisher, OfflineQueue
 from .core.stats import Counters
 from .core.tasks import BackgroundTasks
 from .engine.api import AsyncClusterAPI
@@ -59,8 +59,9 @@ class AsyncManagerBase(LocalStateAPI, AsyncClusterAPI, socketio.AsyncManager):  
         raise NotImplementedError
 
     def _hold_broadcasts_in_outages(self, offline_queue: OfflineQueue | None) -> None:
-        """Put a :class:`BroadcastPublisher` between ``emit`` and ``_post``
-        (called by a flavour once ``connection``, ``engine`` and ``_post`` are set)."""
+        """Make the :class:`BroadcastPublisher` that ``emit`` hands broadcasts to
+        when Redis is unreachable (called by a flavour once ``connection``,
+        ``engine`` and ``_post`` are set)."""
         transport = self.connection
         self.publisher = BroadcastPublisher(
             self._post,
@@ -71,7 +72,6 @@ class AsyncManagerBase(LocalStateAPI, AsyncClusterAPI, socketio.AsyncManager):  
         )
         if hasattr(transport, "on_lost_posts"):
             transport.on_lost_posts = self.publisher.requeue
-        self._post = self.publisher.post
 
     def _counters(self) -> dict[str, int]:
         """The flavour's own counters, besides ``Counters`` and the transport's."""
@@ -266,7 +266,16 @@ class AsyncManagerBase(LocalStateAPI, AsyncClusterAPI, socketio.AsyncManager):  
         if index is not None and len(index):
             self.fanout.deliver(index, namespace, payload, rooms, except_list, volatile)
         if message is not None:
-            await self._post(*message)
+            # BroadcastPublisher.post, inlined (one coroutine less per emit)
+            channel, data = message
+            publisher = self.publisher
+            if publisher.holding or publisher.subscriber.resubscribing:
+                publisher.hold(channel, data)
+            else:
+                try:
+                    await self._post(channel, data)
+                except UNREACHABLE as exc:
+                    publisher.unreachable(channel, data, exc)
             self.counters.published += 1
 
     async def _disconnect_local(self, nsp: str, sid: str, close: bool) -> None:

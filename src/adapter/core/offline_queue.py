@@ -120,7 +120,7 @@ class BroadcastPublisher:
         count_interval: float = 1.0,
     ) -> None:
         self._post = post
-        self._subscriber = subscriber
+        self.subscriber = subscriber
         self._count_servers = count_servers
         self.limits = limits if limits is not None else NO_QUEUE
         self.queue_enabled = limits is not None
@@ -150,16 +150,20 @@ class BroadcastPublisher:
         Raises :class:`OfflineQueueFull` when it can be neither, and what the
         transport raises for anything but an unreachable Redis.
         """
-        if self.holding or self._subscriber.resubscribing:
-            self._hold(channel, data, None)
+        if self.holding or self.subscriber.resubscribing:
+            self.hold(channel, data)
             return
         try:
             await self._post(channel, data)
         except UNREACHABLE as exc:
-            if self._closed:
-                raise AdapterClosedError(
-                    "the adapter is closed: the broadcast was not published") from exc
-            self._hold(channel, data, exc)
+            self.unreachable(channel, data, exc)
+
+    def unreachable(self, channel: bytes, data: bytes, error: BaseException) -> None:
+        """``post`` raised ``error`` (one of :data:`UNREACHABLE`): hold the broadcast."""
+        if self._closed:
+            raise AdapterClosedError(
+                "the adapter is closed: the broadcast was not published") from error
+        self.hold(channel, data, error)
 
     def requeue(self, posts: list[tuple[bytes, bytes]]) -> None:
         """Publishes a lost connection left unconfirmed: send them again first."""
@@ -177,7 +181,9 @@ class BroadcastPublisher:
         self._start_holding("the connection was lost before Redis confirmed "
                             f"{len(posts)} publishes")
 
-    def _hold(self, channel: bytes, data: bytes, cause: BaseException | None) -> None:
+    def hold(self, channel: bytes, data: bytes, cause: BaseException | None = None) -> None:
+        """Queue a broadcast for later (raises :class:`OfflineQueueFull` when it
+        does not fit, :class:`AdapterClosedError` once closed)."""
         if self._closed:
             raise AdapterClosedError("the adapter is closed: the broadcast was not published")
         now = asyncio.get_running_loop().time()
@@ -245,7 +251,7 @@ class BroadcastPublisher:
             now = loop.time()
             if back_since is None:
                 back_since = now
-            servers_back = count >= self.known_servers and not self._subscriber.resubscribing
+            servers_back = count >= self.known_servers and not self.subscriber.resubscribing
             waited = now - back_since
             if not servers_back and waited < self.limits.wait_for_servers:
                 await asyncio.sleep(0.02)
