@@ -906,7 +906,7 @@ def cell_d(res: dict[str, Any]) -> str:
         f"meanwhile a {res['side_rate']:g}/s stream to another room of the receiver reached "
         f"the adapter up to {s(res['side_adapter_lag_max_s'])} and its client up to "
         f"{s(res['side_client_lag_max_s'])} late ({res['side_lost']} of {res['side_emits']:,} "
-        f"lost, its client disconnected {res['side_client_disconnects']} times); "
+        f"lost; client disconnections: {res['side_client_disconnects']}); "
         f"Redis output buffer peak {res['redis_peak_omem_bytes'] / 1024:,.0f} KB "
         f"(limit {res['redis_limit']}); {dropped}; receiver RSS +"
         f"{res['receiver_rss_growth_bytes'] / 2**20:,.0f} MB; "
@@ -941,7 +941,8 @@ TITLES = {
     "b": "subscriber connections killed (`CLIENT KILL TYPE pubsub`), 500 emits/s",
     "c": "receiver's event loop blocked {block:g} s while the publisher passed a 256 KB pubsub "
          "output-buffer limit",
-    "d": "listener lag: one room of {clients:,} websocket clients, a burst of emits at full rate",
+    "d": "listener lag: one room of {clients:,} websocket clients, a burst of {burst:,} emits "
+         "at full rate",
     "e": "{messages:,} malformed messages on every adapter channel",
     "f": "a silent subscriber on the request channel, {requests} concurrent `fetch_sockets`",
 }
@@ -950,7 +951,8 @@ CELLS = {"a": cell_a, "b": cell_b, "c": cell_c, "d": cell_d, "e": cell_e, "f": c
 
 def title(row: str, sizes: Sizes, variant: str) -> str:
     text = TITLES[row].format(down=sizes.a_down, block=sizes.c_block, clients=sizes.d_clients,
-                              messages=sizes.e_messages, requests=sizes.f_requests)
+                              burst=sizes.d_messages, messages=sizes.e_messages,
+                              requests=sizes.f_requests)
     return f"{text}; {variant}" if variant else text
 
 
