@@ -84,3 +84,6 @@ echo "== micro-benchmarks, short mode (so they cannot rot)"
 
 echo "== end-to-end scenarios on a 3-master Redis Cluster, smoke sizes (so they cannot rot)"
 "$VPY" benchmarks/scenarios.py --only sharded --smoke
+
+echo "== reliability figures, smoke sizes (so they cannot rot)"
+"$VPY" benchmarks/reliability.py --smoke >/dev/null
