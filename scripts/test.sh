@@ -86,4 +86,4 @@ echo "== end-to-end scenarios on a 3-master Redis Cluster, smoke sizes (so they 
 "$VPY" benchmarks/scenarios.py --only sharded --smoke
 
 echo "== reliability figures, smoke sizes (so they cannot rot)"
-"$VPY" benchmarks/reliability.py --smoke >/dev/null
+"$VPY" benchmarks/reliability.py --smoke
