@@ -30,7 +30,7 @@ from socketio_redis_adapter import AsyncRedisAdapter, AsyncShardedRedisAdapter, 
 from tests.support.acl_rules import classic_rules, sharded_rules, user_rules
 from tests.support.redis_server import RedisServer
 from tests.support.sio_cluster import Client, PyServer, close_all
-from tests.support.topologies import acl_setuser, user_url
+from tests.support.topologies import RedisCluster, acl_setuser, apply_acl, user_url
 
 PASSWORD = "s3cret-pw"
 #: the adapters' confirm_timeout (5 s): a refusal must come well before it
@@ -382,3 +382,28 @@ async def test_deliveries_resume_within_a_second_of_redis_being_back(
         running = False
         await asyncio.wait_for(emitter, 5)
         await close_all([client], servers)
+
+
+@pytest.mark.topology
+@pytest.mark.parametrize("flavour", ["classic", "sharded"])
+async def test_a_wrong_password_is_refused_at_start_on_a_cluster(
+    redis_cluster: RedisCluster, flavour: str,
+) -> None:
+    """On a Redis Cluster every seed refuses the AUTH of the slot-map discovery: start()
+    raises that refusal, not "no cluster node answered"."""
+    prefix = f"ref-{uuid.uuid4().hex[:8]}"
+    username = f"refused-{uuid.uuid4().hex[:8]}"
+    rules = (classic_rules(prefix, cluster=True) if flavour == "classic"
+             else sharded_rules(prefix, cluster=True))
+    apply_acl(redis_cluster, username, *user_rules(PASSWORD, rules))
+    hosts = ",".join(f"{host}:{port}" for host, port in redis_cluster.startup_nodes)
+    try:
+        url = user_url(f"redis+cluster://{hosts}", username, "not-the-password")
+        error, elapsed = await _start_refused(_adapter(flavour, url, prefix, None))
+    finally:
+        for node in redis_cluster.nodes:
+            if node.alive:
+                node.command("ACL", "DELUSER", username)
+    assert elapsed < FAST, elapsed
+    assert (error.command, error.code) == ("AUTH", "WRONGPASS"), error
+    assert f"user={username}" in str(error)
