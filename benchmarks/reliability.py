@@ -3,7 +3,7 @@
 Run from the repository root::
 
     python benchmarks/reliability.py [--smoke] [--only a,b,...] [--flavour sharded]
-                                     [--json out.json]
+                                     [--set d_clients=5000] [--json out.json]
 
 Every row starts its own ``redis-server`` on a free 127.0.0.1 port, a
 receiving server (python-socketio on aiohttp + uvloop with our adapter) in
@@ -978,6 +978,8 @@ def main() -> int:
                         help="comma-separated rows to run, of a..f (default: all)")
     parser.add_argument("--flavour", choices=("classic", "sharded"), default="classic")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--set", metavar="NAME=VALUE", action="append", default=[],
+                        help="override one size, e.g. --set d_clients=5000 (names: Sizes)")
     args = parser.parse_args()
     rows = [x.strip() for x in args.only.split(",") if x.strip()]
     unknown = [x for x in rows if x not in CELLS]
@@ -985,6 +987,11 @@ def main() -> int:
         parser.error(f"unknown rows {unknown}; choose from a..f")
     mode = "smoke" if args.smoke else "full"
     sizes = Sizes.make(mode)
+    for item in args.set:
+        name, _, value = item.partition("=")
+        if not hasattr(sizes, name):
+            parser.error(f"--set: no size named {name!r}")
+        setattr(sizes, name, type(getattr(sizes, name))(value))
 
     def interrupted(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
