@@ -1000,6 +1000,7 @@ def main() -> int:
     facts = machine_facts()
     facts["flavour"] = args.flavour
     facts["offline_queue option"] = str(has_offline_queue(args.flavour))
+    facts["load average at start"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print("## Machine\n")
     for k, v in facts.items():
         print(f"* {k}: {v}")
