@@ -207,15 +207,24 @@ async def _wait_stat(adapter: Any, name: str, at_least: int, timeout: float = 10
         await asyncio.sleep(0.05)
 
 
+#: the transports a running adapter can have: classic on raw connections, classic on
+#: redis-py (any redis_options), sharded
+RUNNING = ["classic", "classic-redispy", "sharded"]
+
+
 async def _servers(flavour: str, url: str, prefix: str, count: int = 2) -> list[PyServer]:
+    """Two servers of ``flavour`` (one of :data:`RUNNING`) on ``url``."""
     if flavour == "classic":
         return [await PyServer.start(url, key=prefix) for _ in range(count)]
+    if flavour == "classic-redispy":
+        return [await PyServer.start(url, key=prefix, redis_options={"socket_connect_timeout": 5})
+                for _ in range(count)]
     return [await PyServer.start(url, adapter_class=AsyncShardedRedisAdapter,
                                  channel_prefix=prefix, subscription_mode="static")
             for _ in range(count)]
 
 
-@pytest.mark.parametrize("flavour", ["classic", "sharded"])
+@pytest.mark.parametrize("flavour", RUNNING)
 async def test_a_slow_consumer_dropped_by_redis_is_logged_counted_and_resumes(
     own_redis: RedisServer, caplog: pytest.LogCaptureFixture, flavour: str,
 ) -> None:
@@ -234,7 +243,7 @@ async def test_a_slow_consumer_dropped_by_redis_is_logged_counted_and_resumes(
         channel, message = receiver.adapter.codec.encode_broadcast(
             "/", ["flood", b"\x00" * 8192], ["nobody"], [], {}
         )
-        command = "PUBLISH" if flavour == "classic" else "SPUBLISH"
+        command = "SPUBLISH" if flavour == "sharded" else "PUBLISH"
         result: dict[str, int] = {}
         flooder = threading.Thread(
             target=_flood,
@@ -270,7 +279,7 @@ async def test_a_slow_consumer_dropped_by_redis_is_logged_counted_and_resumes(
         admin.close()
 
 
-@pytest.mark.parametrize("flavour", ["classic", "sharded"])
+@pytest.mark.parametrize("flavour", RUNNING)
 async def test_killed_subscribers_resume_within_a_second(
     own_redis: RedisServer, caplog: pytest.LogCaptureFixture, flavour: str,
 ) -> None:
@@ -332,7 +341,7 @@ async def test_killed_subscribers_resume_within_a_second(
         admin.close()
 
 
-@pytest.mark.parametrize("flavour", ["classic", "sharded"])
+@pytest.mark.parametrize("flavour", RUNNING)
 async def test_deliveries_resume_within_a_second_of_redis_being_back(
     own_redis: RedisServer, flavour: str,
 ) -> None:
