@@ -42,7 +42,9 @@ class RawPubSub(SubscriberBase, MessageSizeLimit):
                             (for a URL).
     :param confirm_timeout: seconds to wait for Redis to confirm a
                             subscription before ``subscribe`` raises
-                            ``TimeoutError`` (it is still made on reconnect).
+                            ``TimeoutError`` (it is still made on reconnect);
+                            a refusal raises
+                            :class:`~.errors.RedisRefusedError` at once.
     :param idle_ping_interval: seconds of silence after which the subscriber
                                sends ``PING``; no answer within the same time
                                means the connection is dead.
@@ -197,8 +199,8 @@ class RawPubSub(SubscriberBase, MessageSizeLimit):
         """Redis' ``client_output_buffer_limit_disconnections`` on the subscriber's node.
 
         Asked only without an ACL username (an ACL user's rules need not allow
-        ``INFO``, and a refusal would fill ``ACL LOG``); None otherwise or on
-        a Redis before 7.0.
+        ``INFO``, and a refusal would fill ``ACL LOG``); None otherwise, or
+        when ``INFO`` lacks the field (Redis 7.0 has none).
         """
         address = self._subscriber_address
         if self.topology.settings.username or address is None:

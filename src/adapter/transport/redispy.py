@@ -56,7 +56,8 @@ class RedisPubSub(SubscriberBase, MessageSizeLimit):
     :param confirm_timeout: seconds to wait for Redis to confirm a
                             subscription before ``subscribe`` raises
                             ``TimeoutError`` (the subscription is still kept
-                            and made on the next reconnect).
+                            and made on the next reconnect); a refusal raises
+                            :class:`~.errors.RedisRefusedError` at once.
     :param idle_ping_interval: seconds of silence after which the subscriber
                                sends ``PING``; no answer within the same time
                                means the connection is dead.

@@ -74,7 +74,10 @@ class ShardedPubSub(MessageSizeLimit):
     :param topology: where channels live (one server, Sentinel, or Cluster).
     :param confirm_timeout: seconds :meth:`ssubscribe` waits for Redis'
                             confirmation before raising ``TimeoutError`` (the
-                            subscription is still kept and retried).
+                            subscription is still kept and retried); a refusal
+                            raises :class:`~.errors.RedisRefusedError` at once
+                            (a refused SSUBSCRIBE is not kept; a refused AUTH
+                            is retried, every 5 s at most).
     :param idle_ping_interval: seconds of silence after which a subscriber
                                connection sends ``PING``; no answer within the
                                same time means the connection is dead.
