@@ -11,6 +11,7 @@ before them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -84,6 +85,12 @@ def _state(sizes: dict[str, int]) -> dict[str, int]:
     return {name: value for name, value in sizes.items() if name not in CACHES}
 
 
+def _back_to(server: PyServer, expected: dict[str, int]) -> bool:
+    """True when each table of ``expected`` has its size on ``server``."""
+    sizes = server.adapter.table_sizes()
+    return all(sizes.get(name) == value for name, value in expected.items())
+
+
 async def test_every_table_is_reported(pair: list[PyServer]) -> None:
     adapter = pair[0].adapter
     sizes = adapter.table_sizes()
@@ -125,7 +132,7 @@ async def test_tables_follow_clients_and_return_to_their_size(pair: list[PyServe
         for client in clients:
             await client.close()
         for server, size in zip(pair, before, strict=True):
-            await _until(lambda s=server, b=size: _state(s.adapter.table_sizes()) == b,
+            await _until(functools.partial(_back_to, server, size),
                          f"{server.url}'s tables back to {size}")
     finally:
         for client in clients:
@@ -182,7 +189,7 @@ async def test_acks_and_callbacks_while_clients_have_not_answered(pair: list[PyS
             await asyncio.wait_for(ack, 5)
         assert here.adapter.table_sizes()["pending_acks"] == 0
         for server in pair:  # each server forgets its clients' callbacks at the timeout
-            await _until(lambda s=server: s.adapter.table_sizes()["callbacks"] == 0,
+            await _until(functools.partial(_back_to, server, {"callbacks": 0}),
                          f"{server.url}'s callbacks forgotten")
 
         # an emit with a callback to a socket on the other server, answered
