@@ -250,13 +250,17 @@ async def run_failover(
     record_property("emit_errors", errors_at_resume)
     assert seconds < RESUME_BOUND, message
 
-    # the outage was real: emits raised, every subscriber lost its connection
-    assert errors_at_resume > 0, message
+    # the outage was real: emits raised or were held by the offline queue (the default),
+    # every subscriber lost its connection
+    held = stats[0]["offline_queued"] - before[0]["offline_queued"]
+    assert errors_at_resume + held > 0, message
     for name, old, new in zip("AB", before, stats, strict=True):
         assert new["reconnects"] > old["reconnects"], f"server {name}: {message}"
-    # after the resumption, every tick arrived once, none twice
+    # after the resumption, every tick arrived; twice only if it was one of the publishes
+    # the dead primary left unconfirmed, which are sent again (at least once)
     numbers = [n for n, _ in rig.arrivals]
-    assert len(numbers) == len(set(numbers)), f"duplicate ticks: {message}"
+    resent = stats[0]["resent"] - before[0]["resent"]
+    assert len(numbers) - len(set(numbers)) <= resent, f"duplicate ticks: {message}"
     assert not [n for n in expected if n not in set(numbers)], message
     assert new_master.port != killed.port
     return seconds
