@@ -9,7 +9,11 @@
 # harness fuzz/fuzz_*.py (or the TARGETs named, e.g. push_parser) for SECONDS_PER_TARGET
 # (default 60) and prints executions, coverage and crashes per target.  Exits non-zero when
 # a harness found a crash, a leak or a memory error; the crashing input is kept in
-# build/fuzz/artifacts/.  `scripts/fuzz.sh smoke` runs every target for 5 s.
+# build/fuzz/artifacts/.  `scripts/fuzz.sh smoke` runs every target for 5 s.  The corpus
+# each run grows is kept in build/fuzz/corpus/TARGET and seeds the next run.  To replay one
+# input (a crash), run its harness on the file, as this script does:
+#   LD_PRELOAD=$(build/fuzz/venv/bin/python -c 'import atheris; print(atheris.path())')/asan_with_fuzzer.so \
+#     PYTHONMALLOC=malloc build/fuzz/venv/bin/python fuzz/fuzz_push_parser.py CRASH_FILE
 #
 # Needs clang (Debian: apt-get install clang) and PyPI's atheris.  FUZZ_PYTHON chooses the
 # interpreter (default: python3 on PATH, the one atheris has a wheel for).
