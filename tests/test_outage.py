@@ -23,6 +23,7 @@ from socketio_redis_adapter import (
     AsyncShardedRedisAdapter,
     OfflineQueue,
     OfflineQueueFull,
+    RedisRefusedError,
 )
 from tests.support.redis_server import RedisServer
 from tests.support.sio_cluster import PyServer
@@ -185,3 +186,19 @@ async def test_offline_queue_limits_make_emit_raise_and_expiry_is_counted(
     assert stats["offline_queued"] + stats["resent"] == (
         stats["offline_flushed"] + stats["offline_expired"] + stats["offline_dropped"]
     )
+
+
+async def test_a_refusal_is_no_outage_emit_raises_it(own_redis: RedisServer) -> None:
+    own_redis.command("CONFIG", "SET", "requirepass", "right")
+    adapter = AsyncRedisAdapter(
+        f"redis://:wrong@127.0.0.1:{own_redis.port}/0", key=f"refused-{uuid.uuid4().hex[:8]}"
+    )
+    try:
+        with pytest.raises(RedisRefusedError):
+            await adapter.start()
+        with pytest.raises(RedisRefusedError):
+            await adapter.emit("refused", 1, "/")
+        assert adapter.table_sizes()["offline_queue"] == 0
+        assert adapter.stats["offline_queued"] == 0
+    finally:
+        await adapter.close()

@@ -36,6 +36,7 @@ from typing import Any, Protocol
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ..transport.errors import RedisRefusedError
 from .waiters import AdapterClosedError
 
 #: what a transport raises when Redis cannot be reached (anything else is raised to ``emit``)
@@ -159,7 +160,10 @@ class BroadcastPublisher:
             self.unreachable(channel, data, exc)
 
     def unreachable(self, channel: bytes, data: bytes, error: BaseException) -> None:
-        """``post`` raised ``error`` (one of :data:`UNREACHABLE`): hold the broadcast."""
+        """``post`` raised ``error`` (one of :data:`UNREACHABLE`): hold the broadcast
+        (a refusal, such as a wrong password, is no outage: it is raised)."""
+        if isinstance(error, RedisRefusedError):
+            raise error
         if self._closed:
             raise AdapterClosedError(
                 "the adapter is closed: the broadcast was not published") from error
@@ -279,6 +283,11 @@ class BroadcastPublisher:
             self._bytes -= len(item[1])
             try:
                 await self._post(item[0], item[1])
+            except RedisRefusedError as exc:  # no outage: the next ones would be refused too
+                self.dropped += 1
+                self._logger().error("a held broadcast on %r was not published: %s",
+                                     item[0], exc)
+                continue
             except UNREACHABLE:
                 items.appendleft(item)
                 self._bytes += len(item[1])
