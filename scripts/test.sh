@@ -45,8 +45,10 @@ echo "== tests with the compiled core"
 # (the packaging tests, which build wheels themselves, run on the default one).
 # The oldest and the newest also run it in pure Python (the twin the package
 # falls back to where the extension does not build).  The TLS, ACL and
-# topology-helper tests (marker "topology") check Redis' rules, not the core:
-# they run once, above; the failover tests run in every pass.
+# topology-helper tests (marker "topology") check Redis' rules, not the core,
+# and the soak (marker "soak", three servers under churn for ~40 s per flavour)
+# checks memory over time: they run once, above; the failover and outage tests
+# run in every pass.
 OTHER_PYTHONS=${OTHER_PYTHONS-"3.10 3.12 3.13"}
 PURE_PYTHONS=${PURE_PYTHONS-"3.10 3.13"}
 find_python() {
@@ -68,12 +70,12 @@ for version in $OTHER_PYTHONS; do
   "$venv/bin/python" -m pip install -q -U pip
   SOCKETIO_REDIS_ADAPTER_REQUIRE_EXTENSIONS=1 "$venv/bin/python" -m pip install -q ".[test,uvloop]"
   "$venv/bin/python" -c 'import socketio_redis_adapter as m; assert m.FASTPATH, "no compiled core"'
-  "$venv/bin/python" -m pytest -q -m "not packaging and not topology" "$@"
+  "$venv/bin/python" -m pytest -q -m "not packaging and not topology and not soak" "$@"
   case " $PURE_PYTHONS " in
     *" $version "*)
       echo "== tests in pure Python on Python $version (SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS=1)"
       SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS=1 "$venv/bin/python" -m pytest -q \
-        -m "not packaging and not topology" "$@"
+        -m "not packaging and not topology and not soak" "$@"
       ;;
   esac
 done
