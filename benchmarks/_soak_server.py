@@ -275,7 +275,10 @@ async def main(flavour: str, url: str, prefix: str, seed: str) -> None:
             "server": {
                 "eio_sockets": len(sio.eio.sockets),
                 "environs": len(sio.environ),
-                "asyncio_tasks": len(asyncio.all_tasks()),
+                # aiohttp keeps an HTTP connection's handler task for its keep-alive
+                # timeout (75 s) after a polling client left: aiohttp's, bounded, not ours
+                "asyncio_tasks": sum(1 for task in asyncio.all_tasks()
+                                     if _task_name(task) != "RequestHandler.start"),
             },
             "notes": notes["note"],
             "tasks": dict(Counter(_task_name(task) for task in asyncio.all_tasks())),
