@@ -1,7 +1,7 @@
 """Fuzz ``PushParser``: arbitrary bytes, split at arbitrary points, both twins compared.
 
-The input picks the size limit, the channel filter and where the stream is
-cut; the rest is the stream.  Each twin reads the same chunks; the messages,
+The input's first bytes pick the size limit, the channel filter and where
+the stream is cut; the rest is the stream.  Each twin reads the same chunks; the messages,
 replies, skipped oversized messages and whether the stream was refused
 (``ValueError``, after which the transport drops the connection) must agree.
 """
@@ -14,7 +14,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import atheris  # noqa: E402
 from _harness import TWINS, agree, run  # noqa: E402
 
 LIMITS = [None, 0, 8, 64, 1024, 1 << 20]
@@ -60,12 +59,15 @@ def feed_all(module: Any, chunks: list[bytes], limit: Any, router: bool) -> Any:
 
 
 def test_one_input(data: bytes) -> None:
-    provider = atheris.FuzzedDataProvider(data)
-    limit = LIMITS[provider.ConsumeIntInRange(0, len(LIMITS) - 1)]
-    router = provider.ConsumeBool()
-    count = provider.ConsumeIntInRange(0, 6)
-    cuts = sorted(provider.ConsumeIntInRange(0, 8192) for _ in range(count))
-    stream = provider.ConsumeBytes(provider.remaining_bytes())
+    # the options are the first bytes (so a seed is b"\0\0\0" + a real stream): the
+    # limit, the router, how many cuts, then each cut as 2 bytes
+    if len(data) < 3:
+        return
+    limit = LIMITS[data[0] % len(LIMITS)]
+    router = bool(data[1] & 1)
+    count = data[2] % 7
+    cuts = sorted(int.from_bytes(data[3 + 2 * i:5 + 2 * i], "little") for i in range(count))
+    stream = data[3 + 2 * count:]
     points = [0, *(c for c in cuts if c < len(stream)), len(stream)]
     chunks = [stream[a:b] for a, b in zip(points, points[1:], strict=False)]
     agree("PushParser", [feed_all(m, chunks, limit, router) for m in TWINS], data)

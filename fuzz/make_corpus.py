@@ -129,8 +129,10 @@ def main(directory: str) -> None:
         + [bytes([len(b'{"type":3,"data":{"packet":{"type":2,"data":')]) + m for m in shards]
         + [b"\x00" + m for m in GARBAGE],
         "protocol": classic + shards + GARBAGE,
-        # the harness reads 3+ leading bytes as options: a zero prefix keeps the stream whole
-        "push_parser": [b"\x00\x00\x00" + s for s in resp_streams(classic + shards)],
+        # the harness reads 3+ leading bytes as options: no limit, no router, no cut; then a
+        # 64-byte limit with the router and one cut at byte 40
+        "push_parser": [b"\x00\x00\x00" + s for s in resp_streams(classic + shards)]
+        + [b"\x03\x01\x01\x28\x00" + s for s in resp_streams(classic + shards)],
     }
     for target, items in seeds.items():
         folder = root / target
