@@ -14,6 +14,12 @@ if ! command -v redis-server >/dev/null 2>&1; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
 fi
+if ! command -v clang >/dev/null 2>&1 || ! dpkg -s libclang-rt-14-dev >/dev/null 2>&1; then
+  echo "== installing clang (the fuzzing smoke run builds the core with AddressSanitizer)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang libclang-rt-14-dev \
+    >/dev/null
+fi
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   echo "== installing Node.js"
   as_root apt-get update -qq
@@ -89,3 +95,6 @@ echo "== end-to-end scenarios on a 3-master Redis Cluster, smoke sizes (so they 
 
 echo "== reliability figures, smoke sizes (so they cannot rot)"
 "$VPY" benchmarks/reliability.py --smoke
+
+echo "== coverage-guided fuzzing under AddressSanitizer, 5 s per target (so it cannot rot)"
+FUZZ_PYTHON="$PYTHON" bash scripts/fuzz.sh smoke
