@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.fanout import Fanout
+from ..core.log_limit import LogLimiter
 from ..core.stats import Counters
 from ..fastpath import ChannelRouter, RoomIndex
 from ..protocol.classic import ClassicCodec
@@ -31,7 +32,8 @@ class ClassicReceiver:
     :param counters: counts ``received`` and ``malformed`` messages.
     """
 
-    __slots__ = ("codec", "router", "engine", "fanout", "counters", "_logger", "_by_channel")
+    __slots__ = ("codec", "router", "engine", "fanout", "counters", "_logger", "_by_channel",
+                 "_malformed_log")
 
     def __init__(
         self, codec: ClassicCodec, router: ChannelRouter, engine: Any, fanout: Fanout,
@@ -43,6 +45,7 @@ class ClassicReceiver:
         self.fanout = fanout
         self.counters = counters
         self._logger = logger
+        self._malformed_log = LogLimiter()  # outside input must not flood the log
         #: request/response channel -> (namespace, True for the request channel)
         self._by_channel: dict[bytes, tuple[str, bool]] = {}
 
@@ -108,9 +111,12 @@ class ClassicReceiver:
 
     def _malformed(self, channel: bytes, exc: Exception) -> None:
         self.counters.malformed += 1
-        self._logger().warning(
-            "ignoring malformed message on %s: %s", channel.decode(errors="replace"), exc
-        )
+        skipped = self._malformed_log.allow()
+        if skipped is not None:
+            self._logger().warning(
+                "ignoring malformed message on %s: %s%s", channel.decode(errors="replace"),
+                exc, self._malformed_log.note(skipped),
+            )
 
 
 __all__ = ["ClassicReceiver"]

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.fanout import Fanout
+from ..core.log_limit import LogLimiter
 from ..core.stats import Counters
 from ..fastpath import RoomIndex
 from ..protocol.errors import MalformedMessage
@@ -36,7 +37,8 @@ class ShardedReceiver:
     :param counters: counts ``received`` and ``malformed`` messages.
     """
 
-    __slots__ = ("codec", "engine", "fanout", "counters", "_logger", "_by_channel")
+    __slots__ = ("codec", "engine", "fanout", "counters", "_logger", "_by_channel",
+                 "_malformed_log")
 
     def __init__(
         self, codec: ShardedCodec, engine: Any, fanout: Fanout, counters: Counters,
@@ -47,6 +49,7 @@ class ShardedReceiver:
         self.fanout = fanout
         self.counters = counters
         self._logger = logger
+        self._malformed_log = LogLimiter()  # outside input must not flood the log
         #: channel -> (namespace, its room index, True for the response channel)
         self._by_channel: dict[bytes, tuple[str, RoomIndex, bool]] = {}
 
@@ -104,9 +107,12 @@ class ShardedReceiver:
                 self.engine.on_message(nsp, message)
         except MalformedMessage as exc:
             self.counters.malformed += 1
-            self._logger().warning(
-                "ignoring malformed message on %s: %s", channel.decode(errors="replace"), exc
-            )
+            skipped = self._malformed_log.allow()
+            if skipped is not None:
+                self._logger().warning(
+                    "ignoring malformed message on %s: %s%s", channel.decode(errors="replace"),
+                    exc, self._malformed_log.note(skipped),
+                )
 
 
 __all__ = ["ShardedReceiver"]
