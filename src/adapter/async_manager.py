@@ -266,7 +266,7 @@ class AsyncManagerBase(LocalStateAPI, AsyncClusterAPI, socketio.AsyncManager):  
         if index is not None and len(index):
             self.fanout.deliver(index, namespace, payload, rooms, except_list, volatile)
         if message is not None:
-            # BroadcastPublisher.post, inlined (one coroutine less per emit)
+            # held while the cluster is not back (see BroadcastPublisher)
             channel, data = message
             publisher = self.publisher
             if publisher.holding or publisher.subscriber.resubscribing:

@@ -97,7 +97,11 @@ Post = Callable[[bytes, bytes], Awaitable[Any]]
 
 
 class BroadcastPublisher:
-    """Publishes broadcasts, holding them in order while the cluster is not back.
+    """Holds broadcasts in order while the cluster is not back, and publishes them then.
+
+    ``emit`` asks it first: while :attr:`holding` (or the subscriber is
+    resubscribing) it calls :meth:`hold`; otherwise it calls the transport's
+    ``post`` and, when that raises one of :data:`UNREACHABLE`, :meth:`unreachable`.
 
     :param post: the transport's ``post(channel, data)``.
     :param subscriber: the transport (its ``resubscribing`` flag).
@@ -145,22 +149,9 @@ class BroadcastPublisher:
 
     # -- publishing ------------------------------------------------------------
 
-    async def post(self, channel: bytes, data: bytes) -> None:
-        """Publish a broadcast, or queue it while the cluster is not back.
-
-        Raises :class:`OfflineQueueFull` when it can be neither, and what the
-        transport raises for anything but an unreachable Redis.
-        """
-        if self.holding or self.subscriber.resubscribing:
-            self.hold(channel, data)
-            return
-        try:
-            await self._post(channel, data)
-        except UNREACHABLE as exc:
-            self.unreachable(channel, data, exc)
-
     def unreachable(self, channel: bytes, data: bytes, error: BaseException) -> None:
-        """``post`` raised ``error`` (one of :data:`UNREACHABLE`): hold the broadcast
+        """The transport's ``post`` raised ``error`` (one of :data:`UNREACHABLE`):
+        hold the broadcast
         (a refusal, such as a wrong password, is no outage: it is raised)."""
         if isinstance(error, RedisRefusedError):
             raise error

@@ -20,8 +20,8 @@ from ..core.tasks import BackgroundTasks
 from ..fastpath import RoomIndex
 from ..protocol.sharded import ShardedChannels
 from ..transport.base import ShardedTransport
-from ..transport.errors import RedisRefusedError
 from .sharded_receiver import ShardedReceiver
+from .subscriptions import report_subscription
 
 
 class ShardedSubscriptions:
@@ -120,15 +120,7 @@ class ShardedSubscriptions:
             future.cancel()
 
     def _subscribed(self, nsp: str, future: asyncio.Future[None]) -> None:
-        if future.cancelled() or future.exception() is None:
-            return
-        error = future.exception()
-        if isinstance(error, RedisRefusedError):  # start() again retries; see the transport
-            self._logger().error("namespace %s not subscribed: %s", nsp, error)
-            return
-        self._logger().error(
-            "could not subscribe namespace %s yet (%r); the transport keeps retrying", nsp, error,
-        )
+        report_subscription(self._logger(), nsp, future)
 
 
 __all__ = ["ShardedSubscriptions"]

@@ -71,15 +71,20 @@ class ClassicSubscriptions:
         )
 
     def _subscribed(self, nsp: str, future: asyncio.Future[None]) -> None:
-        if future.cancelled() or future.exception() is None:
-            return
-        error = future.exception()
-        if isinstance(error, RedisRefusedError):  # start() again retries; see the transport
-            self._logger().error("namespace %s not subscribed: %s", nsp, error)
-            return
-        self._logger().error(
-            "could not subscribe namespace %s yet (%r); the connection keeps retrying", nsp, error,
-        )
+        report_subscription(self._logger(), nsp, future)
 
 
-__all__ = ["ClassicSubscriptions"]
+def report_subscription(logger: logging.Logger, nsp: str, future: asyncio.Future[None]) -> None:
+    """Log why a namespace's subscription failed (nothing when it succeeded)."""
+    if future.cancelled() or future.exception() is None:
+        return
+    error = future.exception()
+    if isinstance(error, RedisRefusedError):  # start() again retries; see the transport
+        logger.error("namespace %s not subscribed: %s", nsp, error)
+        return
+    logger.error(
+        "could not subscribe namespace %s yet (%r); the transport keeps retrying", nsp, error,
+    )
+
+
+__all__ = ["ClassicSubscriptions", "report_subscription"]
