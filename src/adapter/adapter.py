@@ -22,7 +22,7 @@ from .protocol.classic import ClassicCodec
 from .protocol.parsers import Parser
 from .transport.base import PubSubTransport
 from .transport.factory import connect
-from .transport.limits import DEFAULT_MAX_MESSAGE_SIZE, apply_limit, check_limit
+from .transport.limits import DEFAULT_MAX_MESSAGE_SIZE
 from .uid import new_uid
 
 
@@ -116,7 +116,7 @@ class AsyncRedisAdapter(AsyncManagerBase):
         self.receiver = ClassicReceiver(
             self.codec, self._router, self.engine, self.fanout, self.counters, self._get_logger
         )
-        apply_limit(self.connection, check_limit(max_message_size), self.receiver.on_message)
+        self._receive_with(self.receiver.on_message, max_message_size)
         self._subscriptions = ClassicSubscriptions(
             self.connection, self.channels, self.uid, self._get_logger
         )

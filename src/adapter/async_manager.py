@@ -19,12 +19,15 @@ from .core.fanout import Fanout
 from .core.local_rooms import LocalRooms
 from .core.manager_api import LocalStateAPI
 from .core.offline_queue import UNREACHABLE, BroadcastPublisher, OfflineQueue
+from .core.pacing import FanoutPacer
 from .core.stats import Counters
 from .core.tasks import BackgroundTasks
 from .engine.api import AsyncClusterAPI
 from .fastpath import RoomIndex
 from .protocol.broadcast import event_args
 from .protocol.rooms import room_list, sid_list
+from .transport.base import MessageHandler
+from .transport.limits import apply_limit, check_limit
 
 
 class AsyncManagerBase(LocalStateAPI, AsyncClusterAPI, socketio.AsyncManager):  # type: ignore[misc]
@@ -58,6 +61,12 @@ class AsyncManagerBase(LocalStateAPI, AsyncClusterAPI, socketio.AsyncManager):  
         """A namespace got its first socket (or was declared): receive and subscribe it."""
         raise NotImplementedError
 
+    def _receive_with(self, handler: MessageHandler, max_message_size: int | None) -> None:
+        """Hand the transport's messages to ``handler`` through the size limit and a
+        :class:`FanoutPacer` (called by a flavour once ``connection`` is set)."""
+        self.pacer = FanoutPacer(handler, self.counters, self.connection, self._get_logger)
+        apply_limit(self.connection, check_limit(max_message_size), self.pacer)
+
     def _hold_broadcasts_in_outages(self, offline_queue: OfflineQueue | None) -> None:
         """Make the :class:`BroadcastPublisher` that ``emit`` hands broadcasts to
         when Redis is unreachable (called by a flavour once ``connection``,
@@ -84,9 +93,13 @@ class AsyncManagerBase(LocalStateAPI, AsyncClusterAPI, socketio.AsyncManager):  
         the transport's ``reconnects``, ``handler_errors`` and
         ``publish_failures``, and the offline queue's ``offline_queued``,
         ``offline_flushed``, ``offline_expired``, ``offline_rejected``,
-        ``offline_dropped`` and ``resent`` (see :class:`OfflineQueue`)."""
+        ``offline_dropped`` and ``resent`` (see :class:`OfflineQueue`), and the
+        pacing's ``paced`` (messages that waited for a later loop turn because
+        the fan-out before them was large), ``reading_pauses`` and
+        ``pacing_handler_errors`` (see :class:`~.core.pacing.FanoutPacer`)."""
         return self.counters.snapshot(
-            self._counters(), self.connection.stats(), self.publisher.stats()
+            self._counters(), self.connection.stats(), self.publisher.stats(),
+            self.pacer.stats(),
         )
 
     def table_sizes(self) -> dict[str, int]:
@@ -133,7 +146,7 @@ class AsyncManagerBase(LocalStateAPI, AsyncClusterAPI, socketio.AsyncManager):  
             "pending_connect": sum(map(len, self.pending_connect.values())),
             "pending_disconnect": sum(map(len, self.pending_disconnect.values())),
         }
-        parts = (self.local, self.fanout, self._tasks, self.engine, self.publisher,
+        parts = (self.local, self.fanout, self._tasks, self.engine, self.publisher, self.pacer,
                  getattr(self, "receiver", None), self._subscriptions, self.codec,
                  self.connection)
         for part in parts:
@@ -188,6 +201,7 @@ class AsyncManagerBase(LocalStateAPI, AsyncClusterAPI, socketio.AsyncManager):  
         if self._subscriptions.closed:
             return
         await self.publisher.close()  # held broadcasts: published if Redis answers soon
+        self.pacer.close()
         self._subscriptions.close()
         self.engine.close()
         await self._tasks.close()

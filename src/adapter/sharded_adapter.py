@@ -22,7 +22,7 @@ from .protocol.sharded import check_mode
 from .protocol.sharded_codec import ShardedCodec
 from .transport.base import ShardedTransport
 from .transport.factory import connect_sharded
-from .transport.limits import DEFAULT_MAX_MESSAGE_SIZE, apply_limit, check_limit
+from .transport.limits import DEFAULT_MAX_MESSAGE_SIZE
 
 
 class AsyncShardedRedisAdapter(AsyncManagerBase):
@@ -118,7 +118,7 @@ class AsyncShardedRedisAdapter(AsyncManagerBase):
         self.receiver = ShardedReceiver(
             self.codec, self.engine, self.fanout, self.counters, self._get_logger
         )
-        apply_limit(self.connection, check_limit(max_message_size), self.receiver.on_message)
+        self._receive_with(self.receiver.on_message, max_message_size)
         self._subscriptions = ShardedSubscriptions(
             self.connection, self.channels, self.uid, self.receiver, self._tasks,
             self._get_logger,

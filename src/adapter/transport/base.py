@@ -46,7 +46,10 @@ class PubSubTransport(Protocol):
     transport may drop them before they become objects).  A transport whose
     ``post`` can leave publishes unconfirmed when a connection drops has an
     ``on_lost_posts`` attribute (a :data:`LostPostsHandler`) that the
-    manager sets, as the sharded transport has for ``spost``.
+    manager sets, as the sharded transport has for ``spost``.  A transport
+    with ``pause_reading()`` and ``resume_reading()`` lets the manager stop
+    its reading while deliveries are behind (see
+    :class:`~socketio_redis_adapter.core.pacing.FanoutPacer`).
     """
 
     on_message: MessageHandler
@@ -85,7 +88,8 @@ class ShardedTransport(Protocol):
     ``spublish`` waits for Redis' reply; ``spost`` (broadcasts) may return
     once the SPUBLISH is queued.  Messages reach ``on_message(None, channel,
     data, None)``.  ``shardnumsub`` counts a channel's subscribers over every
-    node.
+    node.  ``pause_reading()`` and ``resume_reading()``, when a transport
+    has them, work as for :class:`PubSubTransport`.
     """
 
     on_message: MessageHandler

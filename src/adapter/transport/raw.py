@@ -181,6 +181,8 @@ class RawPubSub(SubscriberBase, MessageSizeLimit):
                 self._sent_command(b"subscribe", channels)
             self._subscriber = subscriber
             self._subscriber_address = self.topology.primary()
+            if self.reading_paused:
+                subscriber.pause_reading()
             self._session_up()
             await self._watch(subscriber)
             if subscriber.lost.done():
@@ -188,6 +190,14 @@ class RawPubSub(SubscriberBase, MessageSizeLimit):
         finally:
             self._subscriber = None
             subscriber.close()
+
+    def _reading_switched(self) -> None:
+        subscriber = self._subscriber
+        if subscriber is not None:
+            if self.reading_paused:
+                subscriber.pause_reading()
+            else:
+                subscriber.resume_reading()
 
     def _on_reply(self, reply: Any) -> None:
         if isinstance(reply, RespError):
@@ -222,6 +232,8 @@ class RawPubSub(SubscriberBase, MessageSizeLimit):
             done, _ = await asyncio.wait({subscriber.lost}, timeout=interval)
             if done:
                 return
+            if subscriber.reading_paused:
+                continue  # unread on purpose: silence proves nothing
             idle = loop.time() - subscriber.last_activity
             if idle >= 2 * interval:
                 logger.warning("Redis subscriber silent for %.0fs; reconnecting", idle)

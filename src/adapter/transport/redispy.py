@@ -82,6 +82,9 @@ class RedisPubSub(SubscriberBase, MessageSizeLimit):
         self._pubsub: Any = None
         self._last_activity = 0.0
         self._silenced = False
+        #: set while reading is not paused (see ``pause_reading``)
+        self._readable = asyncio.Event()
+        self._readable.set()
 
     @classmethod
     def from_url(cls, url: str, **redis_options: Any) -> RedisPubSub:
@@ -201,9 +204,19 @@ class RedisPubSub(SubscriberBase, MessageSizeLimit):
             except BaseException:  # noqa: S110 - best effort on a dead connection
                 pass
 
+    def _reading_switched(self) -> None:
+        if self.reading_paused:
+            self._readable.clear()
+        else:
+            self._last_activity = asyncio.get_running_loop().time()
+            self._readable.set()
+
     async def _read(self, pubsub: Any) -> None:
         loop = asyncio.get_running_loop()
+        readable = self._readable
         while True:
+            if not readable.is_set():
+                await readable.wait()
             try:
                 response = await pubsub.parse_response(block=True)
             except (ResponseError, AuthenticationError) as exc:  # read whole: it goes on
@@ -229,7 +242,7 @@ class RedisPubSub(SubscriberBase, MessageSizeLimit):
         while True:
             await asyncio.sleep(interval)
             idle = loop.time() - self._last_activity
-            if idle < interval:
+            if idle < interval or self.reading_paused:
                 continue
             if idle >= 2 * interval:
                 logger.warning("Redis subscriber silent for %.0fs; reconnecting", idle)

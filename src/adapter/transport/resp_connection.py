@@ -85,6 +85,8 @@ class RespProtocol(asyncio.Protocol):
         self.on_refused: Callable[[Exception], None] | None = None
         #: called with the posted commands a lost connection left unconfirmed, in order
         self.on_unconfirmed: Callable[[list[bytes]], None] | None = None
+        #: True while :meth:`pause_reading` holds the socket unread
+        self.reading_paused = False
 
     # asyncio.Protocol ---------------------------------------------------
 
@@ -197,6 +199,19 @@ class RespProtocol(asyncio.Protocol):
         self.write(payload)
         self._waiters.append(future)
         return future
+
+    def pause_reading(self) -> None:
+        """Stop reading the socket (the reader is behind); idle checks must wait too."""
+        self.reading_paused = True
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        """Read the socket again; the pause counts as activity."""
+        self.reading_paused = False
+        self.last_activity = asyncio.get_running_loop().time()
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
 
     def enter_push_mode(self, parser: PushParser) -> None:
         """Hand every byte from now on to ``parser`` (a subscribed connection)."""

@@ -120,6 +120,21 @@ class ShardedPubSub(MessageSizeLimit):
         self._dropped_nodes: set[Address] = set()
         self._refusal: RedisRefusedError | None = None
         self._refusal_log = RefusalLog()
+        #: set by :meth:`pause_reading`: every subscriber connection is left unread
+        self.reading_paused = False
+
+    def pause_reading(self) -> None:
+        """Stop reading messages on every node (the receiver is behind) until
+        :meth:`resume_reading`; new connections start paused meanwhile."""
+        self.reading_paused = True
+        for subscriber in self._subscribers.values():
+            subscriber.link.pause_reading()
+
+    def resume_reading(self) -> None:
+        """Read messages again after :meth:`pause_reading`."""
+        self.reading_paused = False
+        for subscriber in self._subscribers.values():
+            subscriber.link.resume_reading()
 
     # -- subscribing ---------------------------------------------------------
 
@@ -244,6 +259,8 @@ class ShardedPubSub(MessageSizeLimit):
             None, self.max_message_size, self._on_oversized,
         ))
         self._subscribers[address] = subscriber
+        if self.reading_paused:
+            link.pause_reading()
         subscriber.watcher = asyncio.ensure_future(self._watch(subscriber))
         if self._refusal is not None:
             logger.warning("Redis accepts the sharded subscriber connections again")
@@ -336,6 +353,8 @@ class ShardedPubSub(MessageSizeLimit):
                 if done:
                     subscriber.dropped = True  # Redis (or the network) closed it
                     break
+                if link.reading_paused:
+                    continue  # unread on purpose: silence proves nothing
                 idle = loop.time() - link.last_activity
                 if idle >= 2 * interval:
                     logger.warning("sharded subscriber to %s silent for %.0fs; reconnecting",

@@ -96,6 +96,8 @@ class SubscriberBase:
         self._sent: collections.deque[_Sent] = collections.deque()
         self._refusal: RedisRefusedError | None = None
         self._refusal_log = RefusalLog()
+        #: set by :meth:`pause_reading`: the subscriber connection is left unread
+        self.reading_paused = False
 
     @property
     def connected(self) -> bool:
@@ -125,6 +127,26 @@ class SubscriberBase:
             "patterns": len(self.patterns),
             "subscribe_confirmations": sum(map(len, self._confirmations.values())),
         }
+
+    def pause_reading(self) -> None:
+        """Stop reading messages (the receiver is behind) until :meth:`resume_reading`.
+
+        What Redis sends meanwhile waits in the socket and in Redis' output
+        buffer for this client; the idle check does not count the pause as
+        silence.  A reconnect keeps the pause.
+        """
+        if not self.reading_paused:
+            self.reading_paused = True
+            self._reading_switched()
+
+    def resume_reading(self) -> None:
+        """Read messages again after :meth:`pause_reading`."""
+        if self.reading_paused:
+            self.reading_paused = False
+            self._reading_switched()
+
+    def _reading_switched(self) -> None:
+        """Apply :attr:`reading_paused` to the live connection (override)."""
 
     @property
     def publish_failures(self) -> int:
