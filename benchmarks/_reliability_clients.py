@@ -37,11 +37,14 @@ class Recorder:
         self.client = socketio.AsyncClient(reconnection=True, logger=False,
                                            engineio_logger=False)
         self.disconnects = 0
+        #: why each disconnection happened (python-socketio's reason), with its time
+        self.reasons: list[tuple[float, str]] = []
         self.client.on("ev", self.on_ev)
         self.client.on("disconnect", self.on_disconnect)
 
     async def on_disconnect(self, reason: Any = None) -> None:
         self.disconnects += 1
+        self.reasons.append((time.time(), str(reason)))
 
     async def on_ev(self, data: Any) -> None:
         now = time.time()
@@ -75,7 +78,8 @@ async def main(port: int, room: str, n: int) -> None:
                         r.records = []
             elif cmd["cmd"] == "count":
                 result = {"counts": [r.count for r in recorders],
-                          "disconnects": [r.disconnects for r in recorders]}
+                          "disconnects": [r.disconnects for r in recorders],
+                          "reasons": [r.reasons for r in recorders]}
             else:
                 raise ValueError(f"unknown command {cmd['cmd']!r}")
             out({"event": "reply", "id": cmd.get("id"), "ok": True, "result": result})

@@ -2,7 +2,7 @@
 
 ``python _reliability_server.py SPEC.json`` where the spec is
 ``{"url": ..., "key": ..., "flavour": "classic"|"sharded",
-"adapter_options": {...}, "probe": N}``.  ``adapter_options`` go to the
+"adapter_options": {...}, "probe": N, "turn_deliveries": N}``.  ``adapter_options`` go to the
 adapter's constructor as they are (JSON ``null`` is ``None``, so
 ``{"offline_queue": null}`` turns the offline queue off).  Clients join the
 rooms listed in their CONNECT auth ``{"rooms": [...]}``.
@@ -128,10 +128,17 @@ class Server:
         logger.setLevel(logging.INFO)
         logging.getLogger("socketio_redis_adapter").setLevel(logging.INFO)
         self.mgr = make_manager(spec, logger)
+        if spec.get("turn_deliveries"):
+            self.mgr.pacer.turn_deliveries = int(spec["turn_deliveries"])
         self.probe: Probe | None = None
+        self.handed: Probe | None = None
         if spec.get("probe"):
+            # read: when the transport hands a message over; handed: when the pacer hands
+            # it on to the receiver (later while a big room's fan-out is paced)
             self.probe = Probe(self.mgr.connection.on_message, int(spec["probe"]))
             self.mgr.connection.on_message = self.probe
+            self.handed = Probe(self.mgr.pacer.handler, int(spec["probe"]))
+            self.mgr.pacer.handler = self.handed
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp", client_manager=self.mgr, logger=False, engineio_logger=False
         )
@@ -263,6 +270,10 @@ class Server:
             result["probe"] = self.probe.samples
             if reset_probe:
                 self.probe.samples = []
+        if self.handed is not None:
+            result["handed"] = self.handed.samples
+            if reset_probe:
+                self.handed.samples = []
         return result
 
     async def command(self, cmd: dict[str, Any]) -> None:

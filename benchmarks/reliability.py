@@ -102,6 +102,7 @@ class Sizes:
     d_messages: int  # emits of the publisher's burst
     d_timeout: float  # seconds to wait for the clients to have everything
     d_side_rate: float  # emits/s of the side stream to another room
+    d_turn_deliveries: int  # the receiver's FanoutPacer.turn_deliveries (0: the default)
     e_messages: int  # malformed messages per channel
     f_requests: int  # concurrent fetch_sockets
     f_timeout: float  # the adapter's requests_timeout
@@ -110,9 +111,9 @@ class Sizes:
     def make(cls, mode: str) -> Sizes:
         if mode == "smoke":
             return cls(500, 2, 1.0, 2.0, 1.5, 0.8, 1.2, 1.5, 20_000, 4096, 1.2,
-                       200, 1, 30, 60, 50, 500, 10, 1.0)
+                       200, 1, 30, 60, 50, 0, 500, 10, 1.0)
         return cls(500, 3, 3.0, 2.0, 5.0, 3.0, 4.0, 3.0, 25_000, 4096, 4.0,
-                   10_000, 2, 200, 300, 50, 50_000, 50, 5.0)
+                   10_000, 2, 200, 300, 50, 0, 50_000, 50, 5.0)
 
 
 # -- Redis --------------------------------------------------------------------
@@ -278,10 +279,11 @@ class Rig:
         self.children: list[Child] = []
 
     def server(self, name: str, options: dict[str, Any] | None = None,
-               probe: int = 0) -> Child:
+               probe: int = 0, turn_deliveries: int = 0) -> Child:
         """A server child; with ``probe``, it samples the lag of every ``probe``-th message."""
         spec = {"url": self.redis.url, "key": self.key, "flavour": self.flavour,
-                "adapter_options": options or {}, "probe": probe}
+                "adapter_options": options or {}, "probe": probe,
+                "turn_deliveries": turn_deliveries}
         path = os.path.join(self.tmp, f"{name}-{uuid.uuid4().hex[:6]}.json")
         Path(path).write_text(json.dumps(spec))
         child = Proc(name, [sys.executable, str(HERE / "_reliability_server.py"), path])
@@ -591,7 +593,8 @@ def row_d(flavour: str, sizes: Sizes, tmp: str) -> dict[str, Any]:
     r = Redis(tmp)  # Redis' default pubsub output-buffer limit (32mb 8mb 60)
     rig = Rig(flavour, tmp, r)
     try:
-        receiver = rig.server("receiver", probe=max(1, sizes.d_messages // 500))
+        receiver = rig.server("receiver", probe=max(1, sizes.d_messages // 500),
+                              turn_deliveries=sizes.d_turn_deliveries)
         publisher = rig.server("publisher")
         t0 = time.monotonic()
         raw = rig.raw_clients(receiver, sizes.d_clients, sizes.d_procs, ROOM)
@@ -650,11 +653,16 @@ def row_d(flavour: str, sizes: Sizes, tmp: str) -> dict[str, Any]:
         stats1 = receiver.request("stats")
         probe = [x for x in stats1.get("probe") or [] if x[2] < SIDE_SEQ]
         side_probe = [x for x in stats1.get("probe") or [] if x[2] >= SIDE_SEQ]
+        handed = sorted(x[1] for x in stats1.get("handed") or [] if x[2] < SIDE_SEQ)
+        side_handed = [x for x in stats1.get("handed") or [] if x[2] >= SIDE_SEQ]
         side_records = side.request("records")["clients"][0]
         side_lags = [float(rec[2]) - float(rec[1]) for rec in side_records
                      if int(rec[0]) >= SIDE_SEQ]
         side_lost = len(set(side_result["ok"]) - {int(rec[0]) for rec in side_records})
-        side_disconnects = int(side.request("count")["disconnects"][0])
+        side_count = side.request("count")
+        side_disconnects = int(side_count["disconnects"][0])
+        side_reasons = [f"{reason} at {when - t_start:.1f} s" for when, reason
+                        in side_count.get("reasons", [[]])[0]]
         raw_connected = sum(int(c.request("stats")["connected"]) for c in raw)
         lags = sorted(x[1] for x in probe)
         sent = len(flood_result["ok"])
@@ -669,6 +677,12 @@ def row_d(flavour: str, sizes: Sizes, tmp: str) -> dict[str, Any]:
             "adapter_read_all_after_publish_end_s": (read_last - float(flood_result["t1"])
                                                      if read_last else None),
             "lag_samples": len(lags),
+            "handed_lag_max_s": handed[-1] if handed else None,
+            "side_handed_lag_max_s": max((x[1] for x in side_handed), default=None),
+            "turn_deliveries": sizes.d_turn_deliveries or None,
+            "paced": int(stats1["stats"].get("paced", 0)) - int(stats0["stats"].get("paced", 0)),
+            "reading_pauses": (int(stats1["stats"].get("reading_pauses", 0))
+                               - int(stats0["stats"].get("reading_pauses", 0))),
             "loop_blocked_max_s": stats1["loop_late_max"],
             "side_rate": sizes.d_side_rate,
             "side_emits": len(side_result["ok"]),
@@ -676,6 +690,7 @@ def row_d(flavour: str, sizes: Sizes, tmp: str) -> dict[str, Any]:
             "side_client_lag_max_s": max(side_lags, default=None),
             "side_lost": side_lost,
             "side_client_disconnects": side_disconnects,
+            "side_client_disconnect_reasons": side_reasons,
             "raw_clients_still_connected": raw_connected,
             "side_read_by_adapter": len(side_probe),
             "side_received": len(side_records),
@@ -896,17 +911,25 @@ def cell_d(res: dict[str, Any]) -> str:
     else:
         tail = f"; every client had every message {s(res['drained_s'], 1)} after the burst began"
     dropped = "Redis dropped it" if res["redis_dropped"] else "Redis never dropped it"
+    reasons = ", ".join(res.get("side_client_disconnect_reasons") or [])
+    reasons = f": {reasons}" if reasons else ""
+    turn = res.get("turn_deliveries")
+    pacing = f"{turn:,} deliveries per loop turn" if turn else "the default deliveries per turn"
     return (
         f"{res['clients']:,} clients; {res['emits']:,} emits at "
         f"{res['publisher_emits_per_s']:,.0f}/s (publisher, {res['publish_s']:.3f} s): the adapter "
         f"read them at most {s(res['adapter_lag_max_s'])} after they were emitted "
         f"(p50 {s(res['adapter_lag_p50_s'])}; "
-        f"last read {s(res['adapter_read_all_after_publish_end_s'])} after the last emit); "
+        f"last read {s(res['adapter_read_all_after_publish_end_s'])} after the last emit) and "
+        f"handed them to the fan-out at most {s(res.get('handed_lag_max_s'))} after "
+        f"({res.get('paced', 0):,} messages paced, {pacing}; reading paused "
+        f"{res.get('reading_pauses', 0)} times); "
         f"the receiver's event loop ran no timer for up to {s(res['loop_blocked_max_s'])}; "
-        f"meanwhile a {res['side_rate']:g}/s stream to another room of the receiver reached "
-        f"the adapter up to {s(res['side_adapter_lag_max_s'])} and its client up to "
+        f"meanwhile a {res['side_rate']:g}/s stream to another room of the receiver was read "
+        f"up to {s(res['side_adapter_lag_max_s'])}, handed on up to "
+        f"{s(res.get('side_handed_lag_max_s'))} and reached its client up to "
         f"{s(res['side_client_lag_max_s'])} late ({res['side_lost']} of {res['side_emits']:,} "
-        f"lost; client disconnections: {res['side_client_disconnects']}); "
+        f"lost; client disconnections: {res['side_client_disconnects']}{reasons}); "
         f"Redis output buffer peak {res['redis_peak_omem_bytes'] / 1024:,.0f} KB "
         f"(limit {res['redis_limit']}); {dropped}; receiver RSS +"
         f"{res['receiver_rss_growth_bytes'] / 2**20:,.0f} MB; "
