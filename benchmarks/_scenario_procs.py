@@ -55,6 +55,8 @@ class Child:
         self._lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._stderr: list[str] = []
         self._next_id = 0
+        #: replies read while waiting for another one, by command id
+        self._stash: dict[int, dict[str, Any]] = {}
         threading.Thread(target=self._read_stdout, daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
 
@@ -82,22 +84,34 @@ class Child:
         state = f"exited with {code}" if code is not None else "still running"
         return ChildError(f"{self.name} (pid {self.pid}, {state}): {what}\n    {tail}")
 
-    def wait_event(self, event: str, timeout: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
+    def _next(self, deadline: float, timeout: float, waiting_for: str) -> dict[str, Any]:
+        """The child's next message; raise when it exits, reports a fatal error or
+        ``deadline`` (``time.monotonic()``) passes."""
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise self._fail(f"no {event!r} within {timeout:.0f} s")
+                raise self._fail(f"no {waiting_for} within {timeout:g} s")
             try:
                 msg = self._lines.get(timeout=left)
             except queue.Empty:
                 continue
             if msg is None:
-                raise self._fail(f"exited while waiting for {event!r}")
-            if msg.get("event") == event:
-                return msg
+                raise self._fail(f"exited while waiting for {waiting_for}")
             if msg.get("event") == "fatal":
                 raise self._fail(f"fatal: {msg.get('error')}")
+            return msg
+
+    def _keep_reply(self, msg: dict[str, Any]) -> None:
+        if msg.get("event") == "reply" and isinstance(msg.get("id"), int):
+            self._stash[msg["id"]] = msg
+
+    def wait_event(self, event: str, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self._next(deadline, timeout, repr(event))
+            if msg.get("event") == event:
+                return msg
+            self._keep_reply(msg)
 
     def send(self, cmd: str, **fields: Any) -> int:
         """Send a command; return its id for :meth:`reply`."""
@@ -112,21 +126,24 @@ class Child:
         return rid
 
     def reply(self, rid: int, timeout: float = 30.0) -> dict[str, Any]:
+        """The result of command ``rid``; replies to other commands that come first are
+        kept for their own ``reply`` (commands may answer in any order)."""
         deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise self._fail(f"no reply to command {rid} within {timeout:.0f} s")
-            try:
-                msg = self._lines.get(timeout=left)
-            except queue.Empty:
-                continue
-            if msg is None:
-                raise self._fail(f"exited while waiting for the reply to command {rid}")
-            if msg.get("event") == "reply" and msg.get("id") == rid:
-                if not msg.get("ok", False):
-                    raise self._fail(f"command {rid} failed: {msg.get('error')}")
-                return msg.get("result") or {}
+        while rid not in self._stash:
+            self._keep_reply(self._next(deadline, timeout, f"reply to command {rid}"))
+        msg = self._stash.pop(rid)
+        if not msg.get("ok", False):
+            raise self._fail(f"command {rid} failed: {msg.get('error')}")
+        return msg.get("result") or {}
+
+    def poll_reply(self, rid: int) -> dict[str, Any] | None:
+        """The reply to ``rid`` if it has come, else None (waits at most 10 ms)."""
+        try:
+            return self.reply(rid, 0.01)
+        except ChildError:
+            if self.proc.poll() is not None:
+                raise
+            return None
 
     def request(self, cmd: str, timeout: float = 30.0, **fields: Any) -> dict[str, Any]:
         return self.reply(self.send(cmd, **fields), timeout)

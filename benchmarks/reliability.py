@@ -52,7 +52,6 @@ import contextlib
 import inspect
 import json
 import os
-import queue
 import signal
 import socket
 import subprocess
@@ -111,7 +110,7 @@ class Sizes:
     def make(cls, mode: str) -> Sizes:
         if mode == "smoke":
             return cls(500, 2, 1.0, 2.0, 1.5, 0.8, 1.2, 1.5, 20_000, 4096, 1.2,
-                       200, 1, 30, 60, 50, 0, 500, 10, 1.0)
+                       200, 1, 30, 60, 50, 1000, 500, 10, 1.0)
         return cls(500, 3, 3.0, 2.0, 5.0, 3.0, 4.0, 3.0, 25_000, 4096, 4.0,
                    10_000, 2, 200, 300, 50, 0, 50_000, 50, 5.0)
 
@@ -226,48 +225,6 @@ def pubsub_clients(conn: redis.Redis) -> list[dict[str, Any]]:
 # -- processes ----------------------------------------------------------------
 
 
-class Proc(Child):
-    """A :class:`Child` whose replies may come in any order (commands run concurrently).
-
-    ``Child.reply`` drops the other replies it reads while it waits for one;
-    here they are kept until asked for.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._stash: dict[int, dict[str, Any]] = {}
-
-    def reply(self, rid: int, timeout: float = 30.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while rid not in self._stash:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise self._fail(f"no reply to command {rid} within {timeout:g} s")
-            try:
-                msg = self._lines.get(timeout=left)
-            except queue.Empty:
-                continue
-            if msg is None:
-                raise self._fail(f"exited while waiting for the reply to command {rid}")
-            if msg.get("event") == "reply" and isinstance(msg.get("id"), int):
-                self._stash[msg["id"]] = msg
-            elif msg.get("event") == "fatal":
-                raise self._fail(f"fatal: {msg.get('error')}")
-        msg = self._stash.pop(rid)
-        if not msg.get("ok", False):
-            raise self._fail(f"command {rid} failed: {msg.get('error')}")
-        return msg.get("result") or {}
-
-    def poll_reply(self, rid: int) -> dict[str, Any] | None:
-        """The reply to ``rid`` if it has come, else None (waits at most 10 ms)."""
-        try:
-            return self.reply(rid, 0.01)
-        except ChildError:
-            if self.proc.poll() is not None:
-                raise
-            return None
-
-
 class Rig:
     """The processes of one row: servers and recording clients, stopped by ``stop``."""
 
@@ -286,13 +243,13 @@ class Rig:
                 "turn_deliveries": turn_deliveries}
         path = os.path.join(self.tmp, f"{name}-{uuid.uuid4().hex[:6]}.json")
         Path(path).write_text(json.dumps(spec))
-        child = Proc(name, [sys.executable, str(HERE / "_reliability_server.py"), path])
+        child = Child(name, [sys.executable, str(HERE / "_reliability_server.py"), path])
         self.children.append(child)
         child.port = int(child.wait_event("ready", 60)["port"])
         return child
 
     def recorders(self, server: Child, n: int, room: str = ROOM) -> Child:
-        child = Proc("recorders", [sys.executable, str(HERE / "_reliability_clients.py"),
+        child = Child("recorders", [sys.executable, str(HERE / "_reliability_clients.py"),
                                     str(server.port), room, str(n)])
         self.children.append(child)
         child.wait_event("ready", 90)

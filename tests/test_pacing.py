@@ -24,6 +24,7 @@ from socketio_redis_adapter import AsyncShardedRedisAdapter
 from socketio_redis_adapter.core.pacing import FanoutPacer
 from socketio_redis_adapter.core.stats import Counters
 from socketio_redis_adapter.transport.factory import connect, connect_sharded
+from tests.support.floods import flood_until_a_subscriber_drops
 from tests.support.redis_server import RedisServer
 from tests.support.sio_cluster import Client, PyServer, close_all, settle
 
@@ -79,20 +80,31 @@ async def _wait_events(clients: list[Client], event: str, count: int, timeout: f
         await client.wait_for(event, count, timeout=timeout)
 
 
+async def _room_rig(flavour: str, url: str, count: int,
+                    ) -> tuple[PyServer, PyServer, list[Client]]:
+    """A receiver with ``count`` clients in room "big" and a sender, both subscribed."""
+    prefix = f"pace-{uuid.uuid4().hex[:8]}"
+    receiver = await _server(flavour, url, prefix)
+    sender = await _server(flavour, url, prefix)
+    clients: list[Client] = []
+    try:
+        for _ in range(count):
+            clients.append(await Client.connect(receiver.url, rooms=["big"]))
+        await sender.sio.emit("warm", 0, room="big")
+        await _wait_events(clients, "warm", 1, 5)
+    except BaseException:
+        await close_all(clients, [receiver, sender])
+        raise
+    return receiver, sender, clients
+
+
 @pytest.mark.parametrize("flavour", RUNNING)
 async def test_a_burst_is_handed_on_a_bounded_amount_per_loop_turn_in_order(
     redis_server: RedisServer, flavour: str,
 ) -> None:
-    prefix = f"pace-{uuid.uuid4().hex[:8]}"
-    receiver = await _server(flavour, redis_server.url, prefix)
-    sender = await _server(flavour, redis_server.url, prefix)
-    clients: list[Client] = []
+    receiver, sender, clients = await _room_rig(flavour, redis_server.url, 4)
     turns = TurnCounter()
     try:
-        for _ in range(4):
-            clients.append(await Client.connect(receiver.url, rooms=["big"]))
-        await sender.sio.emit("warm", 0, room="big")
-        await _wait_events(clients, "warm", 1, 5)
         pacer = receiver.adapter.pacer
         # each message: 4 deliveries + 1, so at most 4 messages per turn
         pacer.turn_deliveries = 20
@@ -120,15 +132,8 @@ async def test_a_burst_is_handed_on_a_bounded_amount_per_loop_turn_in_order(
 async def test_a_backlog_over_its_bound_pauses_reading_until_it_drains(
     redis_server: RedisServer, flavour: str,
 ) -> None:
-    prefix = f"pace-{uuid.uuid4().hex[:8]}"
-    receiver = await _server(flavour, redis_server.url, prefix)
-    sender = await _server(flavour, redis_server.url, prefix)
-    clients: list[Client] = []
+    receiver, sender, clients = await _room_rig(flavour, redis_server.url, 2)
     try:
-        for _ in range(2):
-            clients.append(await Client.connect(receiver.url, rooms=["big"]))
-        await sender.sio.emit("warm", 0, room="big")
-        await _wait_events(clients, "warm", 1, 5)
         pacer = receiver.adapter.pacer
         pacer.turn_deliveries = 6  # two messages per turn
         pacer.max_backlog_bytes = 4096
@@ -187,30 +192,6 @@ async def test_a_paused_subscriber_is_not_taken_for_a_dead_one(
         await close_all(clients, [receiver, sender])
 
 
-def _flood_until_dropped(port: int, command: str, channel: bytes, message: bytes,
-                         result: dict[str, int]) -> None:
-    """Publish until Redis has dropped a subscriber (or 20 s, 100,000 messages)."""
-    client = redis.Redis(port=port, socket_timeout=10)
-    try:
-        before = len(client.execute_command("CLIENT", "LIST", "TYPE", "pubsub").splitlines())
-        deadline = time.monotonic() + 20
-        sent = 0
-        while time.monotonic() < deadline and sent < 100_000:
-            pipe = client.pipeline(transaction=False)
-            for _ in range(50):
-                pipe.execute_command(command, channel, message)
-            pipe.execute()
-            sent += 50
-            now = len(client.execute_command("CLIENT", "LIST", "TYPE", "pubsub").splitlines())
-            if now < before:
-                break
-        result["sent"] = sent
-        result["dropped"] = before - len(
-            client.execute_command("CLIENT", "LIST", "TYPE", "pubsub").splitlines())
-    finally:
-        client.close()
-
-
 @pytest.mark.parametrize("flavour", RUNNING)
 async def test_while_reading_is_paused_redis_output_buffer_limit_is_the_backstop(
     own_redis: RedisServer, caplog: pytest.LogCaptureFixture, flavour: str,
@@ -233,8 +214,10 @@ async def test_while_reading_is_paused_redis_output_buffer_limit_is_the_backstop
         )
         command = "SPUBLISH" if flavour == "sharded" else "PUBLISH"
         result: dict[str, int] = {}
-        flooder = threading.Thread(target=_flood_until_dropped,
-                                   args=(own_redis.port, command, channel, message, result))
+        flooder = threading.Thread(
+            target=flood_until_a_subscriber_drops,
+            args=(own_redis.port, command, channel, message, time.monotonic() + 20, result),
+        )
         flooder.start()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 30

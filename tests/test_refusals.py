@@ -28,6 +28,7 @@ import redis
 
 from socketio_redis_adapter import AsyncRedisAdapter, AsyncShardedRedisAdapter, RedisRefusedError
 from tests.support.acl_rules import classic_rules, sharded_rules, user_rules
+from tests.support.floods import flood_until_a_subscriber_drops
 from tests.support.redis_server import RedisServer
 from tests.support.sio_cluster import Client, PyServer, close_all
 from tests.support.topologies import RedisCluster, acl_setuser, apply_acl, user_url
@@ -173,31 +174,6 @@ def _info_counts_buffer_limit(client: redis.Redis) -> bool:
     return "client_output_buffer_limit_disconnections" in client.info("stats")
 
 
-def _pubsub_clients(client: redis.Redis) -> int:
-    return len(client.execute_command("CLIENT", "LIST", "TYPE", "pubsub").splitlines())
-
-
-def _flood(port: int, command: str, channel: bytes, message: bytes, deadline: float,
-           result: dict[str, int]) -> None:
-    """Publish ``message`` until Redis drops a subscriber (its output buffer) or ``deadline``."""
-    client = redis.Redis(port=port, socket_timeout=10)
-    try:
-        before = _pubsub_clients(client)
-        sent = 0
-        while time.monotonic() < deadline and sent < 200_000:
-            pipe = client.pipeline(transaction=False)
-            for _ in range(100):
-                pipe.execute_command(command, channel, message)
-            pipe.execute()
-            sent += 100
-            if _pubsub_clients(client) < before:
-                break
-        result["sent"] = sent
-        result["dropped"] = before - _pubsub_clients(client)
-    finally:
-        client.close()
-
-
 async def _wait_stat(adapter: Any, name: str, at_least: int, timeout: float = 10.0) -> None:
     """Bounded wait until ``adapter.stats[name] >= at_least``."""
     loop = asyncio.get_running_loop()
@@ -246,7 +222,7 @@ async def test_a_slow_consumer_dropped_by_redis_is_logged_counted_and_resumes(
         command = "SPUBLISH" if flavour == "sharded" else "PUBLISH"
         result: dict[str, int] = {}
         flooder = threading.Thread(
-            target=_flood,
+            target=flood_until_a_subscriber_drops,
             args=(own_redis.port, command, channel, message, time.monotonic() + 30, result),
         )
         # block this event loop (both servers: they read nothing) while another thread floods
