@@ -279,7 +279,7 @@ async def test_a_failing_message_from_the_backlog_is_logged_and_the_rest_handed_
     pacer = _pacer(handler, counters, _Switches())
     pacer.turn_deliveries = 11
     for data in (b"1", b"2", b"bad", b"3"):
-        pacer(None, b"ch", data, None)
+        pacer.on_message(None, b"ch", data, None)
     assert handed == [b"1"]  # 11 spent: the rest wait for the next turn
     for _ in range(10):
         await asyncio.sleep(0)
@@ -300,12 +300,12 @@ async def test_close_drops_the_backlog_and_lets_the_transport_read_again() -> No
     pacer.turn_deliveries = 1
     pacer.max_backlog_bytes = 10
     for _ in range(5):
-        pacer(None, b"ch", b"0123456789", None)
+        pacer.on_message(None, b"ch", b"0123456789", None)
     assert switches.calls == ["pause"]
     assert pacer.table_sizes()["paced_backlog"] == 4
     pacer.close()
     assert switches.calls == ["pause", "resume"]
     assert pacer.table_sizes()["paced_backlog"] == 0
-    pacer(None, b"ch", b"late", None)  # after close: nothing is kept
+    pacer.on_message(None, b"ch", b"late", None)  # after close: nothing is kept
     assert pacer.table_sizes()["paced_backlog"] == 0
     await asyncio.sleep(0)

@@ -65,7 +65,7 @@ class AsyncManagerBase(LocalStateAPI, AsyncClusterAPI, socketio.AsyncManager):  
         """Hand the transport's messages to ``handler`` through the size limit and a
         :class:`FanoutPacer` (called by a flavour once ``connection`` is set)."""
         self.pacer = FanoutPacer(handler, self.counters, self.connection, self._get_logger)
-        apply_limit(self.connection, check_limit(max_message_size), self.pacer)
+        apply_limit(self.connection, check_limit(max_message_size), self.pacer.on_message)
 
     def _hold_broadcasts_in_outages(self, offline_queue: OfflineQueue | None) -> None:
         """Make the :class:`BroadcastPublisher` that ``emit`` hands broadcasts to

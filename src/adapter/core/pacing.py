@@ -72,8 +72,8 @@ class FanoutPacer:
 
 
     Each message handed on costs one delivery plus the deliveries it
-    caused.  Call the pacer as the transport's ``on_message``; :meth:`close`
-    drops the backlog.
+    caused.  :meth:`on_message` is the transport's ``on_message``;
+    :meth:`close` drops the backlog.
     """
 
     __slots__ = ("handler", "counters", "turn_deliveries", "max_backlog_bytes",
@@ -106,16 +106,16 @@ class FanoutPacer:
         #: exceptions raised by ``handler`` for messages from the backlog (logged)
         self.handler_errors = 0
 
-    def __call__(self, pattern: bytes | None, channel: bytes, data: bytes, route: Any) -> None:
+    def on_message(self, pattern: bytes | None, channel: bytes, data: bytes, route: Any
+                   ) -> None:
+        """The transport's ``on_message``: hand on now, or keep for a later turn."""
         if self._backlog or self._spent >= self.turn_deliveries:
             self._defer((pattern, channel, data, route))
             return
         counters = self.counters
         before = counters.delivered
-        try:
-            self.handler(pattern, channel, data, route)
-        finally:
-            self._spent += counters.delivered - before + 1
+        self.handler(pattern, channel, data, route)  # raising: counted by the transport
+        self._spent += counters.delivered - before + 1
 
     # -- the backlog -----------------------------------------------------------
 
