@@ -27,6 +27,7 @@ _EXPORTS = {
     "PubSubConnection": ".transport.base",
     "PubSubTransport": ".transport.base",
     "RawPubSub": ".transport.raw",
+    "RedisAdapter": ".sync_adapter",
     "RedisPubSub": ".transport.redispy",
     "RedisRefusedError": ".transport.errors",
     "ShardedPubSub": ".transport.sharded",
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from .protocol.errors import MalformedMessage
     from .protocol.parsers import JsonParser, MsgpackParser
     from .sharded_adapter import AsyncShardedRedisAdapter
+    from .sync_adapter import RedisAdapter
     from .transport.base import PubSubConnection, PubSubTransport, ShardedTransport
     from .transport.errors import RedisRefusedError
     from .transport.raw import RawPubSub
@@ -79,6 +81,7 @@ __all__ = (
     "PubSubConnection",
     "PubSubTransport",
     "RawPubSub",
+    "RedisAdapter",
     "RedisPubSub",
     "RedisRefusedError",
     "ShardedPubSub",

@@ -12,21 +12,17 @@ import logging
 from typing import Any
 
 from .async_manager import AsyncManagerBase
-from .core.manager_side import ManagerSide
+from .classic_parts import ClassicParts
 from .core.offline_queue import OfflineQueue
-from .engine.classic import ClassicEngine
-from .engine.receiver import ClassicReceiver
 from .engine.subscriptions import ClassicSubscriptions
-from .fastpath import ChannelRouter, RoomIndex
-from .protocol.classic import ClassicCodec
+from .fastpath import RoomIndex
 from .protocol.parsers import Parser
 from .transport.base import PubSubTransport
 from .transport.factory import connect
 from .transport.limits import DEFAULT_MAX_MESSAGE_SIZE
-from .uid import new_uid
 
 
-class AsyncRedisAdapter(AsyncManagerBase):
+class AsyncRedisAdapter(ClassicParts, AsyncManagerBase):
     """Client manager that joins python-socketio servers through Redis.
 
     It speaks exactly the protocol of Node's ``@socket.io/redis-adapter`` 8.3,
@@ -96,38 +92,23 @@ class AsyncRedisAdapter(AsyncManagerBase):
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> None:
         super().__init__(requests_timeout=requests_timeout, logger=logger)
-        self.uid = new_uid()
-        self.host_id = self.uid  # read by python-socketio's Admin UI
-        self.codec = ClassicCodec(key, parser, self.uid)
-        self.key, self.parser, self.channels = key, self.codec.parser, self.codec.channels
-        self.connection = connection if connection is not None else connect(
-            url, service=key, **(redis_options or {})
+        self._assemble_classic(
+            key, parser,
+            connection if connection is not None else connect(
+                url, service=key, **(redis_options or {})
+            ),
+            requests_timeout=requests_timeout, callback_timeout=callback_timeout,
+            specific_response_channel=publish_on_specific_response_channel,
+            max_message_size=max_message_size,
         )
         self._post = self.connection.post
-        self._router = ChannelRouter(key)
-        self.connection.channel_filter = self._router  # drops foreign rooms unread
-        self.engine = ClassicEngine(
-            self.codec, self.connection, ManagerSide(self, self.local, self.fanout, self._later),
-            self, self._tasks, self._disconnect_local,
-            requests_timeout=float(requests_timeout), callback_timeout=float(callback_timeout),
-            specific_response_channel=publish_on_specific_response_channel,
-            logger=self._get_logger,
-        )
-        self.receiver = ClassicReceiver(
-            self.codec, self._router, self.engine, self.fanout, self.counters, self._get_logger
-        )
-        self._receive_with(self.receiver.on_message, max_message_size)
         self._subscriptions = ClassicSubscriptions(
             self.connection, self.channels, self.uid, self._get_logger
         )
         self._hold_broadcasts_in_outages(offline_queue)
 
-    def _counters(self) -> dict[str, int]:
-        return {"dropped": self._router.dropped,
-                "oversized": getattr(self.connection, "oversized", 0)}
-
     def _on_namespace(self, nsp: str, index: RoomIndex) -> None:
-        self.receiver.add_namespace(nsp, index)
+        self._receive_namespace(nsp, index)
         self._subscriptions.add(nsp)  # once started
 
 

@@ -15,22 +15,19 @@ from typing import Any
 
 import socketio
 
-from .core.fanout import Fanout
-from .core.local_rooms import LocalRooms
 from .core.manager_api import LocalStateAPI
 from .core.offline_queue import UNREACHABLE, BroadcastPublisher, OfflineQueue
 from .core.pacing import FanoutPacer
-from .core.stats import Counters
 from .core.tasks import BackgroundTasks
 from .engine.api import AsyncClusterAPI
-from .fastpath import RoomIndex
-from .protocol.broadcast import event_args
-from .protocol.rooms import room_list, sid_list
+from .manager_common import ManagerCommon
 from .transport.base import MessageHandler
 from .transport.limits import apply_limit, check_limit
 
 
-class AsyncManagerBase(LocalStateAPI, AsyncClusterAPI, socketio.AsyncManager):  # type: ignore[misc]
+class AsyncManagerBase(
+    ManagerCommon, LocalStateAPI, AsyncClusterAPI, socketio.AsyncManager  # type: ignore[misc]
+):
     """The flavour-independent half of an asyncio client manager (see the module doc).
 
     A flavour sets, in its ``__init__`` after calling this one: ``codec``
@@ -40,26 +37,13 @@ class AsyncManagerBase(LocalStateAPI, AsyncClusterAPI, socketio.AsyncManager):  
     (``start``, ``wait``, ``close``, ``closed``).
     """
 
-    name = "socketio-redis-adapter"
-
-    codec: Any
-    connection: Any
     _subscriptions: Any
     _post: Callable[[bytes, bytes], Any]
 
     def __init__(self, *, requests_timeout: float, logger: logging.Logger | None) -> None:
         super().__init__()
-        if requests_timeout <= 0:
-            raise ValueError("requests_timeout must be positive")
-        self.logger = logger
-        self.counters = Counters()
-        self.local = LocalRooms(self.rooms, self._on_namespace)
-        self.fanout = Fanout(self.counters)
+        self._init_common(requests_timeout, logger)
         self._tasks = BackgroundTasks(self._get_logger)
-
-    def _on_namespace(self, nsp: str, index: RoomIndex) -> None:
-        """A namespace got its first socket (or was declared): receive and subscribe it."""
-        raise NotImplementedError
 
     def _receive_with(self, handler: MessageHandler, max_message_size: int | None) -> None:
         """Hand the transport's messages to ``handler`` through the size limit and a
@@ -82,78 +66,8 @@ class AsyncManagerBase(LocalStateAPI, AsyncClusterAPI, socketio.AsyncManager):  
         if hasattr(transport, "on_lost_posts"):
             transport.on_lost_posts = self.publisher.requeue
 
-    def _counters(self) -> dict[str, int]:
-        """The flavour's own counters, besides ``Counters`` and the transport's."""
-        return {}
-
-    @property
-    def stats(self) -> dict[str, int]:
-        """Every counter: ``received``, ``published``, ``malformed``, ``delivered``,
-        ``dropped`` (broadcasts for rooms no local socket is in, left unread),
-        the transport's ``reconnects``, ``handler_errors`` and
-        ``publish_failures``, and the offline queue's ``offline_queued``,
-        ``offline_flushed``, ``offline_expired``, ``offline_rejected``,
-        ``offline_dropped`` and ``resent`` (see :class:`OfflineQueue`), and the
-        pacing's ``paced`` (messages that waited for a later loop turn because
-        the fan-out before them was large), ``reading_pauses`` and
-        ``pacing_handler_errors`` (see :class:`~.core.pacing.FanoutPacer`)."""
-        return self.counters.snapshot(
-            self._counters(), self.connection.stats(), self.publisher.stats(),
-            self.pacer.stats(),
-        )
-
-    def table_sizes(self) -> dict[str, int]:
-        """Return the number of entries in each of the adapter's internal tables.
-
-        Read-only and cheap (no I/O; one pass over the namespaces and over
-        the sids with callbacks), to watch that memory stays bounded: once
-        traffic stops and clients leave, every table returns to its size
-        before the traffic, and the caches stay within their limits.  Keys:
-
-        - ``callbacks``: acknowledgement callbacks waiting for a client
-          (python-socketio's ``callbacks``), ``callback_sids``: the sids
-          that have an entry there, ``pending_connect`` and
-          ``pending_disconnect``: sockets between two states.
-        - ``namespaces``, ``sockets``, ``eio_sids``, ``rooms``,
-          ``sockets_in_rooms``: the local room state.
-        - ``delivery_records``: the fan-out's per-socket records.
-        - ``background_tasks``: replies, handlers and (un)subscriptions
-          still running.
-        - ``pending_requests`` (``fetch_sockets``, ``server_side_call``...)
-          and ``pending_acks`` (``emit_with_ack``, callbacks of emits to
-          sockets on other servers): the requests still waiting for other
-          servers; ``server_side_handlers``.
-        - ``channel_routes`` (and ``router_namespaces`` in the classic
-          flavour): what incoming channels are read as.
-        - ``subscribed_namespaces`` (and ``room_channels`` in the sharded
-          flavour), and the transport's ``channels``, ``patterns`` (classic),
-          ``subscribe_confirmations`` and, sharded, ``placed_channels``,
-          ``node_subscribers``, ``expected_replies``, ``publish_routes`` and
-          ``slot_cache``.
-        - The sharded codec's caches: ``one_room_endings``, ``own_endings``
-          and ``plain_read_targets``.
-
-        A transport given as ``connection`` adds its own sizes when it has a
-        ``table_sizes()`` method.  Example::
-
-            print(mgr.table_sizes()["pending_requests"])
-        """
-        callbacks = list(self.callbacks.values())
-        sizes = {
-            # each sid's entry holds its ack-id counter (key 0) and its callbacks
-            "callbacks": sum(len(entries) - 1 for entries in callbacks),
-            "callback_sids": len(callbacks),
-            "pending_connect": sum(map(len, self.pending_connect.values())),
-            "pending_disconnect": sum(map(len, self.pending_disconnect.values())),
-        }
-        parts = (self.local, self.fanout, self._tasks, self.engine, self.publisher, self.pacer,
-                 getattr(self, "receiver", None), self._subscriptions, self.codec,
-                 self.connection)
-        for part in parts:
-            report = getattr(part, "table_sizes", None)
-            if report is not None:
-                sizes.update(report())
-        return sizes
+    def _stat_sources(self) -> list[Any]:
+        return [self.connection, self.publisher, self.pacer]
 
     # -- life cycle ----------------------------------------------------
 
@@ -217,9 +131,6 @@ class AsyncManagerBase(LocalStateAPI, AsyncClusterAPI, socketio.AsyncManager):  
         """
         return self.connect_pending(eio_sid, namespace)
 
-    def socket_gone(self, eio_sid: str) -> None:
-        self.fanout.forget(eio_sid)
-
     async def emit(
         self,
         event: str,
@@ -257,21 +168,12 @@ class AsyncManagerBase(LocalStateAPI, AsyncClusterAPI, socketio.AsyncManager):  
 
         Note: this method is a coroutine.
         """
-        namespace = namespace or "/"
-        rooms = room_list(to or room)
-        except_list = (
-            room_list(except_rooms) + sid_list(skip_sid)
-            if except_rooms is not None or skip_sid is not None else []
+        namespace, payload, rooms, except_list, flags = self._broadcast_args(
+            event, data, namespace, room, skip_sid, to, except_rooms, volatile, compress
         )
-        payload = [event, *event_args(data)]
         if callback is not None:
             await self.engine.emit_with_callback(namespace, payload, rooms, except_list, callback)
             return
-        flags: dict[str, Any] = {}
-        if volatile:
-            flags["volatile"] = True
-        if compress is not None:
-            flags["compress"] = bool(compress)
         # encoded before delivering: data that cannot be serialized reaches no one
         message = None if ignore_queue else self.codec.encode_broadcast(
             namespace, payload, rooms, except_list, flags

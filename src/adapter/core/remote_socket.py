@@ -73,3 +73,28 @@ class RemoteSocket:
             close, rooms=[self.id], namespace=self.namespace
         )
 
+
+
+class BlockingRemoteSocket(RemoteSocket):
+    """A :class:`RemoteSocket` of a synchronous manager: its methods block."""
+
+    __slots__ = ()
+
+    def _blocking(self) -> Any:
+        return self._adapter  # a synchronous manager: its methods block
+
+    def emit(self, event: str, *args: Any) -> None:  # type: ignore[override]
+        """Emit an event to this socket, on whichever server it is."""
+        self._blocking().emit(event, tuple(args), self.namespace, to=self.id)
+
+    def join(self, rooms: Any) -> None:  # type: ignore[override]
+        """Make this socket join a room or a list of rooms."""
+        self._blocking().sockets_join(rooms, rooms=[self.id], namespace=self.namespace)
+
+    def leave(self, rooms: Any) -> None:  # type: ignore[override]
+        """Make this socket leave a room or a list of rooms."""
+        self._blocking().sockets_leave(rooms, rooms=[self.id], namespace=self.namespace)
+
+    def disconnect(self, close: bool = False) -> None:  # type: ignore[override]
+        """Disconnect this socket; ``close`` also closes its connection."""
+        self._blocking().disconnect_sockets(close, rooms=[self.id], namespace=self.namespace)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
+
+
+class Spawner(Protocol):
+    """Runs awaitables in the background (asyncio tasks, or threads and greenlets)."""
+
+    def spawn(self, awaitable: Awaitable[Any]) -> Any: ...
 
 
 class BackgroundTasks:
@@ -55,4 +61,4 @@ class BackgroundTasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-__all__ = ["BackgroundTasks"]
+__all__ = ["BackgroundTasks", "Spawner"]

@@ -8,9 +8,10 @@ times out, so nothing is left behind.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
+
+from .clock import Clock
 
 
 class RequestTimeoutError(TimeoutError):
@@ -30,50 +31,50 @@ class AdapterClosedError(ConnectionError):
 
 
 class _Waiter:
-    """A future with a deadline that leaves its registry when it is settled."""
+    """A signal with a deadline that leaves its registry when it is settled.
 
-    __slots__ = ("request_id", "responses", "_future", "_timer", "_registry")
+    Settled once, by the first outcome (complete, expire, cancel, fail):
+    only that one takes the waiter out of its registry and runs what
+    settling runs, even where answers, the deadline and ``close()`` come
+    from different threads (a synchronous manager).
+    """
 
-    def __init__(self, registry: dict[str, Any], request_id: str, timeout: float) -> None:
-        loop = asyncio.get_running_loop()
+    __slots__ = ("request_id", "responses", "_signal", "_timer", "_registry")
+
+    def __init__(self, registry: dict[str, Any], request_id: str, timeout: float,
+                 clock: Clock) -> None:
         self.request_id = request_id
         self.responses: list[Any] = []
         self._registry = registry
-        self._future: asyncio.Future[list[Any]] = loop.create_future()
-        self._timer = loop.call_later(timeout, self._expire)
+        self._signal = clock.signal()
         registry[request_id] = self
+        self._timer = clock.call_later(timeout, self._expire)
 
     @property
     def done(self) -> bool:
-        return self._future.done()
+        return self._signal.done()
 
     def _timeout_message(self) -> str:
         raise NotImplementedError
 
     def _complete(self) -> None:
-        self._finish()
-        self._future.set_result(self.responses)
+        if self._signal.settle(self.responses, None):
+            self._finish()
 
     def _expire(self) -> None:
-        if not self._future.done():
+        if self._signal.settle(None, RequestTimeoutError(self._timeout_message(),
+                                                         self.responses)):
             self._finish()
-            self._future.set_exception(
-                RequestTimeoutError(self._timeout_message(), self.responses)
-            )
-            self._future.exception()  # retrieved: a callback's waiter has nobody awaiting it
 
     def cancel(self) -> None:
         """Give up waiting (the request failed to go out, or the adapter is closing)."""
-        if not self._future.done():
+        if self._signal.cancel():
             self._finish()
-            self._future.cancel()
 
     def fail(self, error: BaseException) -> None:
         """End the wait with ``error`` (the adapter is closing)."""
-        if not self._future.done():
+        if self._signal.settle(None, error):
             self._finish()
-            self._future.set_exception(error)
-            self._future.exception()  # retrieved: a callback's waiter has nobody awaiting it
 
     def _finish(self) -> None:
         self._timer.cancel()
@@ -82,7 +83,8 @@ class _Waiter:
 
     async def wait(self) -> list[Any]:
         """Return every response, or raise :class:`RequestTimeoutError`."""
-        return await self._future
+        result: list[Any] = await self._signal.outcome()
+        return result
 
 
 class ResponseWaiter(_Waiter):
@@ -104,17 +106,18 @@ class ResponseWaiter(_Waiter):
         expected: int,
         timeout: float,
         timeout_message: Callable[[int, int], str],
+        clock: Clock,
     ) -> None:
         self.kind = kind
         self.expected = expected
         self._message = timeout_message
-        super().__init__(registry, request_id, timeout)
+        super().__init__(registry, request_id, timeout, clock)
         if expected <= 0:
             self._complete()
 
     def add(self, response: Any) -> None:
         """Record one server's response."""
-        if not self._future.done():
+        if not self._signal.done():
             self.responses.append(response)
             if len(self.responses) >= self.expected:
                 self._complete()
@@ -141,6 +144,7 @@ class AckWaiter(_Waiter):
         registry: dict[str, Any],
         request_id: str,
         timeout: float,
+        clock: Clock,
         *,
         single: bool = False,
         on_done: Callable[[AckWaiter], None] | None = None,
@@ -150,7 +154,7 @@ class AckWaiter(_Waiter):
         self._servers = 0
         self._expected_servers: int | None = None
         self._on_done = on_done
-        super().__init__(registry, request_id, timeout)
+        super().__init__(registry, request_id, timeout, clock)
 
     def add_count(self, clients: int) -> None:
         """Record one server's client count (the local server counts too)."""
@@ -163,12 +167,12 @@ class AckWaiter(_Waiter):
         self._check()
 
     def add_ack(self, response: Any) -> None:
-        if not self._future.done():
+        if not self._signal.done():
             self.responses.append(response)
             self._check()
 
     def _check(self) -> None:
-        if self._future.done():
+        if self._signal.done():
             return
         if self.single:
             if self.responses:

@@ -5,7 +5,10 @@ A mixin of delegations: it asks of its host ``engine`` (an
 ``local``, and python-socketio's own manager methods (``basic_enter_room``,
 ``is_connected``...).  python-socketio's ``enter_room``, ``leave_room``,
 ``close_room`` and ``disconnect`` act on a local socket directly and reach a
-socket on another server through the engine.
+socket on another server through the engine.  No method here calls another
+of its public methods (each goes to the engine), so a synchronous manager
+can offer each of them as a blocking method that runs the coroutine to
+completion.
 """
 
 from __future__ import annotations
@@ -42,14 +45,14 @@ class AsyncClusterAPI:
     async def can_disconnect(self, sid: str, namespace: str) -> bool:
         if self.is_connected(sid, namespace):
             return True
-        await self.disconnect_sockets(False, rooms=[sid], namespace=namespace)
+        await self.engine.disconnect_sockets(namespace, Selector([sid], []), False, False)
         return False
 
     async def disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
         if kwargs.get("ignore_queue") or self.local.has_sid(namespace, sid):
             self.basic_disconnect(sid, namespace)
-            return
-        await self.can_disconnect(sid, namespace)
+        elif not self.is_connected(sid, namespace):
+            await self.engine.disconnect_sockets(namespace, Selector([sid], []), False, False)
 
     async def enter_room(
         self, sid: str, namespace: str, room: Any, eio_sid: str | None = None
@@ -57,18 +60,18 @@ class AsyncClusterAPI:
         if eio_sid is not None or self.local.has_sid(namespace, sid):
             self.basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
         else:
-            await self.sockets_join(room, rooms=[sid], namespace=namespace)
+            await self.engine.sockets_join(namespace, Selector([sid], []), room, False)
 
     async def leave_room(self, sid: str, namespace: str, room: Any) -> None:
         if self.local.has_sid(namespace, sid):
             self.basic_leave_room(sid, namespace, room)
         else:
-            await self.sockets_leave(room, rooms=[sid], namespace=namespace)
+            await self.engine.sockets_leave(namespace, Selector([sid], []), room, False)
 
     async def close_room(self, room: Any, namespace: str) -> None:
         if self.is_sid_room(namespace, room):
             raise ValueError("cannot close a sid room")
-        await self.sockets_leave(room, rooms=[room], namespace=namespace)
+        await self.engine.sockets_leave(namespace, _selector(room, None), room, False)
 
     # -- Node's cross-server API ---------------------------------------------
 

@@ -18,9 +18,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..core.clock import Clock
 from ..core.remote_socket import RemoteSocket, SocketOperations
-from ..core.tasks import BackgroundTasks
-from ..core.waiters import AckWaiter, ResponseWaiter
+from ..core.tasks import Spawner
+from ..core.waiters import AckWaiter
 from ..protocol.requests import Selector
 from .host import LocalSide, Reply
 from .pending import PendingRequests
@@ -41,25 +42,30 @@ class EngineBase:
     :param requests_timeout: seconds to wait for the other servers' answers.
     :param callback_timeout: seconds after which an unanswered callback of an
                              emit to a socket on another server is dropped.
+    :param clock: the waiters' deadlines and signals (the running event
+                  loop's when omitted; a synchronous manager gives its own).
     """
 
     def __init__(
         self,
         local: LocalSide,
         server_ops: SocketOperations,
-        tasks: BackgroundTasks,
+        tasks: Spawner,
         disconnect: Callable[[str, str, bool], Any],
         *,
         requests_timeout: float,
         callback_timeout: float,
         logger: Callable[[], logging.Logger],
+        clock: Clock | None = None,
     ) -> None:
         self.local = local
         self.server_ops = server_ops
         self.tasks = tasks
         self.requests_timeout = requests_timeout
         self.callback_timeout = callback_timeout
-        self.pending = PendingRequests()
+        self.pending = PendingRequests(clock)
+        #: the class of the sockets ``fetch_sockets`` returns (a blocking one in a sync manager)
+        self.remote_socket: type[RemoteSocket] = RemoteSocket
         self.handlers: dict[tuple[str, str], ServerSideHandler] = {}
         self._disconnect = disconnect
         self._logger = logger
@@ -128,7 +134,7 @@ class EngineBase:
         timeout: float, local: bool,
     ) -> list[Any]:
         """Deliver here and (unless ``local``) everywhere; return every client's ack."""
-        waiter = AckWaiter(self.pending.acks, self._new_request_id(), timeout)
+        waiter = self.pending.wait_for_acks(self._new_request_id(), timeout)
         try:
             if not local:
                 await self._publish_ack_request(
@@ -159,9 +165,8 @@ class EngineBase:
                 if inspect.isawaitable(result):
                     self.tasks.spawn(result)
 
-        waiter = AckWaiter(
-            self.pending.acks, self._new_request_id(), self.callback_timeout, single=True,
-            on_done=done,
+        waiter = self.pending.wait_for_acks(
+            self._new_request_id(), self.callback_timeout, single=True, on_done=done,
         )
         try:
             await self._publish_ack_request(
@@ -180,9 +185,8 @@ class EngineBase:
         if expected <= 0:
             return []
         request_id = self._new_request_id()
-        waiter = ResponseWaiter(
-            self.pending.requests, request_id, kind, expected, self.requests_timeout,
-            timeout_message,
+        waiter = self.pending.wait_for_responses(
+            request_id, kind, expected, self.requests_timeout, timeout_message,
         )
         try:
             await send(request_id)

@@ -15,8 +15,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from ..core.clock import Clock
 from ..core.remote_socket import RemoteSocket, SocketOperations
-from ..core.tasks import BackgroundTasks
+from ..core.tasks import Spawner
 from ..protocol.classic import ClassicCodec
 from ..protocol.requests import (
     RequestType,
@@ -55,17 +56,18 @@ class ClassicEngine(EngineBase):
         transport: PubSubTransport,
         local: LocalSide,
         server_ops: SocketOperations,
-        tasks: BackgroundTasks,
+        tasks: Spawner,
         disconnect: Callable[[str, str, bool], Any],
         *,
         requests_timeout: float,
         callback_timeout: float,
         specific_response_channel: bool,
         logger: Callable[[], logging.Logger],
+        clock: Clock | None = None,
     ) -> None:
         super().__init__(
             local, server_ops, tasks, disconnect, requests_timeout=requests_timeout,
-            callback_timeout=callback_timeout, logger=logger,
+            callback_timeout=callback_timeout, logger=logger, clock=clock,
         )
         self.codec = codec
         self.transport = transport
@@ -104,7 +106,7 @@ class ClassicEngine(EngineBase):
                 lambda request_id: fetch_request(self.codec.uid, request_id, selector),
             ):
                 details.extend(response)
-        return [RemoteSocket(self.server_ops, nsp, item) for item in details]
+        return [self.remote_socket(self.server_ops, nsp, item) for item in details]
 
     async def all_rooms(self, nsp: str, local: bool) -> set[Any]:
         rooms = self.local.rooms(nsp)

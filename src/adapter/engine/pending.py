@@ -6,20 +6,43 @@ awaits; responses are fed in as decoded maps and waiters settle themselves.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from ..core.clock import AsyncioClock, Clock
 from ..core.waiters import AckWaiter, AdapterClosedError, ResponseWaiter
 from ..protocol.requests import RequestType, read_kind
 
 
 class PendingRequests:
-    """The open requests (``requests``) and broadcasts with acks (``acks``), by request id."""
+    """The open requests (``requests``) and broadcasts with acks (``acks``), by request id.
 
-    __slots__ = ("requests", "acks")
+    :param clock: the deadlines and signals of the waiters (the running event
+                  loop's by default; a synchronous manager gives its own).
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("requests", "acks", "clock")
+
+    def __init__(self, clock: Clock | None = None) -> None:
         self.requests: dict[str, ResponseWaiter] = {}
         self.acks: dict[str, AckWaiter] = {}
+        self.clock: Clock = clock if clock is not None else AsyncioClock()
+
+    def wait_for_responses(
+        self, request_id: str, kind: int, expected: int, timeout: float,
+        timeout_message: Callable[[int, int], str],
+    ) -> ResponseWaiter:
+        """Open the waiter of a request that expects ``expected`` responses."""
+        return ResponseWaiter(self.requests, request_id, kind, expected, timeout,
+                              timeout_message, self.clock)
+
+    def wait_for_acks(
+        self, request_id: str, timeout: float, *, single: bool = False,
+        on_done: Callable[[AckWaiter], None] | None = None,
+    ) -> AckWaiter:
+        """Open the waiter of a broadcast with acks (see :class:`AckWaiter`)."""
+        return AckWaiter(self.acks, request_id, timeout, self.clock, single=single,
+                         on_done=on_done)
 
     def __contains__(self, request_id: object) -> bool:
         """True for a request or a broadcast with acks this server sent (and still waits on)."""

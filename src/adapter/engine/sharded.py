@@ -17,8 +17,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from ..core.clock import Clock
 from ..core.remote_socket import RemoteSocket, SocketOperations
-from ..core.tasks import BackgroundTasks
+from ..core.tasks import Spawner
 from ..protocol.requests import RequestType, Selector
 from ..protocol.rooms import room_list
 from ..protocol.sharded import (
@@ -61,16 +62,17 @@ class ShardedEngine(EngineBase):
         transport: ShardedTransport,
         local: LocalSide,
         server_ops: SocketOperations,
-        tasks: BackgroundTasks,
+        tasks: Spawner,
         disconnect: Callable[[str, str, bool], Any],
         *,
         requests_timeout: float,
         callback_timeout: float,
         logger: Callable[[], logging.Logger],
+        clock: Clock | None = None,
     ) -> None:
         super().__init__(
             local, server_ops, tasks, disconnect, requests_timeout=requests_timeout,
-            callback_timeout=callback_timeout, logger=logger,
+            callback_timeout=callback_timeout, logger=logger, clock=clock,
         )
         self.codec = codec
         self.transport = transport
@@ -118,7 +120,7 @@ class ShardedEngine(EngineBase):
         if not local:
             for sockets in await self._fetch(nsp, selector):
                 details.extend(sockets)
-        return [RemoteSocket(self.server_ops, nsp, item) for item in details]
+        return [self.remote_socket(self.server_ops, nsp, item) for item in details]
 
     async def all_rooms(self, nsp: str, local: bool) -> set[Any]:
         """Every room with a socket: the sharded protocol has no rooms request, so the

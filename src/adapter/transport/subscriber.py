@@ -3,34 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 from collections.abc import Iterable
 from typing import Any
 
 from .base import ChannelFilter, MessageHandler
 from .drops import DropReport
-from .errors import RedisRefusedError, RefusalLog, is_refusal
+from .errors import RedisRefusedError, RefusalLog
+from .sent_commands import CONFIRMATIONS, SentCommands
 
 logger = logging.getLogger("socketio_redis_adapter")
 
 
 def _ignore_message(pattern: bytes | None, channel: bytes, data: bytes, route: Any) -> None:
     return None
-
-
-_CONFIRMATIONS = frozenset((b"subscribe", b"psubscribe", b"unsubscribe", b"punsubscribe"))
-
-
-class _Sent:
-    """One command sent on the subscriber connection, and the names it still owes replies for."""
-
-    __slots__ = ("kind", "names", "owed")
-
-    def __init__(self, kind: bytes, names: list[bytes]) -> None:
-        self.kind = kind
-        self.names = names
-        self.owed = list(names)
 
 
 class SubscriberBase:
@@ -93,7 +79,7 @@ class SubscriberBase:
         self._lost_by_peer = False
         self._suspect_drop = False
         self._dropped_at = float("-inf")
-        self._sent: collections.deque[_Sent] = collections.deque()
+        self._sent = SentCommands()
         self._refusal: RedisRefusedError | None = None
         self._refusal_log = RefusalLog()
         #: set by :meth:`pause_reading`: the subscriber connection is left unread
@@ -226,7 +212,7 @@ class SubscriberBase:
                 self.on_message(reply[1], reply[2], reply[3], route)
             elif kind == b"message":
                 self.on_message(None, reply[1], reply[2], None)
-            elif kind in _CONFIRMATIONS:
+            elif kind in CONFIRMATIONS:
                 self._answered(kind, reply[1])
                 for future in self._confirmations.pop((kind, reply[1]), ()):
                     if not future.done():
@@ -241,27 +227,17 @@ class SubscriberBase:
 
     def _sent_command(self, kind: bytes, names: list[bytes]) -> None:
         """Record a command written on the subscriber connection (in the order sent)."""
-        self._sent.append(_Sent(kind, list(names)))
+        self._sent.add(kind, names)
 
     def _answered(self, kind: bytes, name: bytes | None) -> None:
         """A reply of ``kind`` (for ``name``) came: strike it from the commands owed."""
-        for sent in self._sent:
-            if sent.kind != kind:
-                continue
-            if name is None or not sent.owed:
-                sent.owed.clear()
-            elif name in sent.owed:
-                sent.owed.remove(name)
-            else:
-                continue
-            break
-        while self._sent and not self._sent[0].owed:
-            self._sent.popleft()
+        self._sent.answered(kind, name)
 
     def _refused_reply(self, error: object) -> None:
         """An error reply on the subscriber connection: it answers the oldest command owed."""
-        sent = self._sent.popleft() if self._sent else None
-        if sent is None or sent.kind not in (b"subscribe", b"psubscribe") or not is_refusal(error):
+        sent = self._sent.refused()
+        refusal = sent.refusal(error) if sent is not None else None
+        if sent is None or refusal is None:
             # not an ACL or password matter (a PING, an UNSUBSCRIBE, "max number of clients"):
             # the names stay held, the next connection subscribes them again
             what = sent.kind.decode().upper() if sent is not None else "a command"
@@ -270,7 +246,6 @@ class SubscriberBase:
                 logger.error("%s", message)
             return
         self.refusals += 1
-        refusal = RedisRefusedError(sent.kind, sent.names, error)
         logger.error("%s; not subscribed (subscribing again sends it again)", refusal)
         held = self.patterns if sent.kind == b"psubscribe" else self.channels
         for name in sent.names:

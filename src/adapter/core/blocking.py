@@ -1,0 +1,106 @@
+"""Running the shared engine's coroutines in a synchronous manager.
+
+The cross-server engine (``engine/``) is written once, as coroutines: it
+awaits its transport (publish, count subscribers), its waiters and the
+work an answer asks for.  A synchronous manager gives it a transport whose
+coroutines block instead of suspending (a blocking socket, which
+gevent and eventlet make cooperative when they patch it), waiters whose
+``wait()`` blocks on the server's own event, and ``async def`` wrappers of
+its blocking calls.  Nothing the engine awaits there ever suspends, so one
+``send(None)`` runs a coroutine to its end: :func:`run_to_completion`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class SuspendedError(RuntimeError):
+    """A coroutine run by :func:`run_to_completion` tried to suspend (a bug: in a
+    synchronous manager everything it awaits must block instead)."""
+
+
+def run_to_completion(awaitable: Awaitable[T]) -> T:
+    """Run ``awaitable`` to its end in this thread and return its result.
+
+    Raises what it raises, or :class:`SuspendedError` (after closing it) if
+    it tried to suspend, as an asyncio primitive would.
+    """
+    steps = awaitable.__await__()
+    try:
+        steps.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    close = getattr(steps, "close", None)
+    if close is not None:
+        close()
+    raise SuspendedError(f"{awaitable!r} suspended in a synchronous manager")
+
+
+class ServerTasks:
+    """Background work of a synchronous manager, on the server's own tasks.
+
+    ``spawn(awaitable)`` runs it to completion in a background task of the
+    server (``server.start_background_task``: a thread, a gevent greenlet
+    or an eventlet green thread, by the server's async mode); failures are
+    logged.  Threads cannot be cancelled: :meth:`close` refuses new work and
+    waits (bounded) for the running work to end.
+
+    :param logger: returns the logger for failures.
+
+    :meth:`bind` it to the ``socketio.Server`` before the first ``spawn``.
+    """
+
+    def __init__(self, logger: Callable[[], logging.Logger]) -> None:
+        self._server: Any = None
+        self._logger = logger
+        self._lock = threading.Lock()
+        self._running = 0
+        self._closed = False
+
+    def bind(self, server: Any) -> None:
+        """Run work as ``server``'s background tasks."""
+        self._server = server
+
+    def __len__(self) -> int:
+        return self._running
+
+    def table_sizes(self) -> dict[str, int]:
+        """``background_tasks``: the work still running."""
+        return {"background_tasks": self._running}
+
+    def spawn(self, awaitable: Awaitable[Any]) -> None:
+        """Run ``awaitable`` to completion in a background task of the server."""
+        if self._closed:
+            close = getattr(awaitable, "close", None)
+            if close is not None:
+                close()  # never started: no "was never awaited" warning
+            return
+        with self._lock:
+            self._running += 1
+        self._server.start_background_task(self._run, awaitable)
+
+    def _run(self, awaitable: Awaitable[Any]) -> None:
+        try:
+            run_to_completion(awaitable)
+        except Exception as exc:
+            self._logger().error("adapter task failed: %r", exc)
+        finally:
+            with self._lock:
+                self._running -= 1
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Start no more work; wait up to ``timeout`` seconds for what runs."""
+        self._closed = True
+        waited = 0.0
+        while self._running and waited < timeout and self._server is not None:
+            self._server.sleep(0.01)
+            waited += 0.01
+
+
+__all__ = ["ServerTasks", "SuspendedError", "run_to_completion"]

@@ -1,0 +1,118 @@
+"""``RedisAdapter``: a client manager for ``socketio.Server`` (and Flask-SocketIO) on Node's
+classic Redis protocol.
+
+Assembly only: the classic protocol's parts (:mod:`.classic_parts`) on the
+synchronous manager (:mod:`.sync_manager`) with a blocking transport
+(:mod:`.transport.blocking_pubsub`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .classic_parts import ClassicParts
+from .core.remote_socket import BlockingRemoteSocket
+from .fastpath import RoomIndex
+from .protocol.parsers import Parser
+from .sync_manager import SyncManagerBase
+from .transport.blocking_pubsub import BlockingPubSub
+from .transport.limits import DEFAULT_MAX_MESSAGE_SIZE
+
+
+class RedisAdapter(ClassicParts, SyncManagerBase):
+    """Client manager that joins synchronous python-socketio servers through Redis.
+
+    The synchronous counterpart of :class:`AsyncRedisAdapter`, for
+    ``socketio.Server`` and Flask-SocketIO in threading, gevent or eventlet
+    mode, with the same protocol (Node's ``@socket.io/redis-adapter`` 8.3),
+    so synchronous, asyncio and Node.js servers on one Redis serve one set of
+    rooms.  The cross-server API has the same names, as blocking methods.
+
+    :param url: the Redis URL: ``redis://``, ``rediss://`` or ``unix://``.
+    :param key: the channel prefix, Node's ``key`` option.
+    :param requests_timeout: seconds to wait for other servers to answer a
+                             request (Node's ``requestsTimeout``).
+    :param publish_on_specific_response_channel: send responses to the
+                                                 requester's own channel.
+    :param parser: ``"msgpack"`` (default, as Node) or ``"json"``, or an object
+                   with ``encode(value) -> bytes`` and ``decode(bytes)``.
+    :param callback_timeout: seconds after which an unanswered callback of
+                             an emit to a socket on another server is dropped.
+    :param redis_options: connection options with redis-py's names
+                          (``password``, ``username``, ``ssl_ca_certs``...,
+                          ``socket_connect_timeout``).
+    :param logger: a ``logging.Logger``; the server's logger by default.
+    :param max_message_size: the most bytes an incoming pub/sub message (its
+                             channel and data) may have; a larger one is
+                             skipped unread, counted in ``stats["oversized"]``
+                             and logged.  32 MiB by default; None for no limit.
+
+    Under eventlet or gevent the ``socket`` module must be monkey patched
+    (the adapter refuses to start otherwise, as python-socketio's managers
+    do).  An ``emit`` while Redis cannot be reached raises
+    ``ConnectionError`` (or ``OSError``) after reaching this server's own
+    clients.
+
+    Example::
+
+        mgr = RedisAdapter("redis://127.0.0.1:6379/0")
+        sio = socketio.Server(client_manager=mgr)
+        # or, with Flask-SocketIO:
+        socketio = SocketIO(app, client_manager=mgr)
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        key: str = "socket.io",
+        requests_timeout: float = 5.0,
+        publish_on_specific_response_channel: bool = False,
+        parser: str | Parser = "msgpack",
+        callback_timeout: float = 60.0,
+        redis_options: dict[str, Any] | None = None,
+        logger: logging.Logger | None = None,
+        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+    ) -> None:
+        super().__init__(requests_timeout=requests_timeout, logger=logger)
+        self._assemble_classic(
+            key, parser, BlockingPubSub(url, **(redis_options or {})),
+            requests_timeout=requests_timeout, callback_timeout=callback_timeout,
+            specific_response_channel=publish_on_specific_response_channel,
+            max_message_size=max_message_size, clock=self.clock,
+        )
+        self.engine.remote_socket = BlockingRemoteSocket
+        #: namespaces subscribed (or being subscribed)
+        self._subscribed: set[str] = set()
+
+    def _on_namespace(self, nsp: str, index: RoomIndex) -> None:
+        self._receive_namespace(nsp, index)
+        if self._started:
+            self._subscribe_namespace(nsp, wait=False)
+
+    def _subscribe_namespace(self, nsp: str, wait: bool) -> None:
+        """``key#nsp#*``, ``key-request#nsp#``, ``key-response#nsp#`` and
+        ``key-response#nsp#<uid>#``, as a Node server subscribes them."""
+        if nsp in self._subscribed and not wait:
+            return
+        self._subscribed.add(nsp)
+        channels = self.channels
+        self.connection.psubscribe(channels.broadcast_pattern(nsp), wait=wait)
+        self.connection.subscribe(
+            channels.request(nsp), channels.response(nsp),
+            channels.specific_response(nsp, self.uid), wait=wait,
+        )
+        if not wait:
+            self.connection.start()
+
+    def table_sizes(self) -> dict[str, int]:
+        sizes = super().table_sizes()
+        sizes["subscribed_namespaces"] = len(self._subscribed)
+        sizes["timers"] = len(self.clock)
+        return sizes
+
+    table_sizes.__doc__ = SyncManagerBase.table_sizes.__doc__
+
+
+__all__ = ["RedisAdapter"]

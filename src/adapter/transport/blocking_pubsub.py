@@ -1,0 +1,440 @@
+"""Classic pub/sub for synchronous managers: blocking connections, a listener task.
+
+:class:`BlockingPubSub` offers what the classic engine asks of a transport
+(``publish`` and ``numsub`` as coroutines that block instead of suspending,
+see ``core/blocking.py``) and what a synchronous manager calls directly
+(:meth:`BlockingPubSub.publish_now`, :meth:`BlockingPubSub.psubscribe`...).
+Its listener runs as one background task of the server (a thread, a gevent
+greenlet or an eventlet green thread, by the server's async mode): it reads
+the subscriber connection and hands every message from the fast path's
+``PushParser`` to ``on_message``, foreign rooms dropped by the channel filter
+before they become objects, exactly as the asyncio transport does.  It
+reconnects and subscribes again by itself (50 ms doubling to 0.5 s between
+attempts; at once after Redis closed a connection that was up).
+
+Standalone Redis (``redis://``, ``rediss://``, ``unix://``) for now.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from typing import Any, cast
+
+import hiredis
+
+from ..fastpath import PushParser, RespError
+from .base import ChannelFilter, MessageHandler
+from .blocking_link import BlockingLink
+from .drops import DropReport
+from .errors import RedisRefusedError, RefusalLog
+from .limits import MessageSizeLimit
+from .links import pubsub_count
+from .resp_connection import encode_command, encode_publish
+from .sent_commands import CONFIRMATIONS, SentCommands
+from .topology import Topology
+from .urls import topology_from_url
+
+logger = logging.getLogger("socketio_redis_adapter")
+
+
+def _ignore_message(pattern: bytes | None, channel: bytes, data: bytes, route: Any) -> None:
+    return None
+
+
+class _Confirmation:
+    """Waits for Redis to confirm one (P)SUBSCRIBE of one name (or refuse it)."""
+
+    __slots__ = ("event", "error")
+
+    def __init__(self, event: Any) -> None:
+        self.event = event
+        self.error: BaseException | None = None
+
+    def settle(self, error: BaseException | None = None) -> None:
+        if not self.event.is_set():
+            self.error = error
+            self.event.set()
+
+
+class BlockingPubSub(MessageSizeLimit):
+    """Classic pub/sub on blocking connections (see the module doc).
+
+    :param url: a ``redis://``, ``rediss://`` or ``unix://`` URL, or a
+                ready :class:`~.topology.Topology` of one server.
+    :param connect_timeout: seconds allowed to connect and authenticate.
+    :param confirm_timeout: seconds :meth:`subscribe` waits for Redis'
+                            confirmation before raising ``TimeoutError`` (the
+                            subscription is still made on reconnect).
+    :param idle_ping_interval: seconds of silence after which the subscriber
+                               sends ``PING``; no answer within the same time
+                               means the connection is dead.
+
+    :meth:`bind` it to the server before anything else: its events, sleeps
+    and background tasks follow the server's async mode.
+    """
+
+    min_reconnect_delay = 0.05
+    max_reconnect_delay = 0.5
+    max_refused_delay = 5.0
+    #: seconds the listener waits for data before it looks at its queue of writes (TLS)
+    tls_poll_interval = 0.05
+
+    def __init__(
+        self,
+        url: str | Topology,
+        *,
+        connect_timeout: float = 5.0,
+        confirm_timeout: float = 5.0,
+        idle_ping_interval: float = 15.0,
+        **options: Any,
+    ) -> None:
+        topology = url if isinstance(url, Topology) else topology_from_url(
+            url, socket_connect_timeout=connect_timeout, **options
+        )
+        if topology.cluster or type(topology) is not Topology:
+            raise ValueError("the synchronous adapter supports one Redis server for now "
+                             "(redis://, rediss:// or unix://)")
+        self.topology = topology
+        self.confirm_timeout = confirm_timeout
+        self.idle_ping_interval = idle_ping_interval
+        self.on_message: MessageHandler = _ignore_message
+        #: pattern messages whose channel it rejects are dropped unread
+        self.channel_filter: ChannelFilter | None = None
+        self.channels: set[bytes] = set()
+        self.patterns: set[bytes] = set()
+        #: subscriber connections lost so far
+        self.reconnects = 0
+        #: exceptions raised by ``on_message`` (logged, never fatal)
+        self.handler_errors = 0
+        #: commands Redis refused (AUTH, (P)SUBSCRIBE)
+        self.refusals = 0
+        #: subscriber connections Redis closed, and why
+        self.drops = DropReport()
+        self._server: Any = None
+        self._lock = threading.Lock()
+        self._publisher: BlockingLink | None = None
+        self._publisher_lock = threading.Lock()
+        self._subscriber: BlockingLink | None = None
+        self._sent = SentCommands()
+        self._confirmations: dict[tuple[bytes, bytes], list[_Confirmation]] = {}
+        self._writes: deque[bytes] = deque()
+        self._connected: Any = None
+        self._refusal: RedisRefusedError | None = None
+        self._refusal_log = RefusalLog()
+        self._listening = False
+        self._closed = False
+        self._last_activity = 0.0
+        self._ping_sent = False
+
+    def bind(self, server: Any) -> None:
+        """Use ``server``'s events, sleeps and background tasks."""
+        self._server = server
+        if self._connected is None:
+            self._connected = server.eio.create_event()
+
+    @property
+    def connected(self) -> bool:
+        """True while the subscriber connection is up and subscribed."""
+        return self._connected is not None and self._connected.is_set()
+
+    def stats(self) -> dict[str, int]:
+        """``reconnects``, ``handler_errors``, ``publish_failures`` (0: every publish
+        waits for Redis), ``closed_by_redis``, ``slow_consumer_disconnects``, ``refusals``."""
+        return {
+            "reconnects": self.reconnects,
+            "handler_errors": self.handler_errors,
+            "publish_failures": 0,
+            **self.drops.stats(),
+            "refusals": self.refusals,
+        }
+
+    def table_sizes(self) -> dict[str, int]:
+        """``channels`` and ``patterns`` held, ``subscribe_confirmations`` awaited."""
+        with self._lock:
+            waiting = sum(map(len, self._confirmations.values()))
+        return {"channels": len(self.channels), "patterns": len(self.patterns),
+                "subscribe_confirmations": waiting}
+
+    # -- publishing ------------------------------------------------------------
+
+    def _publisher_link(self) -> BlockingLink:
+        link = self._publisher
+        if link is None or link.closed:
+            if self._closed:
+                raise ConnectionError("the connection is closed")
+            link = BlockingLink.open(self.topology.primary(), self.topology.settings)
+            self._publisher = link
+        return link
+
+    def command_now(self, payload: bytes) -> Any:
+        """Send one encoded command on the publisher connection; return its reply.
+
+        A connection found broken is made again once; raises ``ConnectionError``
+        (or ``OSError``, ``TimeoutError``) when Redis cannot be reached.
+        """
+        with self._publisher_lock:
+            try:
+                return self._publisher_link().request(payload)
+            except (OSError, ConnectionError):
+                if self._closed:
+                    raise
+            return self._publisher_link().request(payload)  # once more, on a new connection
+
+    def publish_now(self, channel: bytes, data: bytes) -> int:
+        """PUBLISH and return the number of receivers (blocks for Redis' reply)."""
+        return int(self.command_now(encode_publish(channel, data)))
+
+    def numsub_now(self, channel: bytes) -> int:
+        """``PUBSUB NUMSUB channel``: the number of subscribed servers."""
+        return pubsub_count(self.command_now(encode_command("PUBSUB", "NUMSUB", channel)))
+
+    async def publish(self, channel: bytes, data: bytes) -> int:
+        """:meth:`publish_now`, for the engine (a coroutine that never suspends)."""
+        return self.publish_now(channel, data)
+
+    async def numsub(self, channel: bytes) -> int:
+        """:meth:`numsub_now`, for the engine (a coroutine that never suspends)."""
+        return self.numsub_now(channel)
+
+    # -- subscribing -----------------------------------------------------------
+
+    def subscribe(self, *channels: bytes, wait: bool = True) -> None:
+        """SUBSCRIBE (held across reconnects); with ``wait``, block until Redis confirms
+        (``TimeoutError`` after ``confirm_timeout``, ``RedisRefusedError`` when refused)."""
+        self._add(b"subscribe", self.channels, channels, wait)
+
+    def psubscribe(self, *patterns: bytes, wait: bool = True) -> None:
+        """PSUBSCRIBE, as :meth:`subscribe`."""
+        self._add(b"psubscribe", self.patterns, patterns, wait)
+
+    def _add(self, kind: bytes, held: set[bytes], names: tuple[bytes, ...], wait: bool
+             ) -> None:
+        if self._closed:
+            raise ConnectionError("the connection is closed")
+        waiting: list[_Confirmation] = []
+        with self._lock:
+            fresh = [name for name in dict.fromkeys(names) if name not in held]
+            for name in dict.fromkeys(names):
+                if not wait or (name in held and (kind, name) not in self._confirmations):
+                    continue  # nobody waits, or held and confirmed
+                confirmation = _Confirmation(self._server.eio.create_event())
+                self._confirmations.setdefault((kind, name), []).append(confirmation)
+                waiting.append(confirmation)
+            held.update(fresh)
+            if fresh and self._subscriber is not None:  # else the next connection sends it
+                self._sent.add(kind, fresh)
+                self._write(encode_command(kind.upper(), *fresh))
+            refusal = self._refusal
+        if refusal is not None:
+            for confirmation in waiting:
+                confirmation.settle(refusal)
+        self.start()
+        deadline = time.monotonic() + self.confirm_timeout
+        for confirmation in waiting:
+            if not confirmation.event.wait(timeout=max(deadline - time.monotonic(), 0.0)):
+                raise TimeoutError(f"Redis did not confirm {kind.decode().upper()} within "
+                                   f"{self.confirm_timeout:g} s (it is still being made)")
+            if confirmation.error is not None:
+                raise confirmation.error
+
+    def _write(self, payload: bytes) -> None:
+        """Write on the subscriber connection: at once, or through the listener (TLS:
+        an SSL socket must not be written while another thread reads it)."""
+        link = self._subscriber
+        if link is None:
+            return  # the next connection subscribes everything held
+        if self.topology.settings.tls is not None:
+            self._writes.append(payload)
+        else:
+            try:
+                link.send(payload)
+            except OSError as exc:
+                logger.debug("subscriber write failed (the reconnect subscribes again): %r",
+                             exc)
+
+    def start(self) -> None:
+        """Start the listener (once), as a background task of the server."""
+        with self._lock:
+            if self._listening or self._closed:
+                return
+            self._listening = True
+        self._server.start_background_task(self._listen)
+
+    # -- the listener -------------------------------------------------------------
+
+    def _listen(self) -> None:
+        delay = self.min_reconnect_delay
+        dropped_at = float("-inf")
+        while not self._closed:
+            was_up = lost_by_peer = refused = False
+            try:
+                was_up, lost_by_peer = self._session()
+            except RedisRefusedError as exc:
+                refused = True
+                self.refusals += 1
+                with self._lock:
+                    self._refusal = exc
+                    waiting = [c for cs in self._confirmations.values() for c in cs]
+                for confirmation in waiting:
+                    confirmation.settle(exc)
+                if not self._closed and self._refusal_log.should_log(str(exc)):
+                    logger.error("%s (the subscriber keeps trying, every %.0f s at most)",
+                                 exc, self.max_refused_delay)
+            except Exception as exc:
+                if not self._closed:
+                    logger.warning("Redis subscriber connection failed: %r", exc)
+            finally:
+                self._connected.clear()
+            if self._closed:
+                break
+            self.reconnects += 1
+            if was_up:
+                delay = self.min_reconnect_delay
+                now = time.monotonic()
+                if lost_by_peer and now - dropped_at > 1.0:
+                    dropped_at = now
+                    self.drops.closed_by_redis += 1
+                    self.drops.report(None, "")
+                    continue  # back at once (Redis was reachable: a slow consumer?)
+            if not refused:
+                logger.warning("Redis subscriber disconnected; reconnecting in %.2fs", delay)
+            self._server.sleep(delay)
+            delay = min(delay * 2,
+                        self.max_refused_delay if refused else self.max_reconnect_delay)
+
+    def _session(self) -> tuple[bool, bool]:
+        """One subscriber connection, until it is lost: (was it up, did Redis close it)."""
+        link = BlockingLink.open(self.topology.primary(), self.topology.settings)
+        parser = PushParser(self.on_message, self._on_reply, self._on_handler_error,
+                            cast(Any, self.channel_filter), self.max_message_size,
+                            self._on_oversized)
+        tls = self.topology.settings.tls is not None
+        try:
+            with self._lock:
+                self._sent.clear()
+                self._writes.clear()
+                if self._closed:
+                    return False, False
+                commands = []
+                if self.patterns:
+                    self._sent.add(b"psubscribe", list(self.patterns))
+                    commands.append(encode_command(b"PSUBSCRIBE", *self.patterns))
+                if self.channels:
+                    self._sent.add(b"subscribe", list(self.channels))
+                    commands.append(encode_command(b"SUBSCRIBE", *self.channels))
+                if commands:  # under the lock: before any later (P)SUBSCRIBE
+                    link.send(b"".join(commands))
+                self._subscriber = link
+            self._refusal = None
+            self._refusal_log.reset()
+            self._connected.set()
+            link.sock.settimeout(self.tls_poll_interval if tls else
+                                 min(1.0, self.idle_ping_interval))
+            self._last_activity = time.monotonic()
+            self._ping_sent = False
+            while not self._closed:
+                while self._writes:
+                    link.send(self._writes.popleft())
+                try:
+                    data = link.read()
+                except TimeoutError:
+                    if not self._idle(link):
+                        return True, False
+                    continue
+                except OSError:
+                    return True, not self._closed
+                if not data:
+                    return True, not self._closed
+                self._last_activity = time.monotonic()
+                self._ping_sent = False
+                parser.feed(data)
+                self._server.sleep(0)  # let other greenlets run between reads (gevent, eventlet)
+            return True, False
+        finally:
+            with self._lock:
+                self._subscriber = None
+            link.close()
+
+    def _idle(self, link: BlockingLink) -> bool:
+        """No data for a while: ping; False when Redis stays silent (a dead connection)."""
+        idle = time.monotonic() - self._last_activity
+        if idle >= 2 * self.idle_ping_interval:
+            logger.warning("Redis subscriber silent for %.0fs; reconnecting", idle)
+            return False
+        if idle >= self.idle_ping_interval and not self._ping_sent:
+            self._ping_sent = True
+            with self._lock:
+                self._sent.add(b"ping", [])
+            link.send(encode_command(b"PING"))
+        return True
+
+    def _on_reply(self, reply: Any) -> None:
+        if isinstance(reply, (RespError, hiredis.ReplyError)):
+            self._refused_reply(reply)
+            return
+        if not isinstance(reply, list) or not reply:
+            if reply == b"PONG":
+                with self._lock:
+                    self._sent.answered(b"ping", None)
+            return
+        kind = reply[0]
+        if kind in CONFIRMATIONS and len(reply) > 1:
+            with self._lock:
+                self._sent.answered(kind, reply[1])
+                settled = self._confirmations.pop((kind, reply[1]), [])
+            for confirmation in settled:
+                confirmation.settle()
+        elif kind == b"pong":
+            with self._lock:
+                self._sent.answered(b"ping", None)
+
+    def _refused_reply(self, error: object) -> None:
+        with self._lock:
+            sent = self._sent.refused()
+        refusal = sent.refusal(error) if sent is not None else None
+        if sent is None or refusal is None:
+            what = sent.kind.decode().upper() if sent is not None else "a command"
+            message = f"Redis refused {what} on the subscriber connection: {error}"
+            if self._refusal_log.should_log(message):
+                logger.error("%s", message)
+            return
+        self.refusals += 1
+        logger.error("%s; not subscribed (subscribing again sends it again)", refusal)
+        held = self.patterns if sent.kind == b"psubscribe" else self.channels
+        with self._lock:
+            settled = []
+            for name in sent.names:
+                held.discard(name)
+                settled.extend(self._confirmations.pop((sent.kind, name), []))
+        for confirmation in settled:
+            confirmation.settle(refusal)
+
+    def _on_handler_error(self, exc: BaseException) -> None:
+        self.handler_errors += 1
+        logger.error("error while handling a Redis message", exc_info=exc)
+
+    # -- closing -------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the listener and close both connections."""
+        self._closed = True
+        with self._lock:
+            subscriber, self._subscriber = self._subscriber, None
+            waiting = [c for cs in self._confirmations.values() for c in cs]
+            self._confirmations.clear()
+            self.channels.clear()
+            self.patterns.clear()
+        for confirmation in waiting:
+            confirmation.settle(ConnectionError("the connection is closed"))
+        if subscriber is not None:
+            subscriber.close()
+        with self._publisher_lock:
+            if self._publisher is not None:
+                self._publisher.close()
+                self._publisher = None
+
+
+__all__ = ["BlockingPubSub"]
