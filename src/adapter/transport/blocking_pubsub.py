@@ -122,6 +122,7 @@ class BlockingPubSub(MessageSizeLimit):
         self._confirmations: dict[tuple[bytes, bytes], list[_Confirmation]] = {}
         self._writes: deque[bytes] = deque()
         self._connected: Any = None
+        self._stopped: Any = None
         self._refusal: RedisRefusedError | None = None
         self._refusal_log = RefusalLog()
         self._listening = False
@@ -134,6 +135,7 @@ class BlockingPubSub(MessageSizeLimit):
         self._server = server
         if self._connected is None:
             self._connected = server.eio.create_event()
+            self._stopped = server.eio.create_event()
 
     @property
     def connected(self) -> bool:
@@ -266,6 +268,12 @@ class BlockingPubSub(MessageSizeLimit):
     # -- the listener -------------------------------------------------------------
 
     def _listen(self) -> None:
+        try:
+            self._listen_until_closed()
+        finally:
+            self._stopped.set()
+
+    def _listen_until_closed(self) -> None:
         delay = self.min_reconnect_delay
         dropped_at = float("-inf")
         while not self._closed:
@@ -418,8 +426,9 @@ class BlockingPubSub(MessageSizeLimit):
 
     # -- closing -------------------------------------------------------------------
 
-    def close(self) -> None:
-        """Stop the listener and close both connections."""
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop the listener (waiting up to ``timeout`` seconds for it to end) and close
+        both connections."""
         self._closed = True
         with self._lock:
             subscriber, self._subscriber = self._subscriber, None
@@ -431,6 +440,10 @@ class BlockingPubSub(MessageSizeLimit):
             confirmation.settle(ConnectionError("the connection is closed"))
         if subscriber is not None:
             subscriber.close()
+        if self._connected is not None:
+            self._connected.clear()
+        if self._listening and self._stopped is not None:
+            self._stopped.wait(timeout=timeout)
         with self._publisher_lock:
             if self._publisher is not None:
                 self._publisher.close()

@@ -1,0 +1,278 @@
+"""``RedisAdapter`` on real synchronous servers (threading mode), beside asyncio servers.
+
+Real Redis, real ``socketio.Server`` and Flask-SocketIO apps served by Werkzeug,
+real ``AsyncRedisAdapter`` servers and real Socket.IO clients (websocket and
+long-polling).  Blocking calls run in worker threads, as a Flask request
+thread runs them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from socketio_redis_adapter import RedisAdapter, RequestTimeoutError
+from socketio_redis_adapter.core.remote_socket import BlockingRemoteSocket
+from tests.support.redis_server import RedisServer
+from tests.support.sio_cluster import Client, PyServer, settle
+from tests.support.sync_server import SyncServer
+
+
+class Cluster:
+    """A sync server, an async server and their clients, stopped at the end of a test."""
+
+    def __init__(self, url: str, flask: bool) -> None:
+        self.url = url
+        self.flask = flask
+        self.key = f"sync-{uuid.uuid4().hex[:8]}"
+        self.sync: list[SyncServer] = []
+        self.asyncs: list[PyServer] = []
+        self.clients: list[Client] = []
+
+    async def sync_server(self, **options: Any) -> SyncServer:
+        server = await asyncio.to_thread(
+            SyncServer.start, self.url, flask=self.flask, key=self.key,
+            requests_timeout=2.0, **options,
+        )
+        self.sync.append(server)
+        return server
+
+    async def async_server(self) -> PyServer:
+        server = await PyServer.start(self.url, key=self.key, requests_timeout=2.0)
+        self.asyncs.append(server)
+        return server
+
+    async def client(self, url: str, **options: Any) -> Client:
+        client = await Client.connect(url, **options)
+        self.clients.append(client)
+        return client
+
+    async def close(self) -> None:
+        for client in self.clients:
+            await client.close()
+        for server in self.asyncs:
+            await server.stop()
+        for sync in self.sync:
+            await asyncio.to_thread(sync.stop)
+
+
+@pytest.fixture(params=["socketio.Server", "Flask-SocketIO"])
+async def cluster(request: pytest.FixtureRequest, redis_server: RedisServer
+                  ) -> AsyncIterator[Cluster]:
+    rig = Cluster(redis_server.url, request.param == "Flask-SocketIO")
+    try:
+        yield rig
+    finally:
+        await rig.close()
+
+
+async def test_broadcasts_both_ways_with_rooms_except_rooms_and_skip_sid(cluster: Cluster
+                                                                         ) -> None:
+    s = await cluster.sync_server()
+    a = await cluster.async_server()
+    on_s = await cluster.client(s.url, rooms=["news", "vip"])
+    on_s2 = await cluster.client(s.url, rooms=["news"], transports=["polling"])
+    on_a = await cluster.client(a.url, rooms=["news"])
+    on_a2 = await cluster.client(a.url, rooms=["vip"])
+
+    await s.call(s.sio.emit, "from-sync", {"n": 1}, to="news")
+    for client in (on_s, on_s2, on_a):
+        assert await client.wait_for("from-sync") == [[{"n": 1}]]
+    await a.sio.emit("from-async", [1, "two"], to="news", skip_sid=on_s2.sid())
+    for client in (on_s, on_a):
+        assert await client.wait_for("from-async") == [[[1, "two"]]]
+    await s.call(s.sio.emit, "except", 3, to=["news", "vip"], skip_sid=on_a.sid())
+    await s.call(s.adapter.emit, "except2", 4, "/", to="news", except_rooms="vip")
+    for client in (on_s, on_s2, on_a2):
+        await client.wait_for("except")
+    await on_s2.wait_for("except2")
+    await on_a.wait_for("except2")
+    await settle()
+    assert on_a.named("except") == [] and on_a2.named("from-sync") == []
+    assert on_s.named("except2") == [] and on_a2.named("except2") == []
+    assert on_s2.named("from-async") == []
+
+
+async def test_single_sid_binary_namespaces_and_local_only(cluster: Cluster) -> None:
+    s = await cluster.sync_server()
+    a = await cluster.async_server()
+    on_s = await cluster.client(s.url, namespaces=["/", "/chat"])
+    on_a = await cluster.client(a.url, namespaces=["/", "/chat"])
+
+    await s.call(s.sio.emit, "direct", b"\x00\x01\xff", to=on_a.sid())  # a sid on the other
+    assert await on_a.wait_for("direct") == [[b"\x00\x01\xff"]]
+    await a.sio.emit("direct", {"bin": b"\x02"}, to=on_s.sid("/chat"), namespace="/chat")
+    assert await on_s.wait_for("direct", namespace="/chat") == [[{"bin": b"\x02"}]]
+    await s.call(s.sio.emit, "local", 1, ignore_queue=True)
+    await on_s.wait_for("local")
+    await settle()
+    assert on_a.named("local") == [] and on_s.named("direct") == []
+
+
+async def test_rooms_and_disconnect_for_sockets_on_other_servers(cluster: Cluster) -> None:
+    s = await cluster.sync_server()
+    a = await cluster.async_server()
+    on_a = await cluster.client(a.url)
+    sid = on_a.sid()
+
+    await s.call(s.sio.enter_room, sid, "late")
+    await cluster_until(lambda: "late" in a.sio.rooms(sid), "the join on the async server")
+    await s.call(s.sio.emit, "late-news", 1, to="late")
+    assert await on_a.wait_for("late-news") == [[1]]
+    await s.call(s.sio.leave_room, sid, "late")
+    await cluster_until(lambda: "late" not in a.sio.rooms(sid), "the leave")
+    await s.call(s.sio.enter_room, sid, "closing")
+    await cluster_until(lambda: "closing" in a.sio.rooms(sid), "the second join")
+    await s.call(s.sio.close_room, "closing")
+    await cluster_until(lambda: "closing" not in a.sio.rooms(sid), "close_room")
+    await s.call(s.sio.disconnect, sid)
+    await cluster_until(lambda: not on_a.sio.connected, "the remote disconnect")
+
+
+async def test_callbacks_and_call_to_a_sid_on_another_server(cluster: Cluster) -> None:
+    s = await cluster.sync_server()
+    a = await cluster.async_server()
+    on_a = await cluster.client(a.url)
+    on_s = await cluster.client(s.url)
+    on_a.ack_reply = {"ok": "async-client"}
+    on_s.ack_reply = "sync-client"
+
+    got: list[Any] = []
+    await s.call(s.sio.emit, "cb", 1, to=on_a.sid(), callback=lambda *args: got.append(args))
+    await cluster_until(lambda: got == [({"ok": "async-client"},)], "the callback")
+    assert await s.call(s.sio.call, "ask", 2, to=on_a.sid(), timeout=5) == {"ok": "async-client"}
+    assert await s.call(s.sio.call, "ask", 3, to=on_s.sid(), timeout=5) == "sync-client"
+    assert await a.sio.call("ask", 4, to=on_s.sid(), timeout=5) == "sync-client"
+
+
+async def test_the_cross_server_api_as_blocking_methods(cluster: Cluster) -> None:
+    s = await cluster.sync_server()
+    a = await cluster.async_server()
+    on_s = await cluster.client(s.url, rooms=["r1"], data={"user": "sync"})
+    on_a = await cluster.client(a.url, rooms=["r1", "r2"], data={"user": "async"})
+    mgr: RedisAdapter = s.adapter
+
+    assert await s.call(mgr.server_count) == 2
+    sockets = await s.call(mgr.fetch_sockets, "r1")
+    assert {x.id for x in sockets} == {on_s.sid(), on_a.sid()}
+    assert all(isinstance(x, BlockingRemoteSocket) for x in sockets)
+    assert {x.id: x.data for x in sockets} == {on_s.sid(): {"user": "sync"},
+                                               on_a.sid(): {"user": "async"}}
+    assert {"r1", "r2", on_s.sid(), on_a.sid()} <= await s.call(mgr.all_rooms)
+    assert {x.id for x in await a.adapter.fetch_sockets("r2")} == {on_a.sid()}
+
+    await s.call(mgr.sockets_join, "joined", rooms="r1")
+    await cluster_until(lambda: "joined" in a.sio.rooms(on_a.sid()), "sockets_join")
+    assert "joined" in s.sio.rooms(on_s.sid())
+    await s.call(mgr.sockets_leave, "joined", rooms="r2")
+    await cluster_until(lambda: "joined" not in a.sio.rooms(on_a.sid()), "sockets_leave")
+    remote = next(x for x in await s.call(mgr.fetch_sockets, "r2"))
+    await s.call(remote.emit, "hello", 5)
+    assert await on_a.wait_for("hello") == [[5]]
+
+    on_s.ack_reply = "s"
+    on_a.ack_reply = "a"
+    assert sorted(await s.call(mgr.emit_with_ack, "ack?", 1, to="r1", timeout=5)) == ["a", "s"]
+
+    seen: list[Any] = []
+
+    def on_ping(*args: Any) -> Any:
+        seen.append(args)
+        return "pong-async"
+
+    a.adapter.on_server_side_event("ping", on_ping)
+    mgr.on_server_side_event("ping", lambda *args: "pong-sync")
+    await s.call(mgr.server_side_emit, "ping", 1)
+    await cluster_until(lambda: seen == [(1,)], "the server-side event")
+    assert await s.call(mgr.server_side_call, "ping", 2) == ["pong-async"]
+    assert await a.adapter.server_side_call("ping", 3) == ["pong-sync"]
+
+    await s.call(mgr.disconnect_sockets, rooms="r2")
+    await cluster_until(lambda: not on_a.sio.connected, "disconnect_sockets")
+    assert on_s.sio.connected
+
+
+async def test_timeouts_raise_request_timeout_error(cluster: Cluster) -> None:
+    s = await cluster.sync_server()
+    a = await cluster.async_server()
+    await cluster.client(a.url)
+
+    async def never(*args: Any) -> Any:
+        await asyncio.sleep(30)
+
+    a.adapter.on_server_side_event("slow", never)
+    with pytest.raises(RequestTimeoutError):
+        await s.call(s.adapter.server_side_call, "slow")
+    quiet = await cluster.client(a.url)
+
+    async def late(*args: Any) -> Any:
+        await asyncio.sleep(2)  # acknowledges after the timeout
+        return "late"
+
+    quiet.sio.handlers["*"]["*"] = late
+    with pytest.raises(RequestTimeoutError):
+        await s.call(s.adapter.emit_with_ack, "unanswered", 1, to=quiet.sid(), timeout=0.5)
+    await cluster_until(lambda: s.adapter.table_sizes()["pending_requests"] == 0,
+                        "the pending requests to be dropped")
+    assert s.adapter.table_sizes()["pending_acks"] == 0
+
+
+async def test_node_style_messages_from_the_async_server_reach_sync_clients_in_order(
+    cluster: Cluster,
+) -> None:
+    s = await cluster.sync_server()
+    a = await cluster.async_server()
+    on_s = await cluster.client(s.url, rooms=["burst"])
+    for seq in range(200):
+        await a.sio.emit("seq", seq, to="burst")
+    await on_s.wait_for("seq", 200, timeout=10)
+    assert [args[0] for args in on_s.named("seq")] == list(range(200))
+    stats = s.adapter.stats
+    assert stats["received"] >= 200 and stats["delivered"] >= 200
+
+
+async def test_foreign_rooms_are_dropped_unread(cluster: Cluster) -> None:
+    s = await cluster.sync_server()
+    a = await cluster.async_server()
+    await cluster.client(s.url, rooms=["mine"])
+    await cluster.client(a.url, rooms=["theirs"])
+    for _ in range(20):
+        await a.sio.emit("x", 1, to="theirs")
+    await a.sio.emit("x", 2, to="mine")
+    await cluster_until(lambda: s.adapter.stats["delivered"] >= 1, "the delivery")
+    assert s.adapter.stats["dropped"] >= 20
+
+
+async def test_close_ends_waits_and_stops_the_listener(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="socketio_redis_adapter")
+    s = await cluster.sync_server()
+    a = await cluster.async_server()
+    await cluster.client(a.url)
+
+    async def never(*args: Any) -> Any:
+        await asyncio.sleep(30)
+
+    a.adapter.on_server_side_event("slow", never)
+    call = asyncio.ensure_future(s.call(s.adapter.server_side_call, "slow"))
+    await cluster_until(lambda: s.adapter.table_sizes()["pending_requests"] == 1,
+                        "the request to be pending")
+    await s.call(s.adapter.close)
+    with pytest.raises(ConnectionError):  # AdapterClosedError
+        await call
+    assert s.adapter.table_sizes()["pending_requests"] == 0
+    assert not s.adapter.connection.connected
+
+
+async def cluster_until(predicate: Any, what: str, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
