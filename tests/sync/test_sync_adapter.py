@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import socketio
 
 from socketio_redis_adapter import RedisAdapter, RequestTimeoutError
 from socketio_redis_adapter.core.remote_socket import BlockingRemoteSocket
@@ -313,3 +314,21 @@ async def test_a_redis_restart_under_a_listening_sync_server(own_redis: RedisSer
         print(f"sync server: deliveries resumed {resumed:.2f} s after Redis was back")
     finally:
         await rig.close()
+
+
+@pytest.mark.parametrize("mode", ["gevent", "eventlet"])
+def test_refuses_green_modes_without_a_patched_socket_module(
+    redis_server: RedisServer, mode: str,
+) -> None:
+    """As python-socketio's own managers: a listener on an unpatched socket would block
+    every green thread, so the adapter says so instead of hanging."""
+    adapter = RedisAdapter(redis_server.url, key=f"green-{uuid.uuid4().hex[:8]}")
+    sio = socketio.Server(async_mode=mode, client_manager=adapter)
+    try:
+        with pytest.raises(RuntimeError, match=f"monkey patched socket library .*{mode}"):
+            adapter.start()
+        with pytest.raises(RuntimeError, match="monkey patched"):
+            adapter.initialize()
+        assert sio.manager is adapter
+    finally:
+        adapter.close()
