@@ -25,7 +25,7 @@ NO_EXT = "SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS"
 @dataclass
 class Impl:
     name: str
-    kind: str  # "ours", "arm" or "node"
+    kind: str  # "ours", "arm", "node", or a sync server's "sync-ours" / "sync-rm"
     wire: str  # raw publish format, see _scenario_wire
     env: dict[str, str | None] = field(default_factory=dict)
     #: "classic" (``AsyncRedisAdapter`` / ``createAdapter``) or "sharded"
@@ -59,6 +59,17 @@ OURS_SHARDED = "ours sharded (dynamic)"
 OURS_CLASSIC = "ours classic"
 NODE_SHARDED = "node createShardedAdapter (dynamic)"
 NODE_CLASSIC = "node createAdapter (classic)"
+
+SYNC_OURS = "ours RedisAdapter (sync, compiled)"
+SYNC_OURS_PURE = "ours RedisAdapter (sync, pure)"
+SYNC_RM = "python-socketio RedisManager (sync)"
+
+#: the rows of synchronous servers (``--only sync``): socketio.Server, threading mode
+SYNC_IMPLS = [
+    Impl(SYNC_OURS, "sync-ours", "node", COMPILED),
+    Impl(SYNC_OURS_PURE, "sync-ours", "node", {NO_EXT: "1", "EXPECT_FASTPATH": "0"}),
+    Impl(SYNC_RM, "sync-rm", "arm"),
+]
 
 #: the rows on a 3-master Redis Cluster (``--only sharded``); ours with the compiled core
 CLUSTER_IMPLS = [
@@ -147,6 +158,14 @@ class Cluster:
                     self.key,
                     self.impl.flavour,
                 ]
+            elif self.impl.kind.startswith("sync-"):
+                argv = [
+                    sys.executable,
+                    str(HERE / "_scenario_sync_server.py"),
+                    self.impl.kind,
+                    self.redis_url,
+                    self.key,
+                ]
             else:
                 argv = [
                     sys.executable,
@@ -163,7 +182,7 @@ class Cluster:
         return self.servers
 
     def _wait_subscribed(self, count: int, timeout: float = 15.0) -> None:
-        if self.impl.kind == "arm":
+        if self.impl.kind in ("arm", "sync-rm"):  # python-socketio's one channel
             channel = self.key
         elif self.sharded:
             channel = f"{self.key}#/#"

@@ -71,6 +71,8 @@ from _scenario_cluster import (  # noqa: E402
     NODE_SHARDED,
     OURS_CLASSIC,
     OURS_SHARDED,
+    SYNC_IMPLS,
+    SYNC_RM,
     Cluster,
     Impl,
     node_missing,
@@ -172,6 +174,14 @@ GROUPS: dict[str, dict[str, Any]] = {
         "columns": COLUMNS,
         "refs": [("vs AsyncRedisManager", ARM), ("vs Node", NODE)],
         "notes": {},
+    },
+    "sync": {
+        "impls": SYNC_IMPLS,
+        "scenarios": ["a", "b", "c"],
+        "columns": {k: (f"sync {v[0]}", v[1], v[2]) for k, v in COLUMNS.items()},
+        "refs": [("vs RedisManager", SYNC_RM)],
+        "notes": {"c": "socketio.Server in threading mode: Werkzeug's threaded server, a "
+                       "reader and a writer thread per websocket client (python-engineio)."},
     },
     "sharded": {
         "impls": CLUSTER_IMPLS,
@@ -327,18 +337,20 @@ def parse_only(text: str) -> list[tuple[str, str]]:
     for token in (t.strip() for t in text.split(",")):
         if not token:
             continue
-        if token == "sharded":
-            plan += [("sharded", s) for s in GROUPS["sharded"]["scenarios"]]
-        elif token.startswith("sharded-"):
-            plan.append(("sharded", token[len("sharded-"):]))
+        if token in ("sharded", "sync"):
+            plan += [(token, s) for s in GROUPS[token]["scenarios"]]
+        elif token.startswith(("sharded-", "sync-")):
+            group, _, scenario = token.partition("-")
+            plan.append((group, scenario))
         else:
             plan.append(("standalone", token))
     for group, scenario in plan:
         if scenario not in GROUPS[group]["scenarios"]:
             raise ValueError(
                 f"unknown scenario {scenario!r} in group {group}; choose from "
-                f"{GROUPS['standalone']['scenarios']}, sharded, "
-                + ", ".join(f"sharded-{x}" for x in GROUPS["sharded"]["scenarios"])
+                f"{GROUPS['standalone']['scenarios']}, sharded, sync, "
+                + ", ".join(f"{g}-{x}" for g in ("sharded", "sync")
+                            for x in GROUPS[g]["scenarios"])
             )
     return list(dict.fromkeys(plan))
 
@@ -353,10 +365,11 @@ def main() -> int:
         "--only sharded --smoke takes well under a minute)",
     )
     parser.add_argument(
-        "--only", default="a,b,c,d,e,sharded",
+        "--only", default="a,b,c,d,e,sharded,sync",
         help="comma-separated scenarios to run: a..e on a standalone Redis, 'sharded' for "
-        "a, b, c on a 3-master Redis Cluster (sharded and classic flavours), or sharded-a, "
-        "sharded-b, sharded-c (default: a,b,c,d,e,sharded)",
+        "a, b, c on a 3-master Redis Cluster (sharded and classic flavours), 'sync' for a, b, "
+        "c with synchronous servers (RedisAdapter, RedisManager), or sharded-a, sync-b... "
+        "(default: a,b,c,d,e,sharded,sync)",
     )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args()

@@ -56,7 +56,7 @@ class SyncManagerBase(
 
     A flavour sets, in its ``__init__`` after calling this one: ``codec``,
     ``engine`` (made with :attr:`clock` and ``_tasks``), ``connection`` (a
-    transport with ``bind(server)``, ``publish_now``, ``close()``) and says
+    transport with ``bind(server)``, ``post_now``, ``close()``) and says
     how a namespace is subscribed (:meth:`_subscribe_namespace`).
     """
 
@@ -220,7 +220,7 @@ class SyncManagerBase(
             with self._state_lock:
                 self.fanout.deliver(index, namespace, payload, rooms, except_list, volatile)
         if message is not None:
-            self.connection.publish_now(*message)
+            self.connection.post_now(*message)
             self.counters.published += 1
 
     async def _disconnect_local(self, nsp: str, sid: str, close: bool) -> None:

@@ -10,6 +10,7 @@ send (:func:`~.resp_connection.encode_command`,
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from typing import Any
@@ -19,6 +20,8 @@ import hiredis
 from .endpoints import Address, ConnectionSettings
 from .errors import auth_refused
 from .resp_connection import encode_command
+
+logger = logging.getLogger("socketio_redis_adapter")
 
 #: bytes asked of the socket per read
 READ_SIZE = 256 * 1024
@@ -44,6 +47,12 @@ class BlockingLink:
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self.closed = False
+        #: replies owed to commands sent with :meth:`post`, not read yet
+        self.owed = 0
+        #: posted commands Redis refused
+        self.refused = 0
+        #: :meth:`post` is possible (a plain socket: an SSL one must not be read raw)
+        self.can_post = not hasattr(sock, "getpeercert")
 
     @classmethod
     def open(cls, address: Address, settings: ConnectionSettings, timeout: float = 5.0
@@ -94,6 +103,8 @@ class BlockingLink:
             self.sock.settimeout(self.timeout)
             try:
                 self.send(payload)
+                while self.owed:  # the replies of earlier posts come first
+                    self._settle_post(self._read_reply())
                 reply = self._read_reply()
             except BaseException:
                 self.close()
@@ -101,6 +112,59 @@ class BlockingLink:
         if raise_errors and isinstance(reply, hiredis.ReplyError):
             raise reply
         return reply
+
+    def post(self, payload: bytes) -> None:
+        """Send a command whose reply is read later (only checked for an error).
+
+        First reads, without waiting, the replies that have come; a connection
+        Redis closed is noticed there and raises ``ConnectionError`` before
+        anything is written on it.  Raises ``OSError`` when the write fails.
+        """
+        with self._lock:
+            try:
+                self._read_available()
+                self.send(payload)
+            except BaseException:
+                self.close()
+                raise
+            self.owed += 1
+
+    def _read_available(self) -> None:
+        """Read the replies that have come, without waiting; raise when Redis closed.
+
+        The socket is made non-blocking for it (timeout 0): a socket with a
+        timeout would wait for data first, and so would eventlet's green
+        ``os.read``.
+        """
+        sock = self.sock
+        sock.settimeout(0.0)
+        try:
+            self._read_ready(sock)
+        finally:
+            sock.settimeout(self.timeout)
+
+    def _read_ready(self, sock: socket.socket) -> None:
+        while True:
+            try:
+                data = sock.recv(READ_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return
+            if not data:
+                raise ConnectionError(f"Redis at {self.address} closed the connection")
+            self._reader.feed(data)
+            reply = self._reader.gets()
+            while reply is not False:
+                self._settle_post(reply)
+                reply = self._reader.gets()
+            if len(data) < READ_SIZE:
+                return
+
+    def _settle_post(self, reply: Any) -> None:
+        if self.owed:
+            self.owed -= 1
+        if isinstance(reply, hiredis.ReplyError):
+            self.refused += 1
+            logger.error("Redis refused a PUBLISH: %s", reply)
 
     def _read_reply(self) -> Any:
         reader = self._reader

@@ -111,6 +111,9 @@ class BlockingPubSub(MessageSizeLimit):
         self.handler_errors = 0
         #: commands Redis refused (AUTH, (P)SUBSCRIBE)
         self.refusals = 0
+        #: posted publishes a lost connection left unconfirmed (they may be lost)
+        self.publish_failures = 0
+        self._refused_posts = 0
         #: subscriber connections Redis closed, and why
         self.drops = DropReport()
         self._server: Any = None
@@ -143,12 +146,15 @@ class BlockingPubSub(MessageSizeLimit):
         return self._connected is not None and self._connected.is_set()
 
     def stats(self) -> dict[str, int]:
-        """``reconnects``, ``handler_errors``, ``publish_failures`` (0: every publish
-        waits for Redis), ``closed_by_redis``, ``slow_consumer_disconnects``, ``refusals``."""
+        """``reconnects``, ``handler_errors``, ``publish_failures`` (posted publishes
+        refused, or left unconfirmed by a lost connection), ``closed_by_redis``,
+        ``slow_consumer_disconnects``, ``refusals``."""
+        publisher = self._publisher
+        refused = publisher.refused if publisher is not None else 0
         return {
             "reconnects": self.reconnects,
             "handler_errors": self.handler_errors,
-            "publish_failures": 0,
+            "publish_failures": self.publish_failures + self._refused_posts + refused,
             **self.drops.stats(),
             "refusals": self.refusals,
         }
@@ -167,6 +173,8 @@ class BlockingPubSub(MessageSizeLimit):
         if link is None or link.closed:
             if self._closed:
                 raise ConnectionError("the connection is closed")
+            if link is not None:
+                self._refused_posts += link.refused
             link = BlockingLink.open(self.topology.primary(), self.topology.settings)
             self._publisher = link
         return link
@@ -178,12 +186,45 @@ class BlockingPubSub(MessageSizeLimit):
         (or ``OSError``, ``TimeoutError``) when Redis cannot be reached.
         """
         with self._publisher_lock:
+            link = self._publisher_link()
             try:
-                return self._publisher_link().request(payload)
+                return link.request(payload)
             except (OSError, ConnectionError):
+                self._lost_publisher(link)
                 if self._closed:
                     raise
             return self._publisher_link().request(payload)  # once more, on a new connection
+
+    def post_now(self, channel: bytes, data: bytes) -> None:
+        """PUBLISH without waiting for Redis' reply (read later, checked for errors).
+
+        Raises ``ConnectionError`` (or ``OSError``) when Redis cannot be
+        reached: a connection Redis closed is noticed before the write.  A
+        connection lost with publishes still unconfirmed counts them in
+        ``publish_failures`` (they may be lost).  On TLS, :meth:`publish_now`.
+        """
+        payload = encode_publish(channel, data)
+        with self._publisher_lock:
+            link = self._publisher_link()
+            if not link.can_post:
+                link.request(payload)
+                return
+            try:
+                link.post(payload)
+                return
+            except (OSError, ConnectionError):
+                self._lost_publisher(link)
+                if self._closed:
+                    raise
+            self._publisher_link().post(payload)  # once more, on a new connection
+
+    def _lost_publisher(self, link: BlockingLink) -> None:
+        """A publisher connection failed: what it left unconfirmed may be lost."""
+        if link.owed:
+            self.publish_failures += link.owed
+            logger.warning("%d publishes may be lost: the Redis connection dropped before "
+                           "they were confirmed", link.owed)
+            link.owed = 0
 
     def publish_now(self, channel: bytes, data: bytes) -> int:
         """PUBLISH and return the number of receivers (blocks for Redis' reply)."""

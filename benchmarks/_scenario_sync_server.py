@@ -1,0 +1,118 @@
+"""A synchronous python-socketio server (threading mode, Werkzeug) for ``scenarios.py``.
+
+``python _scenario_sync_server.py IMPL REDIS_URL KEY`` with IMPL ``sync-ours``
+(our ``RedisAdapter``; ``SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS`` picks the
+pure-Python twin) or ``sync-rm`` (python-socketio's ``RedisManager``, with
+KEY as its channel).  Set ``EXPECT_FASTPATH`` to ``1``/``0`` to have the
+child check which core it got.  The same protocol as ``_scenario_server.py``:
+clients join the rooms in their CONNECT auth ``{"rooms": [...]}``; stdout
+``{"event": "ready", "port": P}``, then one reply per stdin command (``cpu``,
+``sockets``, ``gc``, ``emit_loop``).  Process CPU counts every thread: the
+request threads, the websocket writers and the Redis listener.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from typing import Any
+
+import socketio
+from werkzeug.serving import make_server
+
+import socketio_redis_adapter
+
+_out_lock = threading.Lock()
+
+
+def out(obj: dict[str, Any]) -> None:
+    with _out_lock:
+        sys.stdout.write(json.dumps(obj) + "\n")
+        sys.stdout.flush()
+
+
+def make_manager(impl: str, url: str, key: str) -> Any:
+    if impl == "sync-ours":
+        expect = os.environ.get("EXPECT_FASTPATH")
+        if expect is not None and socketio_redis_adapter.FASTPATH != (expect == "1"):
+            raise RuntimeError(
+                f"FASTPATH is {socketio_redis_adapter.FASTPATH}, expected {expect == '1'}"
+            )
+        return socketio_redis_adapter.RedisAdapter(url, key=key)
+    if impl == "sync-rm":
+        return socketio.RedisManager(url, channel=key)
+    raise ValueError(f"unknown implementation {impl!r}")
+
+
+def main(impl: str, url: str, key: str) -> None:
+    mgr = make_manager(impl, url, key)
+    sio = socketio.Server(async_mode="threading", client_manager=mgr, logger=False,
+                          engineio_logger=False)
+
+    @sio.event
+    def connect(sid: str, environ: Any, auth: Any) -> None:
+        rooms = auth.get("rooms") if isinstance(auth, dict) else None
+        for room in rooms or ():
+            sio.enter_room(sid, room)
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    http = make_server("127.0.0.1", port, socketio.WSGIApp(sio), threaded=True)
+    http.socket.listen(4096)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+
+    # join the cluster now, not with the first client
+    if impl == "sync-ours":
+        mgr.start()
+    else:
+        sio.manager_initialized = True
+        mgr.initialize()
+    out({"event": "ready", "port": port, "pid": os.getpid()})
+
+    def emit_loop(n: int, room: str) -> dict[str, float]:
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        for i in range(n):
+            sio.emit("ev", {"n": i}, to=room)
+        wall = time.perf_counter() - wall0
+        time.sleep(0.3)  # let the listener handle the last echoes
+        return {"cpu": time.process_time() - cpu0, "wall": wall}
+
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        try:
+            name = cmd["cmd"]
+            if name == "cpu":
+                result: Any = {"cpu": time.process_time()}
+            elif name == "sockets":
+                try:
+                    count = sum(1 for _ in mgr.get_participants("/", None))
+                except KeyError:  # RedisManager before the first client
+                    count = 0
+                result = {"sockets": count}
+            elif name == "gc":
+                gc.collect()
+                result = {}
+            elif name == "emit_loop":
+                result = emit_loop(int(cmd["n"]), str(cmd["room"]))
+            else:
+                raise ValueError(f"unknown command {name!r}")
+            out({"event": "reply", "id": cmd.get("id"), "ok": True, "result": result})
+        except Exception as exc:  # reported to the orchestrator
+            out({"event": "reply", "id": cmd.get("id"), "ok": False, "error": repr(exc)})
+    http.shutdown()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    try:
+        main(*sys.argv[1:4])
+    except Exception as exc:
+        out({"event": "fatal", "error": repr(exc)})
+        raise
