@@ -29,7 +29,11 @@ class RedisAdapter(ClassicParts, SyncManagerBase):
     so synchronous, asyncio and Node.js servers on one Redis serve one set of
     rooms.  The cross-server API has the same names, as blocking methods.
 
-    :param url: the Redis URL: ``redis://``, ``rediss://`` or ``unix://``.
+    :param url: the Redis URL: ``redis://``, ``rediss://``, ``unix://``,
+                ``redis+cluster://host:port[,host:port...]`` (Redis Cluster) or
+                ``redis+sentinel://host:port[,host:port...]/db/service``
+                (Sentinel; the service defaults to ``key``), as for
+                :class:`AsyncRedisAdapter`.
     :param key: the channel prefix, Node's ``key`` option.
     :param requests_timeout: seconds to wait for other servers to answer a
                              request (Node's ``requestsTimeout``).
@@ -77,7 +81,7 @@ class RedisAdapter(ClassicParts, SyncManagerBase):
     ) -> None:
         super().__init__(requests_timeout=requests_timeout, logger=logger)
         self._assemble_classic(
-            key, parser, BlockingPubSub(url, **(redis_options or {})),
+            key, parser, BlockingPubSub(url, service=key, **(redis_options or {})),
             requests_timeout=requests_timeout, callback_timeout=callback_timeout,
             specific_response_channel=publish_on_specific_response_channel,
             max_message_size=max_message_size, clock=self.clock,

@@ -15,31 +15,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
-T = TypeVar("T")
-
-
-class SuspendedError(RuntimeError):
-    """A coroutine run by :func:`run_to_completion` tried to suspend (a bug: in a
-    synchronous manager everything it awaits must block instead)."""
-
-
-def run_to_completion(awaitable: Awaitable[T]) -> T:
-    """Run ``awaitable`` to its end in this thread and return its result.
-
-    Raises what it raises, or :class:`SuspendedError` (after closing it) if
-    it tried to suspend, as an asyncio primitive would.
-    """
-    steps = awaitable.__await__()
-    try:
-        steps.send(None)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-    close = getattr(steps, "close", None)
-    if close is not None:
-        close()
-    raise SuspendedError(f"{awaitable!r} suspended in a synchronous manager")
+from ..completion import SuspendedError, run_to_completion
 
 
 class ServerTasks:

@@ -20,6 +20,7 @@ import hiredis
 from .endpoints import Address, ConnectionSettings
 from .errors import auth_refused
 from .resp_connection import encode_command
+from .topology import discovery_error
 
 logger = logging.getLogger("socketio_redis_adapter")
 
@@ -198,4 +199,20 @@ class BlockingLink:
         self.sock.close()
 
 
-__all__ = ["READ_SIZE", "BlockingLink"]
+
+
+
+async def blocking_discovery_command(address: Address, settings: ConnectionSettings,
+                                     *args: Any) -> Any:
+    """A topology's discovery command on a short-lived blocking connection (a coroutine
+    that never suspends: see :meth:`~.topology.Topology.refresh_blocking`)."""
+    link = BlockingLink.open(address, settings, timeout=settings.connect_timeout)
+    try:
+        return link.request(encode_command(*args))
+    except hiredis.ReplyError as exc:
+        raise discovery_error(exc, args, address) from None
+    finally:
+        link.close()
+
+
+__all__ = ["READ_SIZE", "BlockingLink", "blocking_discovery_command"]

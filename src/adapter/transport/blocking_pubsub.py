@@ -12,7 +12,12 @@ before they become objects, exactly as the asyncio transport does.  It
 reconnects and subscribes again by itself (50 ms doubling to 0.5 s between
 attempts; at once after Redis closed a connection that was up).
 
-Standalone Redis (``redis://``, ``rediss://``, ``unix://``) for now.
+Every URL of the asyncio transports: one server (``redis://``, ``rediss://``,
+``unix://``), a Sentinel-watched master (``redis+sentinel://``) or a Redis
+Cluster (``redis+cluster://``: publishes and subscribes on one primary, which
+Redis copies to every node, and ``NUMSUB`` summed over every node), with the
+same :class:`~.topology.Topology` and its discovery run in the calling
+thread (:meth:`~.topology.Topology.refresh_blocking`).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import hiredis
 
 from ..fastpath import PushParser, RespError
 from .base import ChannelFilter, MessageHandler
-from .blocking_link import BlockingLink
+from .blocking_link import BlockingLink, blocking_discovery_command
 from .drops import DropReport
 from .errors import RedisRefusedError, RefusalLog
 from .limits import MessageSizeLimit
@@ -62,9 +67,14 @@ class _Confirmation:
 class BlockingPubSub(MessageSizeLimit):
     """Classic pub/sub on blocking connections (see the module doc).
 
-    :param url: a ``redis://``, ``rediss://`` or ``unix://`` URL, or a
-                ready :class:`~.topology.Topology` of one server.
-    :param connect_timeout: seconds allowed to connect and authenticate.
+    :param url: a ``redis://``, ``rediss://``, ``unix://``,
+                ``redis+cluster://`` or ``redis+sentinel://`` URL (see
+                :mod:`~socketio_redis_adapter.transport.urls`; ``options`` are
+                its connection options, with redis-py's names), or a ready
+                :class:`~.topology.Topology`.
+    :param service: the Sentinel service when the URL names none (the adapter's key).
+    :param connect_timeout: seconds allowed to connect and authenticate (unless
+                            the options give ``socket_connect_timeout``).
     :param confirm_timeout: seconds :meth:`subscribe` waits for Redis'
                             confirmation before raising ``TimeoutError`` (the
                             subscription is still made on reconnect).
@@ -86,17 +96,17 @@ class BlockingPubSub(MessageSizeLimit):
         self,
         url: str | Topology,
         *,
+        service: str = "socket.io",
         connect_timeout: float = 5.0,
         confirm_timeout: float = 5.0,
         idle_ping_interval: float = 15.0,
         **options: Any,
     ) -> None:
+        options.setdefault("socket_connect_timeout", connect_timeout)
         topology = url if isinstance(url, Topology) else topology_from_url(
-            url, socket_connect_timeout=connect_timeout, **options
+            url, service, **options
         )
-        if topology.cluster or type(topology) is not Topology:
-            raise ValueError("the synchronous adapter supports one Redis server for now "
-                             "(redis://, rediss:// or unix://)")
+        topology.command = blocking_discovery_command  # discovery blocks here too
         self.topology = topology
         self.confirm_timeout = confirm_timeout
         self.idle_ping_interval = idle_ping_interval
@@ -120,6 +130,9 @@ class BlockingPubSub(MessageSizeLimit):
         self._lock = threading.Lock()
         self._publisher: BlockingLink | None = None
         self._publisher_lock = threading.Lock()
+        #: a cluster's nodes, for NUMSUB
+        self._node_links: dict[Any, BlockingLink] = {}
+        self._nodes_lock = threading.Lock()
         self._subscriber: BlockingLink | None = None
         self._sent = SentCommands()
         self._confirmations: dict[tuple[bytes, bytes], list[_Confirmation]] = {}
@@ -169,15 +182,32 @@ class BlockingPubSub(MessageSizeLimit):
     # -- publishing ------------------------------------------------------------
 
     def _publisher_link(self) -> BlockingLink:
+        """The publisher connection, to the primary (learned again when it fails)."""
         link = self._publisher
         if link is None or link.closed:
             if self._closed:
                 raise ConnectionError("the connection is closed")
             if link is not None:
                 self._refused_posts += link.refused
-            link = BlockingLink.open(self.topology.primary(), self.topology.settings)
+            link = self._open(self.topology)
             self._publisher = link
         return link
+
+    @staticmethod
+    def _open(topology: Topology) -> BlockingLink:
+        """A connection to ``topology``'s primary; when that fails, the layout is learned
+        again (a failover, a moved master) and the new primary tried once."""
+        topology.ensure_blocking()
+        address = topology.primary()
+        try:
+            return BlockingLink.open(address, topology.settings)
+        except RedisRefusedError:
+            raise  # a wrong password is no failover
+        except OSError:
+            topology.refresh_blocking()
+            if topology.primary() == address:
+                raise
+            return BlockingLink.open(topology.primary(), topology.settings)
 
     def command_now(self, payload: bytes) -> Any:
         """Send one encoded command on the publisher connection; return its reply.
@@ -231,8 +261,22 @@ class BlockingPubSub(MessageSizeLimit):
         return int(self.command_now(encode_publish(channel, data)))
 
     def numsub_now(self, channel: bytes) -> int:
-        """``PUBSUB NUMSUB channel``: the number of subscribed servers."""
-        return pubsub_count(self.command_now(encode_command("PUBSUB", "NUMSUB", channel)))
+        """``PUBSUB NUMSUB channel``: the number of subscribed servers (summed over every
+        node of a cluster, where a subscriber is counted on the node it is connected to)."""
+        command = encode_command("PUBSUB", "NUMSUB", channel)
+        if not self.topology.cluster:
+            return pubsub_count(self.command_now(command))
+        self.topology.ensure_blocking()
+        total = 0
+        with self._nodes_lock:
+            for address in self.topology.nodes():
+                link = self._node_links.get(address)
+                if link is None or link.closed:
+                    link = self._node_links[address] = BlockingLink.open(
+                        address, self.topology.settings
+                    )
+                total += pubsub_count(link.request(command))
+        return total
 
     async def publish(self, channel: bytes, data: bytes) -> int:
         """:meth:`publish_now`, for the engine (a coroutine that never suspends)."""
@@ -356,7 +400,7 @@ class BlockingPubSub(MessageSizeLimit):
 
     def _session(self) -> tuple[bool, bool]:
         """One subscriber connection, until it is lost: (was it up, did Redis close it)."""
-        link = BlockingLink.open(self.topology.primary(), self.topology.settings)
+        link = self._open(self.topology)
         parser = PushParser(self.on_message, self._on_reply, self._on_handler_error,
                             cast(Any, self.channel_filter), self.max_message_size,
                             self._on_oversized)
@@ -489,6 +533,10 @@ class BlockingPubSub(MessageSizeLimit):
             if self._publisher is not None:
                 self._publisher.close()
                 self._publisher = None
+        with self._nodes_lock:
+            for node_link in self._node_links.values():
+                node_link.close()
+            self._node_links.clear()
 
 
 __all__ = ["BlockingPubSub"]

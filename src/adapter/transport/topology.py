@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import hiredis
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
+from ..completion import run_to_completion
 from .endpoints import Address, ConnectionSettings, open_link
 from .errors import RedisRefusedError, is_refusal
 from .resp_connection import encode_command
@@ -46,6 +47,9 @@ class Topology:
         self._primary: Address | None = address
         #: bumped each time the layout changes (transports drop cached routes)
         self.generation = 0
+        #: runs one discovery command, ``await command(address, settings, *args)``; a
+        #: synchronous transport gives one that blocks (see :meth:`refresh_blocking`)
+        self.command: DiscoveryCommand = _command
 
     def primary(self) -> Address:
         """Where to publish and subscribe classic pub/sub now."""
@@ -73,6 +77,20 @@ class Topology:
 
     async def refresh(self) -> None:
         """Learn the layout again (nothing to learn for one fixed server)."""
+        await self._refresh()
+
+    async def _refresh(self) -> None:
+        """Ask the nodes (each discovery command through :attr:`command`)."""
+
+    def refresh_blocking(self) -> None:
+        """:meth:`refresh` in the calling thread, for a synchronous transport that set a
+        blocking :attr:`command` (its coroutines never suspend)."""
+        run_to_completion(self._refresh())
+
+    def ensure_blocking(self) -> None:
+        """:meth:`ensure` in the calling thread (see :meth:`refresh_blocking`)."""
+        if not self.known:
+            self.refresh_blocking()
 
     def describe(self) -> str:
         return str(self._primary)
@@ -126,7 +144,7 @@ class SentinelTopology(Topology):
                 errors.append(f"{sentinel}: no master named {self.service!r}")
                 continue
             try:
-                role = await _command(address, self.settings, "ROLE")
+                role = await self.command(address, self.settings, "ROLE")
             except Exception as exc:
                 errors.append(f"{address}: {exc!r}")
                 failures.append(exc)
@@ -147,7 +165,7 @@ class SentinelTopology(Topology):
         raise TopologyError(message)
 
     async def _ask(self, sentinel: Address) -> Address | None:
-        reply = await _command(
+        reply = await self.command(
             sentinel, self.sentinel_settings, "SENTINEL", "get-master-addr-by-name", self.service
         )
         if not reply:
@@ -229,7 +247,7 @@ class ClusterTopology(Topology):
         candidates = list(dict.fromkeys([*self._primaries, *self._all, *self.seeds]))
         for address in candidates:
             try:
-                reply = await _command(address, self.settings, "CLUSTER", "SLOTS")
+                reply = await self.command(address, self.settings, "CLUSTER", "SLOTS")
             except Exception as exc:
                 errors.append(f"{address}: {exc!r}")
                 failures.append(exc)
@@ -277,6 +295,10 @@ class ClusterTopology(Topology):
         return f"cluster of {len(self._primaries)} primaries"
 
 
+DiscoveryCommand = Callable[..., Awaitable[Any]]
+"""``await command(address, settings, *args)``: one discovery command's reply."""
+
+
 async def _command(address: Address, settings: ConnectionSettings, *args: Any) -> Any:
     """One command on a short-lived connection (topology discovery only)."""
     link = await open_link(address, settings)
@@ -285,12 +307,19 @@ async def _command(address: Address, settings: ConnectionSettings, *args: Any) -
             link.request(encode_command(*args)), settings.connect_timeout
         )
     except hiredis.ReplyError as exc:
-        if is_refusal(exc):  # the ACL rules lack it: say which command, not "no node answered"
-            name = " ".join(str(arg) for arg in args[:2] if isinstance(arg, str))
-            raise RedisRefusedError(name, (), exc, address) from None
-        raise
+        raise discovery_error(exc, args, address) from None
     finally:
         link.close()
+
+
+def discovery_error(error: hiredis.ReplyError, args: tuple[Any, ...], address: Address
+                    ) -> Exception:
+    """What a refused discovery command raises: a refusal (the ACL rules lack it) names
+    the command, rather than letting it read as "no node answered"."""
+    if is_refusal(error):
+        name = " ".join(str(arg) for arg in args[:2] if isinstance(arg, str))
+        return RedisRefusedError(name, (), error, address)
+    return error
 
 
 def _refusal_among(errors: list[BaseException]) -> RedisRefusedError | None:
