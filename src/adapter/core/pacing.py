@@ -45,12 +45,13 @@ A turn's cost is mostly python-engineio's writer tasks: about 35 µs to wake
 each recipient's writer (``asyncio.wait_for`` on its queue) plus about 9 µs
 per packet it sends.  For a room of 10,000 websocket clients on a 2-core
 machine shared with its clients (``benchmarks/reliability.py``, row d), a
-burst of 200 emits (2 million deliveries) took, by deliveries per turn:
-unpaced, the loop ran no timer for 16 s and every client had everything
-after 18 s; 200,000: 6.9 s and 23 s; 100,000: 4.4 s and 26 s; 20,000: 2.3 s
-and 53 s (smaller turns wake every writer more often).  100,000 keeps the
-loop's longest pause well inside Engine.IO's 20 s ping timeout for the
-price of about 1.4 times the drain time.
+burst of 200 emits (2 million deliveries) took, by deliveries per turn
+(longest loop pause, then the time until every client had everything):
+unpaced, 16 s and 18 s; 200,000: 6.9 s and 23 s; 100,000: 4.4 to 4.8 s and
+26 to 27 s; 50,000: 3.8 to 4.2 s and 39 s; 20,000: 2.3 to 2.8 s and 53 to
+62 s (smaller turns wake every writer more often).  100,000 keeps the
+loop's longest pause well inside Engine.IO's 20 s ping timeout for about
+1.5 times the drain time.
 """
 
 MAX_BACKLOG_BYTES = 8 * 1024 * 1024
