@@ -12,11 +12,13 @@ import asyncio
 import logging
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import redis
 
 from socketio_redis_adapter import RedisAdapter, RequestTimeoutError
 from socketio_redis_adapter.core.remote_socket import BlockingRemoteSocket
@@ -349,3 +351,85 @@ def test_refuses_green_modes_without_a_patched_socket_module(
     assert len(refusals) == 2, (result.stdout, result.stderr)
     assert all(f"monkey patched socket library to work with {mode}" in line
                for line in refusals), refusals
+
+
+async def test_malformed_messages_are_counted_and_never_stop_the_listener(
+    redis_server: RedisServer,
+) -> None:
+    rig = Cluster(redis_server.url, flask=False)
+    try:
+        s = await rig.sync_server()
+        on_s = await rig.client(s.url, rooms=["r"])
+        channels = s.adapter.channels
+        garbage = [b"", b"\xc1", b"\x93\xa1x", b"[1,2", b"\xff" * 100]
+        publisher = redis.Redis(port=redis_server.port)
+        try:
+            for data in garbage:
+                publisher.publish(channels.room("/", "r"), data)
+                publisher.publish(channels.request("/"), data)
+                publisher.publish(channels.response("/"), data)
+        finally:
+            publisher.close()
+        a = await rig.async_server()
+        await a.sio.emit("after", 1, to="r")
+        assert await on_s.wait_for("after") == [[1]]
+        assert s.adapter.stats["malformed"] >= len(garbage)
+        assert s.adapter.connection.connected
+    finally:
+        await rig.close()
+
+
+async def test_room_state_under_concurrent_request_threads_and_the_listener(
+    redis_server: RedisServer,
+) -> None:
+    """Request threads join and leave a big room while the listener selects its members
+    for broadcasts, thread switches forced often: every broadcast arrives, no handler
+    fails, nothing deadlocks (the listener and the request threads take the room-state
+    lock), and the room ends as the threads left it.  (Under CPython's GIL we could not
+    make a race show without the lock either: it makes compound updates atomic by
+    construction.)"""
+    rig = Cluster(redis_server.url, flask=False)
+    interval = sys.getswitchinterval()
+    try:
+        s = await rig.sync_server()
+        a = await rig.async_server()
+        watcher = await rig.client(s.url, rooms=["big"])
+        mgr = s.adapter
+        for i in range(2000):
+            mgr.basic_enter_room(f"member{i}", "/", None, eio_sid=f"eio{i}")  # connected
+            mgr.basic_enter_room(f"member{i}", "/", "big")
+        for index in range(4):
+            for n in range(50):
+                mgr.basic_enter_room(f"churn{index}-{n}", "/", None, eio_sid=f"e{index}-{n}")
+        errors: list[BaseException] = []
+        stop = threading.Event()
+
+        def churn(index: int) -> None:
+            try:
+                for n in range(3000):
+                    if stop.is_set():
+                        return
+                    sid = f"churn{index}-{n % 50}"
+                    mgr.basic_enter_room(sid, "/", "big")
+                    mgr.basic_leave_room(sid, "/", "big")
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        sys.setswitchinterval(1e-6)
+        threads = [threading.Thread(target=churn, args=(i,)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for n in range(200):
+            await a.sio.emit("bcast", n, to="big")
+        await watcher.wait_for("bcast", 200, timeout=20)
+        stop.set()
+        await asyncio.to_thread(lambda: [t.join(30) for t in threads])
+        sys.setswitchinterval(interval)
+        assert not errors, errors
+        assert mgr.stats["handler_errors"] == 0, mgr.stats
+        members = {sid for sid, _ in mgr.get_participants("/", "big")}
+        assert not {sid for sid in members if sid.startswith("churn")}
+        assert len(members) == 2001
+    finally:
+        sys.setswitchinterval(interval)
+        await rig.close()
