@@ -96,8 +96,8 @@ echo "== micro-benchmarks, short mode (so they cannot rot)"
 "$VPY" -m pytest benchmarks -q --benchmark-min-rounds=1 --benchmark-max-time=0.005 \
   --benchmark-warmup=off --benchmark-columns=min,median,ops
 
-echo "== end-to-end scenarios on a 3-master Redis Cluster, smoke sizes (so they cannot rot)"
-"$VPY" benchmarks/scenarios.py --only sharded --smoke
+echo "== end-to-end scenarios on a 3-master Redis Cluster and with sync servers, smoke sizes"
+"$VPY" benchmarks/scenarios.py --only sharded,sync --smoke
 
 echo "== reliability figures, smoke sizes (so they cannot rot)"
 "$VPY" benchmarks/reliability.py --smoke
