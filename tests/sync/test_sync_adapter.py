@@ -13,6 +13,7 @@ import logging
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,6 +23,7 @@ import redis
 
 from socketio_redis_adapter import RedisAdapter, RequestTimeoutError
 from socketio_redis_adapter.core.remote_socket import BlockingRemoteSocket
+from tests.support.floods import flood_until_a_subscriber_drops
 from tests.support.redis_server import RedisServer
 from tests.support.sio_cluster import Client, PyServer, settle
 from tests.support.sync_server import SyncServer
@@ -310,6 +312,7 @@ async def test_a_redis_restart_under_a_listening_sync_server(own_redis: RedisSer
             await asyncio.sleep(0.05)
         resumed = loop.time() - back
         assert s.adapter.stats["reconnects"] >= 1
+        assert s.adapter.stats["slow_consumer_disconnects"] == 0  # an outage, not a drop
         # and the sync server publishes again: its broadcasts reach the async server's client
         on_a = await rig.client(a.url, rooms=["r"])
         await s.call(s.sio.emit, "from-sync", 2, to="r")
@@ -433,3 +436,43 @@ async def test_room_state_under_concurrent_request_threads_and_the_listener(
     finally:
         sys.setswitchinterval(interval)
         await rig.close()
+
+
+async def test_a_slow_consumer_dropped_by_redis_is_logged_counted_and_resumes(
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The listener is held (the test takes the room-state lock its handler needs) while
+    another thread floods a channel it reads, past a 256 KB pubsub output-buffer limit."""
+    admin = redis.Redis(port=own_redis.port, socket_timeout=5)
+    admin.config_set("client-output-buffer-limit", "pubsub 256kb 0 0")
+    caplog.set_level(logging.WARNING, logger="socketio_redis_adapter")
+    rig = Cluster(own_redis.url, flask=False)
+    try:
+        s = await rig.sync_server()
+        a = await rig.async_server()
+        on_s = await rig.client(s.url, rooms=["r"])
+        await a.sio.emit("before", 0, to="r")
+        await on_s.wait_for("before")
+        channel, message = s.adapter.codec.encode_broadcast(
+            "/", ["flood", b"\x00" * 8192], ["r"], [], {}
+        )
+        result: dict[str, int] = {}
+
+        def hold_and_flood() -> None:
+            with s.adapter._state_lock:  # the listener waits for it in its first message
+                flood_until_a_subscriber_drops(own_redis.port, "PUBLISH", channel, message,
+                                               time.monotonic() + 30, result)
+
+        await asyncio.to_thread(hold_and_flood)
+        assert result["dropped"] >= 1, result
+        await cluster_until(lambda: s.adapter.stats["slow_consumer_disconnects"] >= 1,
+                            "the drop to be reported", timeout=15)
+        assert s.adapter.stats["closed_by_redis"] >= 1
+        assert any("Redis closed the subscriber connection" in r.getMessage()
+                   and "client-output-buffer-limit pubsub" in r.getMessage()
+                   for r in caplog.records), [r.getMessage() for r in caplog.records]
+        await a.sio.emit("after", 1, to="r")
+        assert await on_s.wait_for("after", timeout=10) == [[1]]
+    finally:
+        await rig.close()
+        admin.close()

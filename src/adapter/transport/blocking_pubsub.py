@@ -145,6 +145,7 @@ class BlockingPubSub(MessageSizeLimit):
         self._closed = False
         self._last_activity = 0.0
         self._ping_sent = False
+        self._suspect_drop = False
 
     def bind(self, server: Any) -> None:
         """Use ``server``'s events, sleeps and background tasks."""
@@ -384,14 +385,16 @@ class BlockingPubSub(MessageSizeLimit):
             if self._closed:
                 break
             self.reconnects += 1
+            # Redis dropped a connection that was up (a slow consumer?): reported once the
+            # next one is up at once, which proves Redis was reachable all along (a failed
+            # attempt means an outage)
+            self._suspect_drop = was_up and lost_by_peer
             if was_up:
                 delay = self.min_reconnect_delay
                 now = time.monotonic()
                 if lost_by_peer and now - dropped_at > 1.0:
                     dropped_at = now
-                    self.drops.closed_by_redis += 1
-                    self.drops.report(None, "")
-                    continue  # back at once (Redis was reachable: a slow consumer?)
+                    continue  # back at once
             if not refused:
                 logger.warning("Redis subscriber disconnected; reconnecting in %.2fs", delay)
             self._server.sleep(delay)
@@ -424,6 +427,10 @@ class BlockingPubSub(MessageSizeLimit):
             self._refusal = None
             self._refusal_log.reset()
             self._connected.set()
+            if self._suspect_drop:
+                self._suspect_drop = False
+                self.drops.closed_by_redis += 1
+                self.drops.report(None, "")
             link.sock.settimeout(self.tls_poll_interval if tls else
                                  min(1.0, self.idle_ping_interval))
             self._last_activity = time.monotonic()
