@@ -27,6 +27,7 @@ import socketio
 from .core.blocking import ServerTasks, run_to_completion
 from .core.blocking_clock import BlockingClock
 from .core.manager_api import LocalStateAPI
+from .core.pacing import TURN_DELIVERIES
 from .engine.sync_api import SyncClusterAPI
 from .manager_common import ManagerCommon
 from .transport.base import MessageHandler
@@ -72,11 +73,25 @@ class SyncManagerBase(
 
     def _receive_with(self, handler: MessageHandler, max_message_size: int | None) -> None:
         """Hand the transport's messages to ``handler`` under the state lock, behind the
-        size limit (called by a flavour once ``connection`` is set)."""
+        size limit (called by a flavour once ``connection`` is set).
+
+        Pacing: after every :data:`~.core.pacing.TURN_DELIVERIES` deliveries the
+        listener yields (``server.sleep(0)``, the state lock released), so that
+        under gevent or eventlet the writers of the sockets it queued packets on,
+        and every other green thread, run before it goes on with a burst.
+        """
+        counters = self.counters
+        spent = 0
 
         def locked(pattern: bytes | None, channel: bytes, data: bytes, route: Any) -> None:
+            nonlocal spent
+            before = counters.delivered
             with self._state_lock:
                 handler(pattern, channel, data, route)
+            spent += counters.delivered - before + 1
+            if spent >= TURN_DELIVERIES:
+                spent = 0
+                self.server.sleep(0)
 
         apply_limit(self.connection, check_limit(max_message_size), locked)
 

@@ -476,3 +476,35 @@ async def test_a_slow_consumer_dropped_by_redis_is_logged_counted_and_resumes(
     finally:
         await rig.close()
         admin.close()
+
+
+async def test_the_listener_yields_during_a_burst(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every TURN_DELIVERIES deliveries the listener sleeps(0), the state lock released,
+    so that other green threads (gevent, eventlet) run during a burst for a big room."""
+    from socketio_redis_adapter import sync_manager  # noqa: PLC0415 - the module to patch
+
+    monkeypatch.setattr(sync_manager, "TURN_DELIVERIES", 6)  # 2 clients: every 2 messages
+    rig = Cluster(redis_server.url, flask=False)
+    try:
+        s = await rig.sync_server()
+        a = await rig.async_server()
+        clients = [await rig.client(s.url, rooms=["big"]) for _ in range(2)]
+        yields: list[bool] = []
+        sleep = s.sio.sleep
+
+        def counting_sleep(seconds: float = 0) -> None:
+            if sys._getframe(1).f_code.co_name == "locked":  # the pacing, not the transport
+                yields.append(s.adapter._state_lock._is_owned())
+            sleep(seconds)
+
+        s.sio.sleep = counting_sleep
+        for n in range(40):
+            await a.sio.emit("burst", n, to="big")
+        for client in clients:
+            assert [x[0] for x in await client.wait_for("burst", 40)] == list(range(40))
+        assert len(yields) >= 40 // 2 - 1, yields
+        assert not any(yields)  # never while holding the room-state lock
+    finally:
+        await rig.close()
