@@ -61,6 +61,9 @@ class SyncManagerBase(
     how a namespace is subscribed (:meth:`_subscribe_namespace`).
     """
 
+    #: deliveries after which the listener yields (``server.sleep(0)``) during a burst
+    yield_every = TURN_DELIVERIES
+
     def __init__(self, *, requests_timeout: float, logger: logging.Logger | None) -> None:
         super().__init__()
         self._init_common(requests_timeout, logger)
@@ -75,10 +78,10 @@ class SyncManagerBase(
         """Hand the transport's messages to ``handler`` under the state lock, behind the
         size limit (called by a flavour once ``connection`` is set).
 
-        Pacing: after every :data:`~.core.pacing.TURN_DELIVERIES` deliveries the
-        listener yields (``server.sleep(0)``, the state lock released), so that
-        under gevent or eventlet the writers of the sockets it queued packets on,
-        and every other green thread, run before it goes on with a burst.
+        Pacing: after every :attr:`yield_every` deliveries the listener yields
+        (``server.sleep(0)``, the state lock released), so that under gevent or
+        eventlet the writers of the sockets it queued packets on, and every other
+        green thread, run before it goes on with a burst.
         """
         counters = self.counters
         spent = 0
@@ -89,7 +92,7 @@ class SyncManagerBase(
             with self._state_lock:
                 handler(pattern, channel, data, route)
             spent += counters.delivered - before + 1
-            if spent >= TURN_DELIVERIES:
+            if spent >= self.yield_every:
                 spent = 0
                 self.server.sleep(0)
 

@@ -481,11 +481,11 @@ async def test_a_slow_consumer_dropped_by_redis_is_logged_counted_and_resumes(
 async def test_the_listener_yields_during_a_burst(
     redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Every TURN_DELIVERIES deliveries the listener sleeps(0), the state lock released,
+    """Every ``yield_every`` deliveries the listener sleeps(0), the state lock released,
     so that other green threads (gevent, eventlet) run during a burst for a big room."""
     from socketio_redis_adapter import sync_manager  # noqa: PLC0415 - the module to patch
 
-    monkeypatch.setattr(sync_manager, "TURN_DELIVERIES", 6)  # 2 clients: every 2 messages
+    monkeypatch.setattr(sync_manager.SyncManagerBase, "yield_every", 6)  # every 2 messages
     rig = Cluster(redis_server.url, flask=False)
     try:
         s = await rig.sync_server()
