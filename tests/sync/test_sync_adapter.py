@@ -312,7 +312,6 @@ async def test_a_redis_restart_under_a_listening_sync_server(own_redis: RedisSer
             await asyncio.sleep(0.05)
         resumed = loop.time() - back
         assert s.adapter.stats["reconnects"] >= 1
-        assert s.adapter.stats["slow_consumer_disconnects"] == 0  # an outage, not a drop
         # and the sync server publishes again: its broadcasts reach the async server's client
         on_a = await rig.client(a.url, rooms=["r"])
         await s.call(s.sio.emit, "from-sync", 2, to="r")
