@@ -203,15 +203,17 @@ async def test_the_cross_server_api_as_blocking_methods(cluster: Cluster) -> Non
     assert on_s.sio.connected
 
 
+async def never_answers(*args: Any) -> Any:
+    """A server-side handler that answers after every timeout of these tests."""
+    await asyncio.sleep(30)
+
+
 async def test_timeouts_raise_request_timeout_error(cluster: Cluster) -> None:
     s = await cluster.sync_server()
     a = await cluster.async_server()
     await cluster.client(a.url)
 
-    async def never(*args: Any) -> Any:
-        await asyncio.sleep(30)
-
-    a.adapter.on_server_side_event("slow", never)
+    a.adapter.on_server_side_event("slow", never_answers)
     with pytest.raises(RequestTimeoutError):
         await s.call(s.adapter.server_side_call, "slow")
     quiet = await cluster.client(a.url)
@@ -262,10 +264,7 @@ async def test_close_ends_waits_and_stops_the_listener(
     a = await cluster.async_server()
     await cluster.client(a.url)
 
-    async def never(*args: Any) -> Any:
-        await asyncio.sleep(30)
-
-    a.adapter.on_server_side_event("slow", never)
+    a.adapter.on_server_side_event("slow", never_answers)
     call = asyncio.ensure_future(s.call(s.adapter.server_side_call, "slow"))
     await cluster_until(lambda: s.adapter.table_sizes()["pending_requests"] == 1,
                         "the request to be pending")
