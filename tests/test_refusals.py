@@ -28,7 +28,7 @@ import redis
 
 from socketio_redis_adapter import AsyncRedisAdapter, AsyncShardedRedisAdapter, RedisRefusedError
 from tests.support.acl_rules import classic_rules, sharded_rules, user_rules
-from tests.support.floods import flood_until_a_subscriber_drops
+from tests.support.floods import flood_until_a_subscriber_drops, watch_a_held_resubscription
 from tests.support.redis_server import RedisServer
 from tests.support.sio_cluster import Client, PyServer, close_all
 from tests.support.topologies import RedisCluster, acl_setuser, apply_acl, user_url
@@ -242,7 +242,12 @@ async def test_a_slow_consumer_dropped_by_redis_is_logged_counted_and_resumes(
             and "'client-output-buffer-limit pubsub'" in message and cause in message
             for message in warnings
         ), warnings
-        # the receiver is subscribed again: a broadcast from the other server reaches its client
+        # the receiver is subscribed again (Redis confirmed it): a broadcast from the other
+        # server reaches its client
+        deadline = asyncio.get_running_loop().time() + 10
+        while not receiver.adapter.connection.connected:
+            assert asyncio.get_running_loop().time() < deadline, "not subscribed again"
+            await asyncio.sleep(0.02)
         await sender.sio.emit("after", 2, room="news")
         await clients[0].wait_for("after", timeout=10)
         resumed = asyncio.get_running_loop().time() - freed_at
@@ -253,6 +258,25 @@ async def test_a_slow_consumer_dropped_by_redis_is_logged_counted_and_resumes(
     finally:
         await close_all(clients, servers)
         admin.close()
+
+
+@pytest.mark.parametrize("flavour", ["classic", "classic-redispy"])
+async def test_a_replaced_subscriber_is_up_only_once_redis_confirms_its_subscriptions(
+    own_redis: RedisServer, flavour: str,
+) -> None:
+    """Between a new subscriber connection and Redis' confirmation of what it subscribes
+    again, a PUBLISH may still miss it: the adapter is not ``connected`` (its offline
+    queue holds broadcasts) and reports the drop only once Redis confirmed."""
+    [server] = await _servers(flavour, own_redis.url, f"held-{uuid.uuid4().hex[:8]}", count=1)
+    try:
+        transport = server.adapter.connection
+        assert transport.connected
+        seconds = await watch_a_held_resubscription(own_redis.port, transport,
+                                                    lambda: server.adapter.stats)
+        assert seconds >= 1.2, seconds
+        await _wait_stat(server.adapter, "closed_by_redis", 1)
+    finally:
+        await close_all([], [server])
 
 
 @pytest.mark.parametrize("flavour", RUNNING)

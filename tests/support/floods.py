@@ -1,8 +1,11 @@
-"""Publishing until Redis drops a subscriber past its output-buffer limit (slow-consumer tests)."""
+"""Publishing until Redis drops a subscriber past its output-buffer limit (slow-consumer
+tests), and holding a replaced subscriber connection's resubscription."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Any
 
 import redis
 
@@ -33,3 +36,41 @@ def flood_until_a_subscriber_drops(port: int, command: str, channel: bytes, mess
         result["dropped"] = before - pubsub_clients(client)
     finally:
         client.close()
+
+
+async def watch_a_held_resubscription(port: int, transport: Any, stats: Any,
+                                      hold_ms: int = 1500) -> float:
+    """Kill ``transport``'s subscriber connection and hold Redis' reply to the one that
+    replaces it (``CLIENT PAUSE``: Redis still accepts connections but runs no command).
+
+    Checks, every 20 ms while held, that the transport does not count itself connected
+    and ``stats()`` (the adapter's) reports no drop yet; then waits (bounded) until it
+    is connected again and returns the seconds from the kill until then.
+    """
+    loop = asyncio.get_running_loop()
+    admin = redis.Redis(port=port, socket_timeout=5)
+    try:
+        reconnects = transport.reconnects
+        pipe = admin.pipeline(transaction=False)
+        pipe.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        pipe.execute_command("CLIENT", "PAUSE", str(hold_ms), "ALL")
+        pipe.execute()
+        killed_at = loop.time()
+        held_until = killed_at + hold_ms / 1000 - 0.2  # a margin for the pause's own clock
+        while transport.reconnects == reconnects:  # the kill is noticed
+            assert loop.time() < held_until, "the subscriber connection was not replaced"
+            await asyncio.sleep(0.005)
+        checks = 0
+        while loop.time() < held_until:
+            assert not transport.connected, "connected before Redis confirmed the subscriptions"
+            assert stats()["closed_by_redis"] == 0, stats()
+            checks += 1
+            await asyncio.sleep(0.02)
+        assert checks >= 10, checks
+        deadline = loop.time() + 10
+        while not transport.connected:
+            assert loop.time() < deadline, "not connected again 10 s after the pause"
+            await asyncio.sleep(0.02)
+        return loop.time() - killed_at
+    finally:
+        admin.close()

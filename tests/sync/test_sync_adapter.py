@@ -23,7 +23,7 @@ import redis
 
 from socketio_redis_adapter import RedisAdapter, RequestTimeoutError
 from socketio_redis_adapter.core.remote_socket import BlockingRemoteSocket
-from tests.support.floods import flood_until_a_subscriber_drops
+from tests.support.floods import flood_until_a_subscriber_drops, watch_a_held_resubscription
 from tests.support.redis_server import RedisServer
 from tests.support.sio_cluster import Client, PyServer, settle
 from tests.support.sync_server import SyncServer
@@ -474,6 +474,26 @@ async def test_a_slow_consumer_dropped_by_redis_is_logged_counted_and_resumes(
     finally:
         await rig.close()
         admin.close()
+
+
+async def test_a_replaced_subscriber_is_up_only_once_redis_confirms_its_subscriptions(
+    own_redis: RedisServer,
+) -> None:
+    """Between a new subscriber connection and Redis' confirmation of what it subscribes
+    again, a PUBLISH may still miss it: not ``connected``, and the drop is reported only
+    once Redis confirmed."""
+    rig = Cluster(own_redis.url, flask=False)
+    try:
+        s = await rig.sync_server()
+        transport = s.adapter.connection
+        await cluster_until(lambda: transport.connected, "the listener to be subscribed")
+        seconds = await watch_a_held_resubscription(own_redis.port, transport,
+                                                    lambda: s.adapter.stats)
+        assert seconds >= 1.2, seconds
+        await cluster_until(lambda: s.adapter.stats["closed_by_redis"] >= 1,
+                            "the drop to be reported")
+    finally:
+        await rig.close()
 
 
 async def test_the_listener_yields_during_a_burst(

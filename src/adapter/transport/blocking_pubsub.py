@@ -38,7 +38,7 @@ from .errors import RedisRefusedError, RefusalLog
 from .limits import MessageSizeLimit
 from .links import pubsub_count
 from .resp_connection import encode_command, encode_publish
-from .sent_commands import CONFIRMATIONS, SentCommands
+from .sent_commands import CONFIRMATIONS, SentCommand, SentCommands
 from .topology import Topology
 from .urls import topology_from_url
 
@@ -135,6 +135,8 @@ class BlockingPubSub(MessageSizeLimit):
         self._nodes_lock = threading.Lock()
         self._subscriber: BlockingLink | None = None
         self._sent = SentCommands()
+        #: the (P)SUBSCRIBEs a new connection sent that Redis has not confirmed yet
+        self._resubscription: list[SentCommand] = []
         self._confirmations: dict[tuple[bytes, bytes], list[_Confirmation]] = {}
         self._writes: deque[bytes] = deque()
         self._connected: Any = None
@@ -156,8 +158,23 @@ class BlockingPubSub(MessageSizeLimit):
 
     @property
     def connected(self) -> bool:
-        """True while the subscriber connection is up and subscribed."""
-        return self._connected is not None and self._connected.is_set()
+        """True while the subscriber connection is up and Redis has confirmed every
+        subscription it made again (a PUBLISH Redis runs from then on reaches it)."""
+        return (self._connected is not None and self._connected.is_set()
+                and not self._resubscription)
+
+    def _resubscribed(self) -> None:
+        """Redis confirmed every subscription of a new connection: report a drop that
+        the connection replaced (Redis was reachable all along)."""
+        self._resubscription = []
+        if self._suspect_drop:
+            self._suspect_drop = False
+            self.drops.closed_by_redis += 1
+            self.drops.report(None, "")
+
+    def _check_resubscribed(self) -> None:
+        if self._resubscription and not any(sent.owed for sent in self._resubscription):
+            self._resubscribed()
 
     def stats(self) -> dict[str, int]:
         """``reconnects``, ``handler_errors``, ``publish_failures`` (posted publishes
@@ -423,14 +440,13 @@ class BlockingPubSub(MessageSizeLimit):
                     commands.append(encode_command(b"SUBSCRIBE", *self.channels))
                 if commands:  # under the lock: before any later (P)SUBSCRIBE
                     link.send(b"".join(commands))
+                self._resubscription = self._sent.subscriptions_owed()
                 self._subscriber = link
             self._refusal = None
             self._refusal_log.reset()
             self._connected.set()
-            if self._suspect_drop:
-                self._suspect_drop = False
-                self.drops.closed_by_redis += 1
-                self.drops.report(None, "")
+            if not self._resubscription:
+                self._resubscribed()
             link.sock.settimeout(self.tls_poll_interval if tls else
                                  min(1.0, self.idle_ping_interval))
             self._last_activity = time.monotonic()
@@ -485,6 +501,7 @@ class BlockingPubSub(MessageSizeLimit):
             with self._lock:
                 self._sent.answered(kind, reply[1])
                 settled = self._confirmations.pop((kind, reply[1]), [])
+            self._check_resubscribed()
             for confirmation in settled:
                 confirmation.settle()
         elif kind == b"pong":
@@ -494,6 +511,7 @@ class BlockingPubSub(MessageSizeLimit):
     def _refused_reply(self, error: object) -> None:
         with self._lock:
             sent = self._sent.refused()
+        self._check_resubscribed()
         refusal = sent.refusal(error) if sent is not None else None
         if sent is None or refusal is None:
             what = sent.kind.decode().upper() if sent is not None else "a command"

@@ -68,8 +68,17 @@ class SentCommands:
             self._sent.popleft()
 
     def refused(self) -> SentCommand | None:
-        """An error reply came: the command it answers (the oldest owed), if any."""
-        return self._sent.popleft() if self._sent else None
+        """An error reply came: the command it answers (the oldest owed), if any; it
+        owes nothing more."""
+        if not self._sent:
+            return None
+        sent = self._sent.popleft()
+        sent.owed.clear()
+        return sent
+
+    def subscriptions_owed(self) -> list[SentCommand]:
+        """The (P)SUBSCRIBE commands still owed a confirmation, oldest first."""
+        return [sent for sent in self._sent if sent.kind in (b"subscribe", b"psubscribe")]
 
 
 __all__ = ["CONFIRMATIONS", "SentCommand", "SentCommands"]

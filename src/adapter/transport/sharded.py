@@ -463,13 +463,21 @@ class ShardedPubSub(MessageSizeLimit):
 
     @property
     def connected(self) -> bool:
-        """True when every channel held is subscribed on a live connection."""
-        return all(channel in self._placed for channel in self.channels)
+        """True when every channel held is subscribed on a live connection and Redis
+        has confirmed it (a SPUBLISH Redis runs from then on reaches it)."""
+        return (all(channel in self._placed for channel in self.channels)
+                and not self._confirmations_owed())
+
+    def _confirmations_owed(self) -> bool:
+        """Whether an SSUBSCRIBE sent is not confirmed yet."""
+        return any(kind == b"ssubscribe" for subscriber in self._subscribers.values()
+                   for kind, _ in subscriber.expected)
 
     @property
     def resubscribing(self) -> bool:
         """True from a lost subscriber connection until every channel is subscribed again."""
-        if self._outage and len(self._placed) >= len(self.channels):
+        if (self._outage and len(self._placed) >= len(self.channels)
+                and not self._confirmations_owed()):
             self._outage = False
         return self._outage
 

@@ -10,7 +10,7 @@ from typing import Any
 from .base import ChannelFilter, MessageHandler
 from .drops import DropReport
 from .errors import RedisRefusedError, RefusalLog
-from .sent_commands import CONFIRMATIONS, SentCommands
+from .sent_commands import CONFIRMATIONS, SentCommand, SentCommands
 
 logger = logging.getLogger("socketio_redis_adapter")
 
@@ -80,6 +80,8 @@ class SubscriberBase:
         self._suspect_drop = False
         self._dropped_at = float("-inf")
         self._sent = SentCommands()
+        #: the (P)SUBSCRIBEs a new connection sent that Redis has not confirmed yet
+        self._resubscription: list[SentCommand] = []
         self._refusal: RedisRefusedError | None = None
         self._refusal_log = RefusalLog()
         #: set by :meth:`pause_reading`: the subscriber connection is left unread
@@ -87,13 +89,15 @@ class SubscriberBase:
 
     @property
     def connected(self) -> bool:
-        """True while the subscriber connection is up and subscribed."""
-        return self._connected.is_set()
+        """True while the subscriber connection is up and Redis has confirmed every
+        subscription it made again (a PUBLISH Redis runs from then on reaches it)."""
+        return self._connected.is_set() and not self._resubscription
 
     @property
     def resubscribing(self) -> bool:
-        """True while a subscriber connection that was up is being made again."""
-        return self._ever_up and not self._connected.is_set()
+        """True while a subscriber connection that was up is being made again (until
+        Redis has confirmed its subscriptions)."""
+        return self._ever_up and not self.connected
 
     def stats(self) -> dict[str, int]:
         """``reconnects``, ``handler_errors``, ``publish_failures``, ``closed_by_redis``,
@@ -232,10 +236,16 @@ class SubscriberBase:
     def _answered(self, kind: bytes, name: bytes | None) -> None:
         """A reply of ``kind`` (for ``name``) came: strike it from the commands owed."""
         self._sent.answered(kind, name)
+        self._check_resubscribed()
+
+    def _check_resubscribed(self) -> None:
+        if self._resubscription and not any(sent.owed for sent in self._resubscription):
+            self._resubscribed()
 
     def _refused_reply(self, error: object) -> None:
         """An error reply on the subscriber connection: it answers the oldest command owed."""
         sent = self._sent.refused()
+        self._check_resubscribed()
         refusal = sent.refusal(error) if sent is not None else None
         if sent is None or refusal is None:
             # not an ACL or password matter (a PING, an UNSUBSCRIBE, "max number of clients"):
@@ -269,6 +279,14 @@ class SubscriberBase:
         self._refusal = None
         self._refusal_log.reset()
         self._connected.set()
+        self._resubscription = self._sent.subscriptions_owed()
+        if not self._resubscription:
+            self._resubscribed()
+
+    def _resubscribed(self) -> None:
+        """Redis confirmed every subscription of a new connection: report a drop that
+        the connection replaced (Redis was reachable all along)."""
+        self._resubscription = []
         suspect, self._suspect_drop = self._suspect_drop, False
         self.drops.sample(None, self._buffer_limit_disconnections, suspect, "")
 
