@@ -10,7 +10,9 @@ import pytest
 
 from socketio_redis_adapter.transport.raw import RawPubSub
 from socketio_redis_adapter.transport.resp_connection import (
+    RESEND_WINDOW,
     RespProtocol,
+    decode_command,
     encode_command,
     encode_publish,
 )
@@ -64,6 +66,38 @@ async def test_a_lost_connection_fails_requests_and_counts_unconfirmed_posts() -
         await request
     assert protocol.failures == 1
     assert protocol.lost.done()
+
+
+def _lost_after_two_reads(closed_by_us: bool, stale: bool) -> list[bytes]:
+    """Posts a, b (confirmed by one read), c (by the next read), d (never): what a loss
+    hands to ``on_unconfirmed`` (decoded to the published data)."""
+    protocol = RespProtocol()
+    transport = Transport()
+    transport.close = lambda: None  # type: ignore[method-assign]
+    protocol.connection_made(transport)
+    handed: list[bytes] = []
+    protocol.on_unconfirmed = lambda commands: handed.extend(
+        decode_command(command)[2] for command in commands
+    )
+    for data in (b"a", b"b", b"c", b"d"):
+        protocol.post(encode_publish(b"ch", data))
+    protocol.data_received(b":1\r\n:1\r\n")
+    protocol.data_received(b":1\r\n")
+    if stale:
+        protocol.last_activity -= RESEND_WINDOW + 0.1
+    if closed_by_us:
+        protocol.close()
+    protocol.connection_lost(None if closed_by_us else ConnectionResetError())
+    return handed
+
+
+async def test_a_connection_lost_by_redis_hands_on_what_its_last_read_confirmed() -> None:
+    """Redis answers a PUBLISH before writing the subscribers' copies: a Redis killed
+    in between confirmed what nobody got, so the last read's confirmations go back too."""
+    assert _lost_after_two_reads(closed_by_us=False, stale=False) == [b"c", b"d"]
+    # only the unconfirmed when we closed it, or when the last read was long before
+    assert _lost_after_two_reads(closed_by_us=True, stale=False) == [b"d"]
+    assert _lost_after_two_reads(closed_by_us=False, stale=True) == [b"d"]
 
 
 async def test_a_reply_error_raises_for_requests() -> None:

@@ -161,7 +161,9 @@ class BroadcastPublisher:
         self.hold(channel, data, error)
 
     def requeue(self, posts: list[tuple[bytes, bytes]]) -> None:
-        """Publishes a lost connection left unconfirmed: send them again first."""
+        """Publishes a lost connection left unconfirmed (or confirmed in its last
+        instant, when Redis may have died before its subscribers' copies): send them
+        again first."""
         if self._closed:
             self.dropped += len(posts)
             self._logger().warning(
@@ -173,8 +175,8 @@ class BroadcastPublisher:
         self._items.extendleft((channel, data, now) for channel, data in reversed(posts))
         self._bytes += sum(len(data) for _, data in posts)
         self.resent += len(posts)
-        self._start_holding("the connection was lost before Redis confirmed "
-                            f"{len(posts)} publishes")
+        self._start_holding(f"the connection was lost: {len(posts)} publishes it had not "
+                            "confirmed, or confirmed in its last read, are sent again")
 
     def hold(self, channel: bytes, data: bytes, cause: BaseException | None = None) -> None:
         """Queue a broadcast for later (raises :class:`OfflineQueueFull` when it
@@ -327,7 +329,8 @@ class BroadcastPublisher:
     def stats(self) -> dict[str, int]:
         """``offline_queued``, ``offline_flushed``, ``offline_expired``,
         ``offline_rejected`` (emits that raised), ``offline_dropped`` (left
-        when closing), ``resent`` (unconfirmed publishes sent again)."""
+        when closing), ``resent`` (publishes a lost connection left unconfirmed, or confirmed
+        in its last read, sent again)."""
         return {
             "offline_queued": self.queued,
             "offline_flushed": self.flushed,

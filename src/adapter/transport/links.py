@@ -17,8 +17,9 @@ class NodeLinks:
     :param on_refused: given to each connection (see ``RespProtocol.on_refused``).
 
     A publish posted on a connection that is lost before Redis confirms it
-    goes to :attr:`on_lost_posts` as ``(channel, data)``, in order, to be
-    sent again; without a handler it is logged and counted in :attr:`failures`.
+    (or that its last read confirmed, see ``RespProtocol``) goes to
+    :attr:`on_lost_posts` as ``(channel, data)``, in order, to be sent again;
+    without a handler an unconfirmed one is logged and counted in :attr:`failures`.
     """
 
     __slots__ = ("settings", "on_refused", "on_lost_posts", "closed", "_links", "_locks",

@@ -55,6 +55,11 @@ def encode_spublish(channel: bytes, data: bytes) -> bytes:
     )
 
 
+#: seconds between a connection's last read and its loss within which the publishes that
+#: read confirmed are sent again (see :class:`RespProtocol`)
+RESEND_WINDOW = 1.0
+
+
 class RespProtocol(asyncio.Protocol):
     """One Redis connection: writes are batched per loop iteration.
 
@@ -64,7 +69,15 @@ class RespProtocol(asyncio.Protocol):
     transport learns of moved slots that way).  A posted command is kept
     until Redis confirms it: when the connection is lost first, the
     unconfirmed ones go to :attr:`on_unconfirmed` (to be sent again), or are
-    counted in :attr:`failures` when nobody takes them.  Once
+    counted in :attr:`failures` when nobody takes them.
+
+    Redis answers a PUBLISH before it writes the subscribers' copies (in the
+    same event-loop turn), so a Redis killed between the two has confirmed a
+    publish nobody got.  When the connection is lost by Redis or the network
+    (not by :meth:`close`), the posted commands confirmed in its last read
+    (when that read was at most :data:`RESEND_WINDOW` seconds before the
+    loss) go to :attr:`on_unconfirmed` too, ahead of the unconfirmed ones:
+    those few are at-least-once (a subscriber may get one twice).  Once
     :meth:`enter_push_mode` is called (before SUBSCRIBE), every byte goes to
     the push parser instead.
     """
@@ -87,6 +100,9 @@ class RespProtocol(asyncio.Protocol):
         self.on_unconfirmed: Callable[[list[bytes]], None] | None = None
         #: True while :meth:`pause_reading` holds the socket unread
         self.reading_paused = False
+        #: the posted commands the last read confirmed (it was at :attr:`last_activity`)
+        self._last_confirmed: list[bytes] = []
+        self._closing = False
 
     # asyncio.Protocol ---------------------------------------------------
 
@@ -102,12 +118,15 @@ class RespProtocol(asyncio.Protocol):
                 self._dispatch_replies()
         except (hiredis.ProtocolError, ValueError) as exc:
             logger.error("Redis protocol error: %r", exc)
+            self._closing = True  # our doing: what Redis confirmed stands
             if self.transport is not None:
                 self.transport.abort()
         self.last_activity = asyncio.get_running_loop().time()
 
     def _dispatch_replies(self) -> None:
         gets = self._reader.gets
+        confirmed: list[bytes] = []
+        self._last_confirmed = confirmed
         reply = gets()
         while reply is not False:
             if self._waiters:
@@ -118,6 +137,8 @@ class RespProtocol(asyncio.Protocol):
                         logger.error("Redis refused a PUBLISH: %s", reply)
                         if self.on_refused is not None:
                             self.on_refused(reply)
+                    else:
+                        confirmed.append(waiter)  # type: ignore[arg-type]
                 elif waiter.done():  # type: ignore[union-attr]
                     pass
                 elif isinstance(reply, hiredis.ReplyError):
@@ -129,6 +150,10 @@ class RespProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         error = ConnectionError(f"Redis connection lost: {exc!r}" if exc else "Redis closed")
         unconfirmed: list[bytes] = []
+        if (self.on_unconfirmed is not None and not self._closing and self._last_confirmed
+                and asyncio.get_running_loop().time() - self.last_activity <= RESEND_WINDOW):
+            unconfirmed.extend(self._last_confirmed)  # Redis may have died before the copies
+        self._last_confirmed = []
         while self._waiters:
             waiter = self._waiters.popleft()
             if isinstance(waiter, bytes):
@@ -219,6 +244,7 @@ class RespProtocol(asyncio.Protocol):
 
     def close(self) -> None:
         """Send what is queued, then close (replies still on the way are not read)."""
+        self._closing = True
         if self.transport is not None:
             self._flush()
             self.transport.close()
