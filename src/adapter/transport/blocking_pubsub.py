@@ -37,6 +37,7 @@ from .drops import DropReport
 from .errors import RedisRefusedError, RefusalLog
 from .limits import MessageSizeLimit
 from .links import pubsub_count
+from .reconnect import ReconnectPolicy
 from .resp_connection import encode_command, encode_publish
 from .sent_commands import CONFIRMATIONS, SentCommand, SentCommands
 from .topology import Topology
@@ -377,8 +378,8 @@ class BlockingPubSub(MessageSizeLimit):
             self._stopped.set()
 
     def _listen_until_closed(self) -> None:
-        delay = self.min_reconnect_delay
-        dropped_at = float("-inf")
+        policy = ReconnectPolicy(self.min_reconnect_delay, self.max_reconnect_delay,
+                                 self.max_refused_delay)
         while not self._closed:
             was_up = lost_by_peer = refused = False
             try:
@@ -403,20 +404,16 @@ class BlockingPubSub(MessageSizeLimit):
                 break
             self.reconnects += 1
             # Redis dropped a connection that was up (a slow consumer?): reported once the
-            # next one is up at once, which proves Redis was reachable all along (a failed
+            # next one is subscribed, which proves Redis was reachable all along (a failed
             # attempt means an outage)
             self._suspect_drop = was_up and lost_by_peer
-            if was_up:
-                delay = self.min_reconnect_delay
-                now = time.monotonic()
-                if lost_by_peer and now - dropped_at > 1.0:
-                    dropped_at = now
-                    continue  # back at once
-            if not refused:
+            delay = policy.next_delay(was_up=was_up, closed_by_peer=lost_by_peer,
+                                      refused=refused, now=time.monotonic())
+            if delay == 0.0:
+                logger.warning("Redis closed the subscriber connection; reconnecting now")
+            elif not refused:
                 logger.warning("Redis subscriber disconnected; reconnecting in %.2fs", delay)
             self._server.sleep(delay)
-            delay = min(delay * 2,
-                        self.max_refused_delay if refused else self.max_reconnect_delay)
 
     def _session(self) -> tuple[bool, bool]:
         """One subscriber connection, until it is lost: (was it up, did Redis close it)."""

@@ -10,6 +10,7 @@ from typing import Any
 from .base import ChannelFilter, MessageHandler
 from .drops import DropReport
 from .errors import RedisRefusedError, RefusalLog
+from .reconnect import ReconnectPolicy
 from .sent_commands import CONFIRMATIONS, SentCommand, SentCommands
 
 logger = logging.getLogger("socketio_redis_adapter")
@@ -78,7 +79,6 @@ class SubscriberBase:
         #: set by a session that ended because Redis or the network closed its connection
         self._lost_by_peer = False
         self._suspect_drop = False
-        self._dropped_at = float("-inf")
         self._sent = SentCommands()
         #: the (P)SUBSCRIBEs a new connection sent that Redis has not confirmed yet
         self._resubscription: list[SentCommand] = []
@@ -296,7 +296,8 @@ class SubscriberBase:
         return None
 
     async def _run(self) -> None:
-        delay = self.min_reconnect_delay
+        policy = ReconnectPolicy(self.min_reconnect_delay, self.max_reconnect_delay,
+                                 self.max_refused_delay)
         while not self._closed:
             self._was_up = False
             self._lost_by_peer = False
@@ -325,20 +326,13 @@ class SubscriberBase:
             # Redis dropped a connection that was up (a slow consumer?); if the next one
             # comes up, Redis was reachable all along (a failed one means an outage)
             self._suspect_drop = self._was_up and self._lost_by_peer
-            if self._was_up:
-                delay = self.min_reconnect_delay
-                now = asyncio.get_running_loop().time()
-                # back at once, unless Redis dropped us a moment ago too (then the
-                # backoff: never a busy loop of connections)
-                if self._suspect_drop and now - self._dropped_at > 1.0:
-                    self._dropped_at = now
-                    logger.warning("Redis closed the subscriber connection; reconnecting now")
-                    await asyncio.sleep(0)
-                    continue
-            if not refused:
+            delay = policy.next_delay(was_up=self._was_up, closed_by_peer=self._lost_by_peer,
+                                      refused=refused, now=asyncio.get_running_loop().time())
+            if delay == 0.0:
+                logger.warning("Redis closed the subscriber connection; reconnecting now")
+            elif not refused:
                 logger.warning("Redis subscriber disconnected; reconnecting in %.2fs", delay)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, self.max_refused_delay if refused else self.max_reconnect_delay)
 
     async def _stop(self) -> None:
         """Stop the reconnect loop and drop every pending confirmation."""
