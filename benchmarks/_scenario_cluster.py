@@ -219,6 +219,11 @@ class Cluster:
         ids = [s.send("cpu") for s in self.servers]
         return [float(s.reply(rid)["cpu"]) for s, rid in zip(self.servers, ids, strict=True)]
 
+    def thread_cpu(self) -> dict[str, float]:
+        """The first server's CPU seconds by thread kind, when it reports them (the
+        synchronous servers do); else empty."""
+        return dict(self.servers[0].request("cpu").get("threads") or {})
+
     def sockets(self) -> int:
         return sum(int(s.request("sockets")["sockets"]) for s in self.servers)
 

@@ -108,15 +108,18 @@ def run_c(cl: Cluster, n: Sizes) -> dict[str, Any]:
     messages = [
         cl.encode("fan", "ev", {"t": time.time() * 1000.0, "i": i}) for i in range(n.c_broadcasts)
     ]
+    threads0 = cl.thread_cpu()
     cpu0 = cl.cpu()[0]
     t0 = time.perf_counter()
     cl.publish_many(messages, chunk=100)
     cl.wait_received("received", target, timeout=300)
     wall = time.perf_counter() - t0
     cpu1 = cl.cpu()[0]
+    threads1 = cl.thread_cpu()
     cl.client_stats(latencies=True)  # drop phase-1 latencies (queueing under a burst)
 
     interval = 1.0 / n.c_latency_rate
+    paced_threads0 = cl.thread_cpu()
     paced0 = cl.cpu()[0]
     start = time.perf_counter()
     for i in range(n.c_latency_broadcasts):
@@ -127,6 +130,7 @@ def run_c(cl: Cluster, n: Sizes) -> dict[str, Any]:
     target += n.c_latency_broadcasts * n.c_clients
     cl.wait_received("received", target, timeout=120)
     paced1 = cl.cpu()[0]
+    paced_threads1 = cl.thread_cpu()
     latencies = sorted(x for s in cl.client_stats(latencies=True) for x in s["latencies"])
     return {
         "us_per_delivery": (cpu1 - cpu0) / (n.c_broadcasts * n.c_clients) * 1e6,
@@ -135,6 +139,16 @@ def run_c(cl: Cluster, n: Sizes) -> dict[str, Any]:
         "p50_ms": _percentile(latencies, 0.50),
         "p99_ms": _percentile(latencies, 0.99),
         "latency_samples": len(latencies),
+        # where a synchronous server's CPU went, µs per delivery by thread kind
+        "threads_us_per_delivery": {
+            kind: (threads1[kind] - threads0[kind]) / (n.c_broadcasts * n.c_clients) * 1e6
+            for kind in threads1
+        },
+        "paced_threads_us_per_delivery": {
+            kind: (paced_threads1[kind] - paced_threads0[kind])
+            / (n.c_latency_broadcasts * n.c_clients) * 1e6
+            for kind in paced_threads1
+        },
     }
 
 

@@ -36,6 +36,32 @@ def out(obj: dict[str, Any]) -> None:
         sys.stdout.flush()
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_thread_kind() -> dict[str, float]:
+    """CPU seconds of this process' threads by kind (Linux ``/proc``): the websocket
+    ``writer`` threads, the Redis ``listener`` (ours, or RedisManager's thread) and the
+    ``rest`` (request and reader threads, the main thread)."""
+    kinds = {}
+    for thread in threading.enumerate():
+        name = thread.name
+        if "(writer)" in name:
+            kinds[thread.native_id] = "writer"
+        elif "(_listen)" in name or "(_thread)" in name:
+            kinds[thread.native_id] = "listener"
+    totals = {"writer": 0.0, "listener": 0.0, "rest": 0.0}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended
+        seconds = (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
+        totals[kinds.get(int(tid), "rest")] += seconds
+    return totals
+
+
 def make_manager(impl: str, url: str, key: str) -> Any:
     if impl == "sync-ours":
         expect = os.environ.get("EXPECT_FASTPATH")
@@ -89,7 +115,7 @@ def main(impl: str, url: str, key: str) -> None:
         try:
             name = cmd["cmd"]
             if name == "cpu":
-                result: Any = {"cpu": time.process_time()}
+                result: Any = {"cpu": time.process_time(), "threads": cpu_by_thread_kind()}
             elif name == "sockets":
                 try:
                     count = sum(1 for _ in mgr.get_participants("/", None))

@@ -324,7 +324,8 @@ class BlockingPubSub(MessageSizeLimit):
         with self._lock:
             fresh = [name for name in dict.fromkeys(names) if name not in held]
             for name in dict.fromkeys(names):
-                if not wait or (name in held and (kind, name) not in self._confirmations):
+                if not wait or (name in held and (kind, name) not in self._confirmations
+                                and self._confirmed(kind, name)):
                     continue  # nobody waits, or held and confirmed
                 confirmation = _Confirmation(self._server.eio.create_event())
                 self._confirmations.setdefault((kind, name), []).append(confirmation)
@@ -345,6 +346,11 @@ class BlockingPubSub(MessageSizeLimit):
                                    f"{self.confirm_timeout:g} s (it is still being made)")
             if confirmation.error is not None:
                 raise confirmation.error
+
+    def _confirmed(self, kind: bytes, name: bytes) -> bool:
+        """Whether Redis confirmed the held ``name`` on the live connection (under
+        :attr:`_lock`): one subscribed without waiting may still be on its way."""
+        return self._subscriber is not None and not self._sent.owes(kind, name)
 
     def _write(self, payload: bytes) -> None:
         """Write on the subscriber connection: at once, or through the listener (TLS:

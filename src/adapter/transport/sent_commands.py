@@ -76,6 +76,10 @@ class SentCommands:
         sent.owed.clear()
         return sent
 
+    def owes(self, kind: bytes, name: bytes) -> bool:
+        """Whether a command of ``kind`` still owes a confirmation for ``name``."""
+        return any(sent.kind == kind and name in sent.owed for sent in self._sent)
+
     def subscriptions_owed(self) -> list[SentCommand]:
         """The (P)SUBSCRIBE commands still owed a confirmation, oldest first."""
         return [sent for sent in self._sent if sent.kind in (b"subscribe", b"psubscribe")]

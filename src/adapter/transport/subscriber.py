@@ -168,8 +168,9 @@ class SubscriberBase:
         fresh: list[bytes] = []
         waiters = []
         for name in dict.fromkeys(new):
-            if name in names and (kind, name) not in self._confirmations:
-                continue  # held and confirmed
+            if (name in names and (kind, name) not in self._confirmations
+                    and self._connected.is_set() and not self._sent.owes(kind, name)):
+                continue  # held and confirmed (not on its way again after a reconnect)
             if name not in names:
                 names.add(name)
                 fresh.append(name)
