@@ -10,17 +10,14 @@ environment picks the pure-Python twin) or ``arm`` (python-socketio's
 ``1``/``0`` to have the child check which core it got.
 
 Clients join the rooms listed in their CONNECT auth ``{"rooms": [...]}``.
-Protocol: JSON lines.  stdout ``{"event": "ready", "port": P}``, then one
-``{"event": "reply", "id": N, "ok": ..., "result": ...}`` per stdin command
-``{"id": N, "cmd": ...}``: ``cpu`` (process CPU seconds), ``sockets``
-(connected sockets), ``gc``, ``emit_loop`` (``n``, ``room``: emit
-``{"n": i}`` n times, reply CPU and wall seconds).
+Protocol: see ``_scenario_commands.py``; commands ``cpu`` (process CPU
+seconds), ``sockets`` (connected sockets), ``gc``, ``emit_loop`` (``n``,
+``room``: emit ``{"n": i}`` n times, reply CPU and wall seconds).
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import os
 import socket
@@ -30,23 +27,15 @@ from typing import Any
 
 import socketio
 import uvloop
+from _scenario_commands import check_fastpath, common_command, out, reply, reply_failed
 from aiohttp import web
 
 import socketio_redis_adapter
 
 
-def out(obj: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
-
-
 def make_manager(impl: str, url: str, key: str, flavour: str = "classic") -> Any:
     if impl == "ours":
-        expect = os.environ.get("EXPECT_FASTPATH")
-        if expect is not None and socketio_redis_adapter.FASTPATH != (expect == "1"):
-            raise RuntimeError(
-                f"FASTPATH is {socketio_redis_adapter.FASTPATH}, expected {expect == '1'}"
-            )
+        check_fastpath()
         if flavour == "sharded":
             return socketio_redis_adapter.AsyncShardedRedisAdapter(
                 url, channel_prefix=key, subscription_mode="dynamic"
@@ -111,24 +100,13 @@ async def main(impl: str, url: str, key: str, flavour: str = "classic") -> None:
         cmd = json.loads(line)
         try:
             name = cmd["cmd"]
-            if name == "cpu":
-                result: Any = {"cpu": time.process_time()}
-            elif name == "sockets":
-                try:
-                    count = sum(1 for _ in mgr.get_participants("/", None))
-                except KeyError:  # AsyncRedisManager before the first client
-                    count = 0
-                result = {"sockets": count}
-            elif name == "gc":
-                gc.collect()
-                result = {}
-            elif name == "emit_loop":
+            if name == "emit_loop":
                 result = await emit_loop(int(cmd["n"]), str(cmd["room"]))
             else:
-                raise ValueError(f"unknown command {name!r}")
-            out({"event": "reply", "id": cmd.get("id"), "ok": True, "result": result})
+                result = common_command(name, mgr)
+            reply(cmd, result)
         except Exception as exc:  # reported to the orchestrator
-            out({"event": "reply", "id": cmd.get("id"), "ok": False, "error": repr(exc)})
+            reply_failed(cmd, exc)
     await runner.cleanup()
 
 

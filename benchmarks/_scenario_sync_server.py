@@ -4,16 +4,15 @@
 (our ``RedisAdapter``; ``SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS`` picks the
 pure-Python twin) or ``sync-rm`` (python-socketio's ``RedisManager``, with
 KEY as its channel).  Set ``EXPECT_FASTPATH`` to ``1``/``0`` to have the
-child check which core it got.  The same protocol as ``_scenario_server.py``:
-clients join the rooms in their CONNECT auth ``{"rooms": [...]}``; stdout
-``{"event": "ready", "port": P}``, then one reply per stdin command (``cpu``,
-``sockets``, ``gc``, ``emit_loop``).  Process CPU counts every thread: the
-request threads, the websocket writers and the Redis listener.
+child check which core it got.  The same protocol and commands as
+``_scenario_server.py`` (see ``_scenario_commands.py``); clients join the
+rooms in their CONNECT auth ``{"rooms": [...]}``.  Process CPU counts every
+thread: the request threads, the websocket writers and the Redis listener;
+``cpu`` also says how it splits between them (``threads``).
 """
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import socket
@@ -23,18 +22,10 @@ import time
 from typing import Any
 
 import socketio
+from _scenario_commands import check_fastpath, common_command, out, reply, reply_failed
 from werkzeug.serving import make_server
 
 import socketio_redis_adapter
-
-_out_lock = threading.Lock()
-
-
-def out(obj: dict[str, Any]) -> None:
-    with _out_lock:
-        sys.stdout.write(json.dumps(obj) + "\n")
-        sys.stdout.flush()
-
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -64,11 +55,7 @@ def cpu_by_thread_kind() -> dict[str, float]:
 
 def make_manager(impl: str, url: str, key: str) -> Any:
     if impl == "sync-ours":
-        expect = os.environ.get("EXPECT_FASTPATH")
-        if expect is not None and socketio_redis_adapter.FASTPATH != (expect == "1"):
-            raise RuntimeError(
-                f"FASTPATH is {socketio_redis_adapter.FASTPATH}, expected {expect == '1'}"
-            )
+        check_fastpath()
         return socketio_redis_adapter.RedisAdapter(url, key=key)
     if impl == "sync-rm":
         return socketio.RedisManager(url, channel=key)
@@ -114,24 +101,13 @@ def main(impl: str, url: str, key: str) -> None:
         cmd = json.loads(line)
         try:
             name = cmd["cmd"]
-            if name == "cpu":
-                result: Any = {"cpu": time.process_time(), "threads": cpu_by_thread_kind()}
-            elif name == "sockets":
-                try:
-                    count = sum(1 for _ in mgr.get_participants("/", None))
-                except KeyError:  # RedisManager before the first client
-                    count = 0
-                result = {"sockets": count}
-            elif name == "gc":
-                gc.collect()
-                result = {}
-            elif name == "emit_loop":
+            if name == "emit_loop":
                 result = emit_loop(int(cmd["n"]), str(cmd["room"]))
             else:
-                raise ValueError(f"unknown command {name!r}")
-            out({"event": "reply", "id": cmd.get("id"), "ok": True, "result": result})
+                result = common_command(name, mgr, lambda: {"threads": cpu_by_thread_kind()})
+            reply(cmd, result)
         except Exception as exc:  # reported to the orchestrator
-            out({"event": "reply", "id": cmd.get("id"), "ok": False, "error": repr(exc)})
+            reply_failed(cmd, exc)
     http.shutdown()
     os._exit(0)
 

@@ -122,8 +122,16 @@ async def test_cross_server_calls_in_every_direction(mixed: Mixed) -> None:
     # joins by selector from the sync server reach every server's sockets
     await mixed.sync.command("sockets_join", join="joined", rooms="r")
     await mixed.node.command("emit", event="to-joined", args=[1], rooms=["joined"])
-    for client in (on_sync, on_py, on_node):
-        await client.wait_for("to-joined")
+    try:
+        for client in (on_sync, on_py, on_node):
+            await client.wait_for("to-joined")
+    except AssertionError as exc:  # seen once in CI (on_sync, Python 3.10): say more
+        joined = await mixed.sync.command("fetch_sockets", rooms="joined")
+        raise AssertionError(
+            f"{exc}; in 'joined' (fetched by the sync server): {[x['id'] for x in joined]} "
+            f"(on_sync is {on_sync.sid()}); its stats: {await stats_of(mixed.sync)}; "
+            f"on_py got {on_py.events}, on_node got {on_node.events}"
+        ) from None
 
     # broadcasts with acks from the sync server, and from Node to the sync server's client
     acks = await mixed.sync.command("emit_with_ack", event="ack?", args=[1], to="r", timeout=5)
