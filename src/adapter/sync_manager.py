@@ -26,6 +26,7 @@ import socketio
 
 from .core.blocking import ServerTasks, run_to_completion
 from .core.blocking_clock import BlockingClock
+from .core.direct_frames import DirectFrames, unsupported_reason
 from .core.manager_api import LocalStateAPI
 from .core.pacing import TURN_DELIVERIES
 from .engine.sync_api import SyncClusterAPI
@@ -71,6 +72,12 @@ class SyncManagerBase(
         self.clock = BlockingClock()
         self._tasks = ServerTasks(self._get_logger)
         self._state_lock: Any = threading.RLock()
+        #: write broadcast frames straight to idle websocket clients when the server
+        #: allows it (see :mod:`.core.direct_frames`); set before the server is made
+        self.direct_frames = True
+        #: why direct frames are not used, once the server is known (None: they are)
+        self.direct_frames_off: str | None = "no server yet"
+        self._direct = DirectFrames()
         self._started = False
         self._closed = False
 
@@ -111,6 +118,14 @@ class SyncManagerBase(
         self.clock.bind(server)
         self._tasks.bind(server)
         self.connection.bind(server)
+        self.direct_frames_off = (unsupported_reason(server) if self.direct_frames
+                                  else "turned off (direct_frames=False)")
+        if self.direct_frames_off is None:
+            self._direct.install(server)
+            self.fanout.direct = self._direct
+
+    def _stat_sources(self) -> list[Any]:
+        return [*super()._stat_sources(), self._direct]
 
     def initialize(self) -> None:
         """Called by the server with its first client (python-socketio API): start
@@ -151,6 +166,9 @@ class SyncManagerBase(
         self.clock.close()
         self._tasks.close()
         self.fanout.close()
+        self.fanout.direct = None
+        if getattr(self, "server", None) is not None:
+            self._direct.uninstall(self.server)
 
     # -- python-socketio's manager API (synchronous) ----------------------
 

@@ -12,6 +12,7 @@ from socketio import packet as sio_packet
 
 from ..fastpath import DeliveryCache, RoomIndex, deliver, encode_event
 from ..protocol.parsers import json_default
+from .direct_frames import DirectFrames, message_frames, message_packets
 from .stats import Counters
 
 AckIdFactory = Callable[[str], int]
@@ -30,12 +31,15 @@ class Fanout:
     :param counters: where deliveries are counted.
     """
 
-    __slots__ = ("counters", "cache", "_server", "_text_packets", "_dumps", "_splice")
+    __slots__ = ("counters", "cache", "direct", "_server", "_text_packets", "_dumps", "_splice")
 
     def __init__(self, counters: Counters) -> None:
         self.counters = counters
         #: ``deliver``'s per-socket records; :meth:`forget` a socket that leaves
         self.cache = DeliveryCache()
+        #: writes frames straight to idle websocket clients (synchronous servers in
+        #: threading mode; see :mod:`.direct_frames`), or None
+        self.direct: DirectFrames | None = None
         self._server: Any = None
         self._text_packets = True
         self._dumps: Callable[..., str] = functools.partial(json.dumps, default=json_default)
@@ -116,7 +120,29 @@ class Fanout:
     # -- delivering ---------------------------------------------------------
 
     def send(self, eio_sids: Iterable[str], parts: list[Any], volatile: bool) -> int:
-        """Queue the packet ``parts`` on each socket; return how many got them."""
+        """Queue the packet ``parts`` on each socket (or write them to the idle ones, with
+        :attr:`direct`); return how many got them."""
+        direct = self.direct
+        if direct is not None and len(direct):
+            return self._send_direct(direct, eio_sids, parts, volatile)
+        return self._queue(eio_sids, parts, volatile)
+
+    def _send_direct(self, direct: DirectFrames, eio_sids: Iterable[str], parts: list[Any],
+                     volatile: bool) -> int:
+        frames = message_frames(parts)
+        packets = message_packets(parts)
+        delivered = 0
+        others = []
+        for eio_sid in eio_sids:
+            if direct.can_reach(eio_sid):
+                delivered += direct.deliver(eio_sid, frames, packets, volatile)
+            else:
+                others.append(eio_sid)
+        if others:
+            delivered += self._queue(others, parts, volatile)
+        return delivered
+
+    def _queue(self, eio_sids: Iterable[str], parts: list[Any], volatile: bool) -> int:
         make = eio_packet.Packet
         packets = [make(eio_packet.MESSAGE, part) for part in parts]
         binary = len(parts) > 1 or isinstance(parts[0], bytes)
