@@ -181,7 +181,8 @@ GROUPS: dict[str, dict[str, Any]] = {
         "columns": {k: (f"sync {v[0]}", v[1], v[2]) for k, v in COLUMNS.items()},
         "refs": [("vs RedisManager", SYNC_RM)],
         "notes": {"c": "socketio.Server in threading mode: Werkzeug's threaded server, a "
-                       "reader and a writer thread per websocket client (python-engineio)."},
+                       "reader and a writer thread per websocket client (python-engineio); "
+                       "ours writes broadcast frames straight to idle clients (direct_frames)."},
     },
     "sharded": {
         "impls": CLUSTER_IMPLS,

@@ -3,7 +3,7 @@
 The frame encoder against wsproto's; then real servers and clients: broadcasts from
 Redis written straight to idle clients interleaved with local emits from other threads
 and with Engine.IO's own queue, each client's order checked, websocket (direct),
-upgraded clients in one room; a client that stops reading (partial
+upgraded clients in one room, a long-polling one beside them; a client that stops reading (partial
 writes, the rest queued) gets every frame intact and in order; binary attachments;
 ``direct_frames=False``.
 """
@@ -133,6 +133,28 @@ async def test_each_client_gets_every_source_in_order(
     finally:
         for client in clients:
             await client.close()
+        await py.stop()
+        await asyncio.to_thread(sync.stop)
+
+
+async def test_a_long_polling_client_in_the_room_gets_the_queue(
+    redis_server: RedisServer,
+) -> None:
+    """(At most 16 packets per poll: python-engineio's client refuses a longer payload.)"""
+    sync, py = await _servers(redis_server.url)
+    on_ws = await Client.connect(sync.url, rooms=["r"])
+    polling = await Client.connect(sync.url, rooms=["r"], transports=["polling"])
+    try:
+        for n in range(10):
+            await py.sio.emit("remote", n, to="r")
+        for name, client in (("websocket", on_ws), ("polling", polling)):
+            got = await client.wait_for("remote", 10, timeout=20)
+            assert [args[0] for args in got] == list(range(10)), name
+        assert sync.adapter.table_sizes()["direct_clients"] == 1
+        assert sync.adapter.stats["direct_frames"] > 0
+    finally:
+        await on_ws.close()
+        await polling.close()
         await py.stop()
         await asyncio.to_thread(sync.stop)
 
