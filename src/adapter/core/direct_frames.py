@@ -222,8 +222,12 @@ class DirectFrames:
         """Write ``frames`` to the client now if its queue is idle, else queue
         ``packets`` (or, after a partial write, the rest of ``frames``).  With
         ``volatile``, a client with packets waiting is skipped.  Returns whether the
-        broadcast was sent or queued (call only when :meth:`can_reach`)."""
-        eio_sock, _, raw = self._clients[eio_sid]
+        broadcast was sent or queued (call after :meth:`can_reach`; a client that left
+        since is skipped)."""
+        client = self._clients.get(eio_sid)
+        if client is None:
+            return False
+        eio_sock, _, raw = client
         socket_queue: Any = eio_sock.queue
         with socket_queue.mutex:
             if not socket_queue.queue and socket_queue.in_hand == 0:
