@@ -22,6 +22,12 @@ It relies on python-engineio's synchronous ``Socket`` (``_websocket_handler``,
 TCP socket (not TLS), in threading mode; anywhere else the queue is used.
 Uncompressed frames are valid on connections that negotiated
 permessage-deflate, so the same bytes serve every client.
+
+simple-websocket's reader thread answers a client's websocket PING with a
+PONG written on the same socket, unsynchronised with the engine.io writer, as
+it always did; a PONG written between the two halves of a frame the kernel
+took in part would split it (browsers and Socket.IO clients do not send
+websocket PINGs; Engine.IO's own ping is a message).
 """
 
 from __future__ import annotations
