@@ -93,8 +93,14 @@ async def test_close_publishes_held_broadcasts_when_redis_answers(
         for seq in range(20):
             await publisher.sio.emit("held", seq, to="room")
         await asyncio.to_thread(own_redis.start)
-        # the receiver is subscribed again; the publisher closes before its own recovery ran
+        # the receiver is subscribed again (every channel, its room's too in the sharded
+        # flavour, confirmed by Redis); the publisher closes before its own recovery ran
         await receiver.adapter.start()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while not receiver.adapter.connection.connected:
+            assert loop.time() < deadline, "the receiver is not subscribed again"
+            await asyncio.sleep(0.01)
         await asyncio.wait_for(publisher.adapter.close(), 5)
         got = await client.wait_for("held", 20, timeout=5)
         assert [args[0] for args in got] == list(range(20))
