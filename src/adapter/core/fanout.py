@@ -7,7 +7,6 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from ..fastpath import DeliveryCache, RoomIndex, deliver, encode_event
@@ -122,15 +121,15 @@ class Fanout:
     def send(self, eio_sids: Iterable[str], parts: list[Any], volatile: bool) -> int:
         """Queue the packet ``parts`` on each socket (or write them to the idle ones, with
         :attr:`direct`); return how many got them."""
+        packets = message_packets(parts)
         direct = self.direct
         if direct is not None and len(direct):
-            return self._send_direct(direct, eio_sids, parts, volatile)
-        return self._queue(eio_sids, parts, volatile)
+            return self._send_direct(direct, eio_sids, parts, packets, volatile)
+        return self._queue(eio_sids, parts, packets, volatile)
 
     def _send_direct(self, direct: DirectFrames, eio_sids: Iterable[str], parts: list[Any],
-                     volatile: bool) -> int:
+                     packets: list[Any], volatile: bool) -> int:
         frames = message_frames(parts)
-        packets = message_packets(parts)
         delivered = 0
         others = []
         for eio_sid in eio_sids:
@@ -139,14 +138,13 @@ class Fanout:
             else:
                 others.append(eio_sid)
         if others:
-            delivered += self._queue(others, parts, volatile)
+            delivered += self._queue(others, parts, packets, volatile)
         return delivered
 
-    def _queue(self, eio_sids: Iterable[str], parts: list[Any], volatile: bool) -> int:
-        make = eio_packet.Packet
-        packets = [make(eio_packet.MESSAGE, part) for part in parts]
+    def _queue(self, eio_sids: Iterable[str], parts: list[Any], packets: list[Any],
+               volatile: bool) -> int:
         binary = len(parts) > 1 or isinstance(parts[0], bytes)
-        polling = (lambda: [make(eio_packet.MESSAGE, part) for part in parts]) if binary else None
+        polling = (lambda: message_packets(parts)) if binary else None
         return int(deliver(self._server.eio.sockets, eio_sids, packets, polling, volatile,
                            self.cache))
 
