@@ -34,7 +34,7 @@ COMMON_KEYS = {
     "sockets", "eio_sids", "rooms", "sockets_in_rooms", "delivery_records",
     "background_tasks", "pending_requests", "pending_acks", "server_side_handlers",
     "channel_routes", "subscribed_namespaces", "channels", "subscribe_confirmations",
-    "offline_queue", "paced_backlog",
+    "offline_queue", "paced_backlog", "direct_clients",
 }
 CLASSIC_KEYS = COMMON_KEYS | {"router_namespaces", "patterns"}
 SHARDED_KEYS = COMMON_KEYS | {

@@ -69,6 +69,14 @@ class AsyncRedisAdapter(ClassicParts, AsyncManagerBase):
                              (:class:`RedisPubSub`) it is dropped after
                              redis-py read it (see
                              :mod:`~socketio_redis_adapter.transport.limits`).
+    :param direct_frames: with aiohttp, or ASGI under uvicorn, write a
+                          broadcast's websocket frames straight to each
+                          client whose queue and writer are idle, instead of
+                          waking its writer task (see
+                          :mod:`~socketio_redis_adapter.core.direct_links`);
+                          each client's order is kept.  Used only with the
+                          library versions it knows; ``False`` turns it off.
+                          ``direct_frames_off`` says why it is not used, if so.
 
     Example::
 
@@ -90,8 +98,10 @@ class AsyncRedisAdapter(ClassicParts, AsyncManagerBase):
         logger: logging.Logger | None = None,
         offline_queue: OfflineQueue | None = OfflineQueue(),  # noqa: B008 - frozen
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+        direct_frames: bool = True,
     ) -> None:
         super().__init__(requests_timeout=requests_timeout, logger=logger)
+        self.direct_frames = direct_frames
         self._assemble_classic(
             key, parser,
             connection if connection is not None else connect(

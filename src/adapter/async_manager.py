@@ -15,6 +15,7 @@ from typing import Any
 
 import socketio
 
+from .core.direct_links import AsyncDirectFrames, unsupported_reason
 from .core.manager_api import LocalStateAPI
 from .core.offline_queue import UNREACHABLE, BroadcastPublisher, OfflineQueue
 from .core.pacing import FanoutPacer
@@ -44,6 +45,12 @@ class AsyncManagerBase(
         super().__init__()
         self._init_common(requests_timeout, logger)
         self._tasks = BackgroundTasks(self._get_logger)
+        #: write broadcast frames straight to idle websocket clients when the server
+        #: allows it (see :mod:`.core.direct_links`); set before the server is made
+        self.direct_frames = True
+        #: why direct frames are not used, once the server is known (None: they are)
+        self.direct_frames_off: str | None = "no server yet"
+        self._direct = AsyncDirectFrames()
 
     def _receive_with(self, handler: MessageHandler, max_message_size: int | None) -> None:
         """Hand the transport's messages to ``handler`` through the size limit and a
@@ -67,13 +74,18 @@ class AsyncManagerBase(
             transport.on_lost_posts = self.publisher.requeue
 
     def _stat_sources(self) -> list[Any]:
-        return [self.connection, self.publisher, self.pacer]
+        return [self.connection, self.publisher, self.pacer, self._direct]
 
     # -- life cycle ----------------------------------------------------
 
     def set_server(self, server: Any) -> None:
         super().set_server(server)
         self.fanout.bind(server)
+        self.direct_frames_off = (unsupported_reason(server) if self.direct_frames
+                                  else "turned off (direct_frames=False)")
+        if self.direct_frames_off is None:
+            self._direct.install(server)
+            self.fanout.links = self._direct.links
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -121,6 +133,9 @@ class AsyncManagerBase(
         await self._tasks.close()
         await self.connection.close()
         self.fanout.close()
+        self.fanout.links = None
+        if getattr(self, "server", None) is not None:
+            self._direct.uninstall(self.server)
 
     # -- python-socketio's manager API (asyncio) ------------------------
 

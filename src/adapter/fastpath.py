@@ -39,6 +39,10 @@ else:
 
 ChannelRouter = _core.ChannelRouter
 DeliveryCache = _core.DeliveryCache
+DirectLinks = _core.DirectLinks
+LINK_AIOHTTP: int = _core.LINK_AIOHTTP
+LINK_UVICORN: int = _core.LINK_UVICORN
+LINK_WEBSOCKETS: int = _core.LINK_WEBSOCKETS
 PushParser = _core.PushParser
 RespError = _core.RespError
 RoomIndex = _core.RoomIndex
@@ -53,6 +57,10 @@ __all__ = (
     "FASTPATH",
     "ChannelRouter",
     "DeliveryCache",
+    "DirectLinks",
+    "LINK_AIOHTTP",
+    "LINK_UVICORN",
+    "LINK_WEBSOCKETS",
     "PushParser",
     "RespError",
     "RoomIndex",

@@ -74,6 +74,14 @@ class AsyncShardedRedisAdapter(AsyncManagerBase):
                              (:class:`RedisPubSub`) it is dropped after
                              redis-py read it (see
                              :mod:`~socketio_redis_adapter.transport.limits`).
+    :param direct_frames: with aiohttp, or ASGI under uvicorn, write a
+                          broadcast's websocket frames straight to each
+                          client whose queue and writer are idle, instead of
+                          waking its writer task (see
+                          :mod:`~socketio_redis_adapter.core.direct_links`);
+                          each client's order is kept.  Used only with the
+                          library versions it knows; ``False`` turns it off.
+                          ``direct_frames_off`` says why it is not used, if so.
 
     Example::
 
@@ -96,8 +104,10 @@ class AsyncShardedRedisAdapter(AsyncManagerBase):
         logger: logging.Logger | None = None,
         offline_queue: OfflineQueue | None = OfflineQueue(),  # noqa: B008 - frozen
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+        direct_frames: bool = True,
     ) -> None:
         super().__init__(requests_timeout=requests_timeout, logger=logger)
+        self.direct_frames = direct_frames
         self.codec = ShardedCodec(channel_prefix, check_mode(subscription_mode))
         self.uid = self.codec.uid
         self.host_id = self.uid  # read by python-socketio's Admin UI

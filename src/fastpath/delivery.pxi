@@ -194,7 +194,7 @@ cdef class DeliveryCache:
 
 
 def deliver(sockets, eio_sids, packets, polling_packets, bint volatile,
-            DeliveryCache cache=None):
+            DeliveryCache cache=None, DirectLinks links=None, frames=None):
     """Queue ``packets`` on each recipient's Engine.IO socket, without tasks.
 
     ``sockets`` is the Engine.IO server's ``sockets`` dict.  Sockets that are
@@ -204,16 +204,24 @@ def deliver(sockets, eio_sids, packets, polling_packets, bint volatile,
     packet's first encoding and polling needs base64.  With ``volatile``,
     sockets that still have packets waiting are skipped.  ``cache`` (a
     ``DeliveryCache``, the same one for every call on ``sockets``) only makes
-    it faster.  Returns the number of sockets the packets were queued on.
+    it faster.  With ``links`` (a ``DirectLinks``) and ``frames`` (the
+    websocket frames of ``packets``, as bytes), a registered client whose
+    queue and writer are idle gets ``frames`` written to its transport
+    instead (see ``DirectLinks``).  Returns the number of sockets the packets
+    were queued on or the frames written to.
     """
     cdef Py_ssize_t delivered = 0
     cdef bint exact = type(sockets) is dict
     cdef bint has_polling = polling_packets is not None
     cdef bint fast = _queue_is_pristine()
     cdef bint event_fast = fast and _AsyncioEvent.clear is _event_clear
+    # direct writes read asyncio.Queue's internals: only where its layout is known
+    cdef bint direct = (fast and links is not None and frames is not None
+                        and len(links._links) > 0)
     cdef dict records = cache._records if cache is not None and fast else None
     cdef PyObject *found
     cdef _QueueRecord record
+    cdef bint wrote
     if type(packets) is not list and type(packets) is not tuple:
         packets = list(packets)
     for eio_sid in eio_sids:
@@ -236,6 +244,15 @@ def deliver(sockets, eio_sids, packets, polling_packets, bint volatile,
             else:
                 queue = socket.queue
                 record = cache._add(eio_sid, socket, queue, sockets)
+        if direct and type(eio_sid) is str:
+            if record is not None:
+                wrote = _write_direct(links, eio_sid, socket, queue, record.items,
+                                      record.getters, frames)
+            else:
+                wrote = _write_direct(links, eio_sid, socket, queue, None, None, frames)
+            if wrote:
+                delivered += 1
+                continue
         if record is not None:
             if volatile and len(record.items):
                 continue

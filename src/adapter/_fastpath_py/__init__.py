@@ -6,11 +6,12 @@ per-message and per-recipient hot paths of the adapter.
 
 The twin has one module per layer, as the compiled core has one part per
 layer in ``src/fastpath/``: ``rooms``, ``router``, ``json_text``, ``json_scan``,
-``delivery``, ``resp_push`` and ``broadcast`` (the ``broadcast_*`` parts).
+``direct``, ``delivery``, ``resp_push`` and ``broadcast`` (the ``broadcast_*`` parts).
 """
 
 from .broadcast import pack_broadcast, parse_broadcast, unpack_broadcast
 from .delivery import DeliveryCache, deliver
+from .direct import LINK_AIOHTTP, LINK_UVICORN, LINK_WEBSOCKETS, DirectLinks
 from .json_scan import json_value_text
 from .json_text import encode_event
 from .resp_push import PushParser, RespError
@@ -20,6 +21,10 @@ from .router import ChannelRouter
 __all__ = (
     "ChannelRouter",
     "DeliveryCache",
+    "DirectLinks",
+    "LINK_AIOHTTP",
+    "LINK_UVICORN",
+    "LINK_WEBSOCKETS",
     "PushParser",
     "RespError",
     "Room",

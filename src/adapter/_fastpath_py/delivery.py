@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .direct import DirectLinks, queue_is_pristine
+
 
 class DeliveryCache:
     """Per-socket records that let the compiled ``deliver`` skip reads that never change.
@@ -47,6 +49,8 @@ def deliver(
     polling_packets: Callable[[], list[Any]] | None,
     volatile: bool,
     cache: DeliveryCache | None = None,
+    links: DirectLinks | None = None,
+    frames: bytes | None = None,
 ) -> int:
     """Queue ``packets`` on each recipient's Engine.IO socket, without tasks.
 
@@ -57,15 +61,26 @@ def deliver(
     packet's first encoding and polling needs base64.  With ``volatile``,
     sockets that still have packets waiting are skipped.  ``cache`` (a
     ``DeliveryCache``, the same one for every call on ``sockets``) only makes
-    it faster.  Returns the number of sockets the packets were queued on.
+    it faster.  With ``links`` (a ``DirectLinks``) and ``frames`` (the
+    websocket frames of ``packets``, as bytes), a registered client whose
+    queue and writer are idle gets ``frames`` written to its transport
+    instead (see ``DirectLinks``).  Returns the number of sockets the packets
+    were queued on or the frames written to.
     """
     delivered = 0
     if not isinstance(packets, (list, tuple)):
         packets = list(packets)  # read once, for every socket
+    # direct writes read asyncio.Queue's internals: only where its layout is known
+    direct = links is not None and frames is not None and len(links) > 0 and queue_is_pristine()
     for eio_sid in eio_sids:
         socket = sockets.get(eio_sid)
         if socket is None or socket.closed:
             continue
+        if direct and type(eio_sid) is str:
+            assert links is not None and frames is not None
+            if links._write(eio_sid, socket, frames):
+                delivered += 1
+                continue
         queue = socket.queue
         if volatile and queue.qsize():
             continue

@@ -35,11 +35,11 @@ from __future__ import annotations
 import importlib.metadata
 import queue
 import socket as socket_module
-import threading
 from typing import Any
 
-from engineio import packet as eio_packet
 from engineio import socket as eio_socket
+
+from .handler_hook import hook_websocket_handler, owner_of, set_owner
 
 try:  # python-engineio requires it; tolerated missing all the same
     from simple_websocket import Server
@@ -48,32 +48,6 @@ except ImportError:  # pragma: no cover
 
 #: the library versions whose internals this module relies on (version prefixes)
 KNOWN_VERSIONS = {"python-engineio": ("4.15.",), "simple-websocket": ("1.1.",)}
-
-_TEXT, _BINARY = 0x81, 0x82  # FIN set, opcode text / binary
-
-
-def websocket_frame(payload: bytes, text: bool) -> bytes:
-    """One unmasked, unfragmented websocket frame (RFC 6455, server to client)."""
-    length = len(payload)
-    first = _TEXT if text else _BINARY
-    if length < 126:
-        header = bytes((first, length))
-    elif length < 1 << 16:
-        header = bytes((first, 126)) + length.to_bytes(2, "big")
-    else:
-        header = bytes((first, 127)) + length.to_bytes(8, "big")
-    return header + payload
-
-
-def message_frames(parts: list[Any]) -> bytes:
-    """The frames of one Engine.IO MESSAGE per part, as a websocket sends them: text
-    parts as ``4<text>`` text frames, binary attachments as binary frames."""
-    return b"".join(
-        websocket_frame(part, False) if isinstance(part, bytes)
-        else websocket_frame(("4" + part).encode(), True)
-        for part in parts
-    )
-
 
 class RawFrame(bytes):
     """Bytes already framed: sent to the socket as they are."""
@@ -126,22 +100,20 @@ def unsupported_reason(server: Any) -> str | None:
     return None
 
 
-_install_lock = threading.Lock()
-_ORIGINAL_HANDLER = "_socketio_redis_adapter_original_websocket_handler"
-_SERVER_MARK = "_socketio_redis_adapter_direct_frames"
-
-
-def _adopting_handler(self: Any, ws: Any) -> Any:
-    """python-engineio's ``Socket._websocket_handler``, first offering the websocket
-    to the :class:`DirectFrames` of the socket's server (if it has one)."""
-    frames = getattr(self.server, _SERVER_MARK, None)
-    if frames is not None:
-        frames.adopt(self, ws)
-    try:
-        return getattr(eio_socket.Socket, _ORIGINAL_HANDLER)(self, ws)
-    finally:
+def _adopting_handler(original: Any) -> Any:
+    def handler(self: Any, ws: Any) -> Any:
+        """python-engineio's ``Socket._websocket_handler``, first offering the websocket
+        to the :class:`DirectFrames` of the socket's server (if it has one)."""
+        frames = owner_of(self.server)
         if frames is not None:
-            frames.forget(self.sid)
+            frames.adopt(self, ws)
+        try:
+            return original(self, ws)
+        finally:
+            if frames is not None:
+                frames.forget(self.sid)
+
+    return handler
 
 
 class DirectFrames:
@@ -163,17 +135,12 @@ class DirectFrames:
 
     def install(self, server: Any) -> None:
         """Adopt ``server``'s websocket clients from now on."""
-        with _install_lock:
-            if not hasattr(eio_socket.Socket, _ORIGINAL_HANDLER):
-                setattr(eio_socket.Socket, _ORIGINAL_HANDLER,
-                        eio_socket.Socket._websocket_handler)
-                eio_socket.Socket._websocket_handler = _adopting_handler  # type: ignore
-        setattr(server.eio, _SERVER_MARK, self)
+        hook_websocket_handler(eio_socket.Socket, _adopting_handler)
+        set_owner(server.eio, self)
 
     def uninstall(self, server: Any) -> None:
         """Stop adopting ``server``'s clients (those adopted keep working)."""
-        if getattr(server.eio, _SERVER_MARK, None) is self:
-            delattr(server.eio, _SERVER_MARK)
+        set_owner(server.eio, None, only_if=self)
         self._clients.clear()
 
     def adopt(self, eio_sock: Any, ws: Any) -> None:
@@ -272,12 +239,7 @@ class DirectFrames:
                 "direct_frames_partial": self.partial}
 
 
-def message_packets(parts: list[Any]) -> list[Any]:
-    """Engine.IO MESSAGE packets for ``parts`` (the queued form of a broadcast)."""
-    return [eio_packet.Packet(eio_packet.MESSAGE, part) for part in parts]
-
-
 __all__ = [
     "KNOWN_VERSIONS", "CountingQueue", "DirectFrames", "RawFrame", "RawPacket",
-    "message_frames", "message_packets", "unsupported_reason", "websocket_frame",
+    "unsupported_reason",
 ]

@@ -9,9 +9,10 @@ from typing import Any
 
 from socketio import packet as sio_packet
 
-from ..fastpath import DeliveryCache, RoomIndex, deliver, encode_event
+from ..fastpath import DeliveryCache, DirectLinks, RoomIndex, deliver, encode_event
 from ..protocol.parsers import json_default
-from .direct_frames import DirectFrames, message_frames, message_packets
+from .direct_frames import DirectFrames
+from .frames import message_frames, message_packets
 from .stats import Counters
 
 AckIdFactory = Callable[[str], int]
@@ -30,7 +31,8 @@ class Fanout:
     :param counters: where deliveries are counted.
     """
 
-    __slots__ = ("counters", "cache", "direct", "_server", "_text_packets", "_dumps", "_splice")
+    __slots__ = ("counters", "cache", "direct", "links", "_server", "_text_packets", "_dumps",
+                 "_splice")
 
     def __init__(self, counters: Counters) -> None:
         self.counters = counters
@@ -39,6 +41,9 @@ class Fanout:
         #: writes frames straight to idle websocket clients (synchronous servers in
         #: threading mode; see :mod:`.direct_frames`), or None
         self.direct: DirectFrames | None = None
+        #: asyncio websocket clients ``deliver`` may write frames to (aiohttp, uvicorn;
+        #: see :mod:`.direct_links`), or None
+        self.links: DirectLinks | None = None
         self._server: Any = None
         self._text_packets = True
         self._dumps: Callable[..., str] = functools.partial(json.dumps, default=json_default)
@@ -119,8 +124,8 @@ class Fanout:
     # -- delivering ---------------------------------------------------------
 
     def send(self, eio_sids: Iterable[str], parts: list[Any], volatile: bool) -> int:
-        """Queue the packet ``parts`` on each socket (or write them to the idle ones, with
-        :attr:`direct`); return how many got them."""
+        """Queue the packet ``parts`` on each socket (or write their frames to the idle
+        ones, with :attr:`direct` or :attr:`links`); return how many got them."""
         packets = message_packets(parts)
         direct = self.direct
         if direct is not None and len(direct):
@@ -145,6 +150,10 @@ class Fanout:
                volatile: bool) -> int:
         binary = len(parts) > 1 or isinstance(parts[0], bytes)
         polling = (lambda: message_packets(parts)) if binary else None
+        links = self.links
+        if links is not None and len(links):
+            return int(deliver(self._server.eio.sockets, eio_sids, packets, polling, volatile,
+                               self.cache, links, message_frames(parts)))
         return int(deliver(self._server.eio.sockets, eio_sids, packets, polling, volatile,
                            self.cache))
 

@@ -1,0 +1,216 @@
+"""Direct websocket frames for asyncio servers: aiohttp, and ASGI under uvicorn.
+
+python-engineio gives each websocket client a writer task that waits on the
+socket's queue; a broadcast to a room of N clients wakes N tasks, each of
+which runs ``asyncio.wait_for`` and the websocket library's send path for
+one frame: measured, most of the CPU a steady broadcast costs.  Server-to-
+client frames are not masked, so one encoded frame serves every recipient:
+when a recipient's queue is empty and its writer task waits on it (so it
+holds nothing it has not written), ``deliver`` writes the broadcast's frames
+to the client's asyncio transport itself, one ``transport.write`` each, and
+no task wakes.  Otherwise the packets go to the queue as before, so each
+client's order is kept: an asyncio transport takes whole writes in order, and
+a writer waiting on its queue has written everything it took.
+
+The per-recipient work is the fast path's ``deliver`` with a
+:class:`~socketio_redis_adapter.fastpath.DirectLinks`; this module adopts
+the clients as they connect.  It relies on python-engineio's ``AsyncSocket``
+(``_websocket_handler``, ``poll``, ``queue``, ``upgraded``, ``upgrading``,
+``closing``), and on the internals of the websocket side in the versions of
+:data:`KNOWN_VERSIONS`: aiohttp's ``WebSocketResponse`` and
+``WebSocketWriter``; uvicorn's websocket protocols (``websockets-sansio``,
+``wsproto`` and ``websockets``, the legacy ``websockets`` protocol's
+``state``).  Anything else (another ASGI server, another version) uses the
+queue.  Uncompressed frames are valid on connections that negotiated
+permessage-deflate, so the same bytes serve every client.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.metadata
+import sys
+from typing import Any
+
+from engineio import async_socket
+
+from ..fastpath import LINK_AIOHTTP, LINK_UVICORN, LINK_WEBSOCKETS, DirectLinks
+from .handler_hook import hook_websocket_handler, owner_of, set_owner
+
+#: the library versions whose internals this module relies on (version prefixes)
+KNOWN_VERSIONS = {
+    "python-engineio": ("4.15.",),
+    "aiohttp": ("3.14.",),
+    "uvicorn": ("0.55.",),
+    "websockets": ("17.",),
+}
+#: what each async mode needs besides python-engineio
+_MODE_LIBRARIES = {"aiohttp": ("aiohttp",), "asgi": ()}
+
+
+@functools.cache
+def _version_reason(distribution: str) -> str | None:
+    """Why ``distribution``'s installed version is not one this module knows, or None."""
+    try:
+        version = importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return f"{distribution} is not installed"
+    prefixes = KNOWN_VERSIONS[distribution]
+    if not version.startswith(prefixes):
+        return f"{distribution} {version} (known: {', '.join(prefixes)}x)"
+    return None
+
+
+def unsupported_reason(server: Any) -> str | None:
+    """Why direct frames cannot serve ``server`` (a ``socketio.AsyncServer``), or None.
+
+    Under ASGI, each connection is checked again as it is adopted: only
+    uvicorn's websocket protocols are recognised.
+    """
+    mode = getattr(server.eio, "async_mode", None)
+    if mode not in _MODE_LIBRARIES:
+        return f"async mode {mode!r} (only 'aiohttp' and 'asgi')"
+    for distribution in ("python-engineio", *_MODE_LIBRARIES[mode]):
+        reason = _version_reason(distribution)
+        if reason is not None:
+            return reason
+    if not hasattr(async_socket.AsyncSocket, "_websocket_handler"):
+        return "python-engineio's AsyncSocket has no _websocket_handler"
+    return None
+
+
+def _aiohttp_link(ws: Any) -> tuple[int, Any, Any, Any, Any] | None:
+    """(kind, transport, state, flow, open_state) of python-engineio's aiohttp websocket."""
+    # imported here: aiohttp is needed only by servers in aiohttp mode
+    eio_aiohttp = importlib.import_module("engineio.async_drivers.aiohttp")
+    web_ws = importlib.import_module("aiohttp.web_ws")
+    ws_writer = importlib.import_module("aiohttp._websocket.writer")
+    if type(ws) is not eio_aiohttp.WebSocket:
+        return None
+    response = getattr(ws, "_sock", None)
+    writer: Any = getattr(response, "_writer", None)
+    if (type(response) is not web_ws.WebSocketResponse
+            or type(writer) is not ws_writer.WebSocketWriter):
+        return None
+    protocol = writer.protocol
+    if not isinstance(getattr(protocol, "_paused", None), bool):
+        return None
+    return LINK_AIOHTTP, writer.transport, response, protocol, None
+
+
+#: uvicorn's websocket protocol classes this module knows: (module, class, kind)
+_UVICORN_PROTOCOLS = (
+    ("uvicorn.protocols.websockets.websockets_sansio_impl", "WebSocketsSansIOProtocol",
+     LINK_UVICORN),
+    ("uvicorn.protocols.websockets.wsproto_impl", "WSProtocol", LINK_UVICORN),
+    ("uvicorn.protocols.websockets.websockets_impl", "WebSocketProtocol", LINK_WEBSOCKETS),
+)
+
+
+def _uvicorn_kind(protocol: Any) -> int | None:
+    """The link kind of a uvicorn websocket protocol object, or None."""
+    cls = type(protocol)
+    for module_name, class_name, kind in _UVICORN_PROTOCOLS:
+        module = sys.modules.get(module_name)
+        if module is None or getattr(module, class_name, None) is not cls:
+            continue
+        if _version_reason("uvicorn") is not None:
+            return None
+        if kind == LINK_WEBSOCKETS and _version_reason("websockets") is not None:
+            return None
+        return kind
+    return None
+
+
+def _asgi_link(ws: Any) -> tuple[int, Any, Any, Any, Any] | None:
+    """(kind, transport, state, flow, open_state) of python-engineio's ASGI websocket,
+    when the ASGI server is uvicorn (its ``send`` is the protocol's own ``asgi_send``)."""
+    eio_asgi = importlib.import_module("engineio.async_drivers.asgi")
+    if type(ws) is not eio_asgi.WebSocket:
+        return None
+    send = ws.asgi_send
+    protocol = getattr(send, "__self__", None)
+    if protocol is None or getattr(send, "__func__", None) is not getattr(
+            type(protocol), "asgi_send", None):
+        return None  # a middleware's send, or not a bound method
+    kind = _uvicorn_kind(protocol)
+    if kind is None:
+        return None
+    transport = protocol.transport
+    if kind == LINK_UVICORN:
+        return kind, transport, protocol, protocol.writable, None
+    state_class = importlib.import_module("websockets.protocol").State
+    if not isinstance(getattr(protocol, "_paused", None), bool):
+        return None
+    return kind, transport, protocol, protocol, state_class.OPEN
+
+
+def _adopting_handler(original: Any) -> Any:
+    async def handler(self: Any, ws: Any) -> Any:
+        """python-engineio's ``AsyncSocket._websocket_handler``, first offering the
+        websocket to the :class:`AsyncDirectFrames` of the socket's server."""
+        frames = owner_of(self.server)
+        if frames is not None:
+            frames.adopt(self, ws)
+        try:
+            return await original(self, ws)
+        finally:
+            if frames is not None:
+                frames.forget(self.sid)
+
+    return handler
+
+
+class AsyncDirectFrames:
+    """Adopts the websocket clients of one asyncio server into :attr:`links`.
+
+    :meth:`install` hooks python-engineio (once per process; other servers
+    are not affected); from then on each websocket client of the server
+    whose parts this module knows is registered in :attr:`links`, which the
+    fan-out hands to ``deliver``.
+    """
+
+    def __init__(self) -> None:
+        self.links = DirectLinks()
+        self._mode = ""
+
+    def install(self, server: Any) -> None:
+        """Adopt ``server``'s websocket clients from now on."""
+        hook_websocket_handler(async_socket.AsyncSocket, _adopting_handler)
+        self._mode = server.eio.async_mode
+        set_owner(server.eio, self)
+
+    def uninstall(self, server: Any) -> None:
+        """Stop adopting ``server``'s clients and forget those adopted (they get the
+        queue from now on)."""
+        set_owner(server.eio, None, only_if=self)
+        self.links.clear()
+
+    def adopt(self, eio_sock: Any, ws: Any) -> bool:
+        """Register ``eio_sock`` (served over ``ws``) when its parts are known."""
+        try:
+            found = _aiohttp_link(ws) if self._mode == "aiohttp" else _asgi_link(ws)
+        except (ImportError, AttributeError):
+            found = None
+        if found is None:
+            return False
+        kind, transport, state, flow, open_state = found
+        self.links.add(eio_sock.sid, eio_sock, kind, transport, state, flow, open_state)
+        return True
+
+    def forget(self, eio_sid: str) -> None:
+        self.links.forget(eio_sid)
+
+    def table_sizes(self) -> dict[str, int]:
+        """``direct_clients``: the websocket clients adopted."""
+        return {"direct_clients": len(self.links)}
+
+    def stats(self) -> dict[str, int]:
+        """``direct_frames`` (broadcasts written straight to a client) and
+        ``direct_frames_queued`` (to an adopted client that was busy: queued)."""
+        return {"direct_frames": self.links.written,
+                "direct_frames_queued": self.links.queued}
+
+
+__all__ = ["KNOWN_VERSIONS", "AsyncDirectFrames", "unsupported_reason"]
