@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import socketio
+import uvicorn
 from aiohttp import web
 
 from socketio_redis_adapter import AsyncRedisAdapter
@@ -27,6 +28,8 @@ class PyServer:
         self.sio = server
         self.port = free_port()
         self.runner: web.AppRunner | None = None
+        self.uvicorn: Any = None
+        self._serving: asyncio.Task[Any] | None = None
         self.received: list[tuple[str, str, str, list[Any]]] = []
         self.ack_reply: Any = "py-ack"
 
@@ -37,12 +40,17 @@ class PyServer:
     @classmethod
     async def start(
         cls, redis_url: str, *, adapter_class: type[Any] = AsyncRedisAdapter,
-        **adapter_options: Any,
+        web_server: str = "aiohttp", **adapter_options: Any,
     ) -> PyServer:
-        """Start a server whose manager is ``adapter_class(redis_url, **adapter_options)``."""
+        """Start a server whose manager is ``adapter_class(redis_url, **adapter_options)``.
+
+        ``web_server`` is ``"aiohttp"`` or ``"uvicorn-<ws>"`` (ASGI under
+        uvicorn, in this process, with uvicorn's websocket implementation
+        ``<ws>``: ``websockets-sansio``, ``wsproto`` or ``websockets``).
+        """
         adapter = adapter_class(redis_url, **adapter_options)
         sio = socketio.AsyncServer(
-            async_mode="aiohttp",
+            async_mode="aiohttp" if web_server == "aiohttp" else "asgi",
             client_manager=adapter,
             namespaces="*",
             cors_allowed_origins="*",
@@ -66,13 +74,32 @@ class PyServer:
             self.received.append((namespace, sid, event, list(args)))
             return self.ack_reply
 
-        app = web.Application()
-        sio.attach(app)
-        self.runner = web.AppRunner(app, handle_signals=False)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        if web_server == "aiohttp":
+            app = web.Application()
+            sio.attach(app)
+            self.runner = web.AppRunner(app, handle_signals=False)
+            await self.runner.setup()
+            await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        else:
+            await self._serve_uvicorn(web_server.removeprefix("uvicorn-"))
         await asyncio.wait_for(adapter.start(), 10)
         return self
+
+    async def _serve_uvicorn(self, ws: str) -> None:
+        config = uvicorn.Config(
+            socketio.ASGIApp(self.sio), host="127.0.0.1", port=self.port, ws=ws,
+            lifespan="off", log_level="warning", loop="none",
+        )
+        self.uvicorn = uvicorn.Server(config)
+        self.uvicorn.install_signal_handlers = lambda: None  # older uvicorn versions
+        self._serving = asyncio.ensure_future(self.uvicorn.serve())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while not self.uvicorn.started:
+            if self._serving.done():
+                self._serving.result()  # raises why it stopped
+            assert loop.time() < deadline, "uvicorn did not start within 10 s"
+            await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
         await self.adapter.close()
@@ -80,6 +107,11 @@ class PyServer:
             await self.sio.shutdown()
             await self.runner.cleanup()
             self.runner = None
+        if self._serving is not None:
+            await self.sio.shutdown()
+            self.uvicorn.should_exit = True
+            await asyncio.wait_for(self._serving, 10)
+            self._serving = None
 
 
 class Client:
