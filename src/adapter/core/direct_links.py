@@ -99,22 +99,27 @@ def _aiohttp_link(ws: Any) -> tuple[int, Any, Any, Any, Any] | None:
     return LINK_AIOHTTP, writer.transport, response, protocol, None
 
 
-#: uvicorn's websocket protocol classes this module knows: (module, class, kind)
+#: uvicorn's websocket protocol classes this module knows: (module, class, the method
+#: it hands the application as ASGI ``send``, kind)
 _UVICORN_PROTOCOLS = (
     ("uvicorn.protocols.websockets.websockets_sansio_impl", "WebSocketsSansIOProtocol",
-     LINK_UVICORN),
-    ("uvicorn.protocols.websockets.wsproto_impl", "WSProtocol", LINK_UVICORN),
-    ("uvicorn.protocols.websockets.websockets_impl", "WebSocketProtocol", LINK_WEBSOCKETS),
+     "send", LINK_UVICORN),
+    ("uvicorn.protocols.websockets.wsproto_impl", "WSProtocol", "send", LINK_UVICORN),
+    ("uvicorn.protocols.websockets.websockets_impl", "WebSocketProtocol", "asgi_send",
+     LINK_WEBSOCKETS),
 )
 
 
-def _uvicorn_kind(protocol: Any) -> int | None:
-    """The link kind of a uvicorn websocket protocol object, or None."""
+def _uvicorn_kind(protocol: Any, send: Any) -> int | None:
+    """The link kind of a uvicorn websocket protocol object whose ASGI ``send`` the
+    application got as ``send`` (not a middleware's), or None."""
     cls = type(protocol)
-    for module_name, class_name, kind in _UVICORN_PROTOCOLS:
+    for module_name, class_name, send_name, kind in _UVICORN_PROTOCOLS:
         module = sys.modules.get(module_name)
         if module is None or getattr(module, class_name, None) is not cls:
             continue
+        if getattr(send, "__func__", None) is not getattr(cls, send_name, None):
+            return None
         if _version_reason("uvicorn") is not None:
             return None
         if kind == LINK_WEBSOCKETS and _version_reason("websockets") is not None:
@@ -125,16 +130,13 @@ def _uvicorn_kind(protocol: Any) -> int | None:
 
 def _asgi_link(ws: Any) -> tuple[int, Any, Any, Any, Any] | None:
     """(kind, transport, state, flow, open_state) of python-engineio's ASGI websocket,
-    when the ASGI server is uvicorn (its ``send`` is the protocol's own ``asgi_send``)."""
+    when the ASGI server is uvicorn (its ``send`` is the protocol's own method)."""
     eio_asgi = importlib.import_module("engineio.async_drivers.asgi")
     if type(ws) is not eio_asgi.WebSocket:
         return None
     send = ws.asgi_send
-    protocol = getattr(send, "__self__", None)
-    if protocol is None or getattr(send, "__func__", None) is not getattr(
-            type(protocol), "asgi_send", None):
-        return None  # a middleware's send, or not a bound method
-    kind = _uvicorn_kind(protocol)
+    protocol = getattr(send, "__self__", None)  # None: not a bound method
+    kind = _uvicorn_kind(protocol, send) if protocol is not None else None
     if kind is None:
         return None
     transport = protocol.transport
