@@ -135,7 +135,7 @@ def _asgi_link(ws: Any) -> tuple[int, Any, Any, Any, Any] | None:
     if type(ws) is not eio_asgi.WebSocket:
         return None
     send = ws.asgi_send
-    protocol = getattr(send, "__self__", None)  # None: not a bound method
+    protocol: Any = getattr(send, "__self__", None)  # None: not a bound method
     kind = _uvicorn_kind(protocol, send) if protocol is not None else None
     if kind is None:
         return None
