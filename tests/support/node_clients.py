@@ -94,8 +94,16 @@ class NodeClients:
             lambda: all(len(self.named(i, name)) >= count for i in range(self.count)),
             timeout, f"{count} x {name!r} each")
 
+    async def kill(self) -> None:
+        """Kill the process (SIGKILL, by its PID): every client's connection drops at once."""
+        self.process.kill()
+        await self.process.wait()
+        await asyncio.wait_for(self._reader, 5)
+
     async def stop(self) -> None:
         """End the process (closing its stdin), by its PID if it does not end."""
+        if self.process.returncode is not None:
+            return
         if self.process.stdin is not None and not self.process.stdin.is_closing():
             self.process.stdin.close()
         try:
