@@ -55,6 +55,18 @@ IMPLS = [
     Impl(NODE, "node", "node"),
 ]
 
+UVICORN = {"SCENARIO_WEB": "uvicorn"}
+ARM_UVICORN = "python-socketio AsyncRedisManager (uvicorn)"
+
+#: the rows of ``--only uvicorn``: python-socketio servers on ASGI under uvicorn
+UVICORN_IMPLS = [
+    Impl("ours-compiled (uvicorn)", "ours", "node", {**COMPILED, **UVICORN}),
+    Impl("ours-pure (uvicorn)", "ours", "node",
+         {NO_EXT: "1", "EXPECT_FASTPATH": "0", **UVICORN}),
+    Impl(ARM_UVICORN, "arm", "arm", UVICORN),
+    Impl(NODE, "node", "node"),
+]
+
 OURS_SHARDED = "ours sharded (dynamic)"
 OURS_CLASSIC = "ours classic"
 NODE_SHARDED = "node createShardedAdapter (dynamic)"

@@ -92,9 +92,11 @@ def run_c(cl: Cluster, n: Sizes) -> dict[str, Any]:
     """Fan-out: raw broadcasts to one room of ``c_clients`` websocket clients.
 
     Phase 1 (throughput, CPU): ``c_broadcasts`` published back to back.
-    Phase 2 (latency, steady-state CPU): ``c_latency_broadcasts`` paced at
-    ``c_latency_rate``/s, each carrying its publish time; clients record
-    receive time minus it.  A burst lets Engine.IO's writers send many
+    Phase 2 (latency, steady-state CPU): broadcasts paced at each of
+    :data:`PACED_RATES` per second (``c_latency_broadcasts`` at
+    ``c_latency_rate``/s, as many more at a higher rate as keep the phase as
+    long), each carrying its publish time; clients record receive time
+    minus it.  A burst lets Engine.IO's writers send many
     queued packets per wake-up; paced broadcasts do not, so both CPU figures
     are reported.
     """
@@ -109,45 +111,80 @@ def run_c(cl: Cluster, n: Sizes) -> dict[str, Any]:
         cl.encode("fan", "ev", {"t": time.time() * 1000.0, "i": i}) for i in range(n.c_broadcasts)
     ]
     threads0 = cl.thread_cpu()
+    direct0 = _direct_counts(server)
     cpu0 = cl.cpu()[0]
     t0 = time.perf_counter()
     cl.publish_many(messages, chunk=100)
     cl.wait_received("received", target, timeout=300)
     wall = time.perf_counter() - t0
     cpu1 = cl.cpu()[0]
+    direct1 = _direct_counts(server)
     threads1 = cl.thread_cpu()
     cl.client_stats(latencies=True)  # drop phase-1 latencies (queueing under a burst)
 
-    interval = 1.0 / n.c_latency_rate
-    paced_threads0 = cl.thread_cpu()
-    paced0 = cl.cpu()[0]
-    start = time.perf_counter()
-    for i in range(n.c_latency_broadcasts):
-        delay = start + i * interval - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        cl.publish(*cl.encode("fan", "ev", {"t": time.time() * 1000.0, "i": i}))
-    target += n.c_latency_broadcasts * n.c_clients
-    cl.wait_received("received", target, timeout=120)
-    paced1 = cl.cpu()[0]
-    paced_threads1 = cl.thread_cpu()
-    latencies = sorted(x for s in cl.client_stats(latencies=True) for x in s["latencies"])
+    paced = {}
+    paced_direct0 = _direct_counts(server)
+    for rate in PACED_RATES:
+        count = max(1, round(n.c_latency_broadcasts * rate / n.c_latency_rate))
+        paced[rate] = _paced_phase(cl, rate, count, n.c_clients)
+    slow = paced[PACED_RATES[0]]
+    paced_direct1 = _direct_counts(server)
     return {
         "us_per_delivery": (cpu1 - cpu0) / (n.c_broadcasts * n.c_clients) * 1e6,
-        "paced_us_per_delivery": (paced1 - paced0) / (n.c_latency_broadcasts * n.c_clients) * 1e6,
+        "paced_us_per_delivery": slow["us_per_delivery"],
         "deliveries_per_s": n.c_broadcasts * n.c_clients / wall,
-        "p50_ms": _percentile(latencies, 0.50),
-        "p99_ms": _percentile(latencies, 0.99),
-        "latency_samples": len(latencies),
+        "p50_ms": slow["p50_ms"],
+        "p99_ms": slow["p99_ms"],
+        "latency_samples": slow["latency_samples"],
+        **{f"paced{int(rate)}_{key}": value for rate, phase in paced.items()
+           for key, value in phase.items()},
+        # our direct frames: deliveries written straight to a client, and queued
+        "direct_burst": {k: direct1[k] - direct0[k] for k in direct1},
+        "direct_paced": {k: paced_direct1[k] - paced_direct0[k] for k in paced_direct1},
         # where a synchronous server's CPU went, µs per delivery by thread kind
         "threads_us_per_delivery": {
             kind: (threads1[kind] - threads0[kind]) / (n.c_broadcasts * n.c_clients) * 1e6
             for kind in threads1
         },
-        "paced_threads_us_per_delivery": {
-            kind: (paced_threads1[kind] - paced_threads0[kind])
-            / (n.c_latency_broadcasts * n.c_clients) * 1e6
-            for kind in paced_threads1
+        "paced_threads_us_per_delivery": slow["threads_us_per_delivery"],
+    }
+
+
+def _direct_counts(server: Any) -> dict[str, int]:
+    """Our adapter's ``direct_frames`` and ``direct_frames_queued`` (empty for others)."""
+    stats = server.request("stats")
+    return {k: int(stats[k]) for k in ("direct_frames", "direct_frames_queued") if k in stats}
+
+
+#: the paced phases of scenario c, broadcasts per second
+PACED_RATES = (10.0, 50.0)
+
+
+def _paced_phase(cl: Cluster, rate: float, count: int, clients: int) -> dict[str, Any]:
+    """``count`` broadcasts at ``rate``/s, each carrying its publish time: the
+    receiver's CPU per delivery, and the clients' latencies."""
+    before = sum(int(s["received"]) for s in cl.client_stats(latencies=True))
+    interval = 1.0 / rate
+    threads0 = cl.thread_cpu()
+    cpu0 = cl.cpu()[0]
+    start = time.perf_counter()
+    for i in range(count):
+        delay = start + i * interval - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        cl.publish(*cl.encode("fan", "ev", {"t": time.time() * 1000.0, "i": i}))
+    cl.wait_received("received", before + count * clients, timeout=120)
+    cpu1 = cl.cpu()[0]
+    threads1 = cl.thread_cpu()
+    latencies = sorted(x for s in cl.client_stats(latencies=True) for x in s["latencies"])
+    return {
+        "us_per_delivery": (cpu1 - cpu0) / (count * clients) * 1e6,
+        "p50_ms": _percentile(latencies, 0.50),
+        "p99_ms": _percentile(latencies, 0.99),
+        "latency_samples": len(latencies),
+        "threads_us_per_delivery": {
+            kind: (threads1[kind] - threads0[kind]) / (count * clients) * 1e6
+            for kind in threads1
         },
     }
 

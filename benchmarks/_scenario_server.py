@@ -1,4 +1,4 @@
-"""A python-socketio server (aiohttp + uvloop) for ``scenarios.py``.
+"""A python-socketio server (aiohttp + uvloop, or ASGI under uvicorn) for ``scenarios.py``.
 
 ``python _scenario_server.py IMPL REDIS_URL KEY [FLAVOUR]`` with IMPL ``ours``
 (our ``AsyncRedisAdapter``, or with FLAVOUR ``sharded`` our
@@ -8,6 +8,8 @@ environment picks the pure-Python twin) or ``arm`` (python-socketio's
 ``AsyncRedisManager``, with KEY as its channel).  REDIS_URL may be a
 ``redis+cluster://`` URL for ours.  Set ``EXPECT_FASTPATH`` to
 ``1``/``0`` to have the child check which core it got.
+
+``SCENARIO_WEB=uvicorn`` serves ASGI under uvicorn instead of aiohttp.
 
 Clients join the rooms listed in their CONNECT auth ``{"rooms": [...]}``.
 Protocol: see ``_scenario_commands.py``; commands ``cpu`` (process CPU
@@ -26,6 +28,7 @@ import time
 from typing import Any
 
 import socketio
+import uvicorn
 import uvloop
 from _scenario_commands import check_fastpath, common_command, out, reply, reply_failed
 from aiohttp import web
@@ -50,8 +53,9 @@ def make_manager(impl: str, url: str, key: str, flavour: str = "classic") -> Any
 
 async def main(impl: str, url: str, key: str, flavour: str = "classic") -> None:
     mgr = make_manager(impl, url, key, flavour)
+    web_server = os.environ.get("SCENARIO_WEB", "aiohttp")
     sio = socketio.AsyncServer(
-        async_mode="aiohttp",
+        async_mode="aiohttp" if web_server == "aiohttp" else "asgi",
         client_manager=mgr,
         logger=False,
         engineio_logger=False,
@@ -63,15 +67,11 @@ async def main(impl: str, url: str, key: str, flavour: str = "classic") -> None:
         for room in rooms or ():
             await sio.enter_room(sid, room)
 
-    app = web.Application()
-    sio.attach(app)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    site = web.SockSite(runner, sock, backlog=4096)
-    await site.start()
+    stop_web = await (serve_aiohttp(sio, sock) if web_server == "aiohttp"
+                      else serve_uvicorn(sio, sock))
 
     # join the cluster now, not with the first client
     if impl == "ours":
@@ -107,7 +107,41 @@ async def main(impl: str, url: str, key: str, flavour: str = "classic") -> None:
             reply(cmd, result)
         except Exception as exc:  # reported to the orchestrator
             reply_failed(cmd, exc)
-    await runner.cleanup()
+    await stop_web()
+
+
+async def serve_aiohttp(sio: socketio.AsyncServer, sock: socket.socket) -> Any:
+    app = web.Application()
+    sio.attach(app)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.SockSite(runner, sock, backlog=4096).start()
+    return runner.cleanup
+
+
+async def serve_uvicorn(sio: socketio.AsyncServer, sock: socket.socket) -> Any:
+    """ASGI under uvicorn in this process (its default websocket implementation, or
+    ``SCENARIO_UVICORN_WS``), on the running uvloop loop."""
+    config = uvicorn.Config(
+        socketio.ASGIApp(sio), ws=os.environ.get("SCENARIO_UVICORN_WS", "auto"),
+        lifespan="off", log_level="warning", loop="none", access_log=False, backlog=4096,
+    )
+    server = uvicorn.Server(config)
+    sock.listen(4096)
+    serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if serving.done():
+            serving.result()
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start within 10 s")
+        await asyncio.sleep(0.01)
+
+    async def stop() -> None:
+        server.should_exit = True
+        await asyncio.wait_for(serving, 10)
+
+    return stop
 
 
 if __name__ == "__main__":

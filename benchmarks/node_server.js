@@ -109,6 +109,9 @@ async function main() {
           if (global.gc) global.gc();
           result = {};
           break;
+        case "stats": // what our adapter reports; nothing here
+          result = {};
+          break;
         case "emit_loop":
           result = await emitLoop(cmd.n, cmd.room);
           break;

@@ -65,6 +65,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 from _scenario_cluster import (  # noqa: E402
     ARM,
+    ARM_UVICORN,
     CLUSTER_IMPLS,
     IMPLS,
     NODE,
@@ -73,6 +74,7 @@ from _scenario_cluster import (  # noqa: E402
     OURS_SHARDED,
     SYNC_IMPLS,
     SYNC_RM,
+    UVICORN_IMPLS,
     Cluster,
     Impl,
     node_missing,
@@ -103,11 +105,13 @@ COLUMNS: dict[str, tuple[str, list[tuple[str, str, str]], list[str]]] = {
         [
             ("us_per_delivery", "receiver CPU µs/delivery (burst)", "{:.2f}"),
             ("deliveries_per_s", "deliveries/s (wall, burst)", "{:,.0f}"),
-            ("paced_us_per_delivery", "receiver CPU µs/delivery (paced)", "{:.2f}"),
-            ("p50_ms", "latency p50 ms (paced)", "{:.2f}"),
-            ("p99_ms", "latency p99 ms (paced)", "{:.2f}"),
+            ("paced_us_per_delivery", "receiver CPU µs/delivery (paced 10/s)", "{:.2f}"),
+            ("paced50_us_per_delivery", "receiver CPU µs/delivery (paced 50/s)", "{:.2f}"),
+            ("p50_ms", "latency p50 ms (10/s)", "{:.2f}"),
+            ("p99_ms", "latency p99 ms (10/s)", "{:.2f}"),
+            ("paced50_p99_ms", "latency p99 ms (50/s)", "{:.2f}"),
         ],
-        ["us_per_delivery", "paced_us_per_delivery"],
+        ["us_per_delivery", "paced_us_per_delivery", "paced50_us_per_delivery"],
     ),
     "d": (
         "d) many rooms: rooms of 5 sockets over 3 servers, random rooms (CPU of all 3)",
@@ -148,7 +152,7 @@ CLUSTER_COLUMNS: dict[str, tuple[str, list[tuple[str, str, str]], list[str]]] = 
     "c": (
         "sharded c) fan-out on a 3-master cluster: one room of 500 websocket clients",
         COLUMNS["c"][1],
-        ["us_per_delivery", "paced_us_per_delivery"],
+        ["us_per_delivery", "paced_us_per_delivery", "paced50_us_per_delivery"],
     ),
 }
 
@@ -174,6 +178,15 @@ GROUPS: dict[str, dict[str, Any]] = {
         "columns": COLUMNS,
         "refs": [("vs AsyncRedisManager", ARM), ("vs Node", NODE)],
         "notes": {},
+    },
+    "uvicorn": {
+        "impls": UVICORN_IMPLS,
+        "scenarios": ["c"],
+        "columns": {"c": (f"uvicorn {COLUMNS['c'][0]}", COLUMNS["c"][1], COLUMNS["c"][2])},
+        "refs": [("vs AsyncRedisManager (uvicorn)", ARM_UVICORN), ("vs Node", NODE)],
+        "notes": {"c": "python-socketio's ASGIApp under uvicorn (its default websocket "
+                       "implementation, websockets-sansio) on uvloop; Node as in the "
+                       "standalone table."},
     },
     "sync": {
         "impls": SYNC_IMPLS,
@@ -338,9 +351,9 @@ def parse_only(text: str) -> list[tuple[str, str]]:
     for token in (t.strip() for t in text.split(",")):
         if not token:
             continue
-        if token in ("sharded", "sync"):
+        if token in ("sharded", "sync", "uvicorn"):
             plan += [(token, s) for s in GROUPS[token]["scenarios"]]
-        elif token.startswith(("sharded-", "sync-")):
+        elif token.startswith(("sharded-", "sync-", "uvicorn-")):
             group, _, scenario = token.partition("-")
             plan.append((group, scenario))
         else:
@@ -366,11 +379,12 @@ def main() -> int:
         "--only sharded --smoke takes well under a minute)",
     )
     parser.add_argument(
-        "--only", default="a,b,c,d,e,sharded,sync",
+        "--only", default="a,b,c,d,e,sharded,sync,uvicorn",
         help="comma-separated scenarios to run: a..e on a standalone Redis, 'sharded' for "
         "a, b, c on a 3-master Redis Cluster (sharded and classic flavours), 'sync' for a, b, "
-        "c with synchronous servers (RedisAdapter, RedisManager), or sharded-a, sync-b... "
-        "(default: a,b,c,d,e,sharded,sync)",
+        "c with synchronous servers (RedisAdapter, RedisManager), 'uvicorn' for c with ASGI "
+        "servers under uvicorn, or sharded-a, sync-b... "
+        "(default: a,b,c,d,e,sharded,sync,uvicorn)",
     )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args()

@@ -10,6 +10,7 @@ LINK_WEBSOCKETS = 3
 cdef int _LINK_AIOHTTP = 1
 cdef int _LINK_UVICORN = 2
 cdef int _LINK_WEBSOCKETS = 3
+cdef object _asyncio_get_running_loop = _asyncio._get_running_loop
 
 
 @cython.final
@@ -23,6 +24,8 @@ cdef class _Link:
     cdef object state
     cdef object flow
     cdef object open_state
+    # frames deferred to the end of this loop iteration, or None
+    cdef list pending
 
 
 @cython.final
@@ -50,16 +53,30 @@ cdef class DirectLinks:
     in hand) and the transport is not closing; otherwise it queues the
     packets.  ``written`` counts the direct writes, ``queued`` the
     deliveries to registered clients that went to the queue.
+
+    Inside a running event loop the writes are deferred to one callback
+    (``loop.call_soon``, scheduled by the first one): every broadcast
+    delivered to a client in one loop iteration reaches its transport in
+    one write, in order (a burst read from Redis at once costs one write
+    per client, not one per broadcast).  The callback runs before any task
+    woken later in the iteration, so before the client's writer could send
+    a packet queued after them.  At that point a client whose transport or
+    websocket is closing gets nothing.  :meth:`flush` writes them now.
     """
 
     cdef dict _links
     cdef public Py_ssize_t written
     cdef public Py_ssize_t queued
+    # links with deferred frames, and whether the flush is scheduled
+    cdef list _due
+    cdef bint _scheduled
 
     def __cinit__(self):
         self._links = {}
         self.written = 0
         self.queued = 0
+        self._due = []
+        self._scheduled = False
 
     def add(self, eio_sid, socket, int kind, transport, state, flow, open_state=None):
         """Register ``socket`` (Engine.IO sid ``eio_sid``) served over ``transport``."""
@@ -82,8 +99,39 @@ cdef class DirectLinks:
         self._links.pop(eio_sid, None)
 
     def clear(self):
-        """Drop every registration."""
+        """Drop every registration (frames deferred are written first)."""
+        self.flush()
         self._links.clear()
+
+    def flush(self):
+        """Write the frames deferred in this loop iteration, each client's in one write."""
+        cdef _Link link
+        self._scheduled = False
+        due = self._due
+        self._due = []
+        for item in due:
+            link = <_Link>item
+            pending = link.pending
+            link.pending = None
+            if link.is_closing() or not _link_open(link):
+                continue  # the connection is ending: what was not written is lost with it
+            try:
+                link.write(pending[0] if len(pending) == 1 else b"".join(pending))
+            except Exception:
+                pass  # a transport whose connection is gone (uvloop raises)
+
+    cdef bint _defer(self, _Link link, object frames) except -1:
+        """Keep ``frames`` for the flush at the end of this loop iteration; False when no
+        loop is running here (the caller writes them now)."""
+        if not self._scheduled:
+            loop = _asyncio_get_running_loop()
+            if loop is None:
+                return False
+            loop.call_soon(self.flush)
+            self._scheduled = True
+        link.pending = [frames]
+        self._due.append(link)
+        return True
 
     def __len__(self):
         return len(self._links)
@@ -100,19 +148,26 @@ cdef bint _writer_waits(object getters) except -1:
     return False
 
 
+cdef bint _link_open(_Link link) except -1:
+    """The websocket library has not closed (or begun closing) the connection."""
+    state = link.state
+    if link.kind == _LINK_AIOHTTP:
+        return not (state._closed or state._closing)
+    if link.kind == _LINK_UVICORN:
+        return bool(state.handshake_complete and not state.close_sent)
+    return state.state is link.open_state
+
+
 cdef bint _link_ready(_Link link, object socket) except -1:
     """The socket and the websocket library let frames be written now (the queue
     is checked by the caller)."""
     if not socket.upgraded or socket.upgrading or socket.closing:
         return False
-    if link.is_closing():
+    if link.is_closing() or not _link_open(link):
         return False
-    state = link.state
-    if link.kind == _LINK_AIOHTTP:
-        return not (state._closed or state._closing or link.flow._paused)
     if link.kind == _LINK_UVICORN:
-        return bool(state.handshake_complete and not state.close_sent and link.flow.is_set())
-    return state.state is link.open_state and not link.flow._paused
+        return bool(link.flow.is_set())
+    return not link.flow._paused
 
 
 cdef bint _write_direct(DirectLinks links, object eio_sid, object socket, object queue,
@@ -137,12 +192,15 @@ cdef bint _write_direct(DirectLinks links, object eio_sid, object socket, object
     if len(items) or not _writer_waits(getters) or not _link_ready(link, socket):
         links.queued += 1
         return False
-    try:
-        link.write(frames)
-    except Exception:
-        # a transport whose connection is gone (uvloop raises): the queue has it, and
-        # the writer ends the socket
-        links.queued += 1
-        return False
+    if link.pending is not None:
+        link.pending.append(frames)
+    elif not links._defer(link, frames):
+        try:
+            link.write(frames)
+        except Exception:
+            # a transport whose connection is gone (uvloop raises): the queue has it,
+            # and the writer ends the socket
+            links.queued += 1
+            return False
     links.written += 1
     return True

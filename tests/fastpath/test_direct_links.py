@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 from types import ModuleType
 from typing import Any
 
@@ -19,8 +18,8 @@ FRAMES = b"\x81\x05hello"
 class Transport:
     """Records what is written; ``closing`` and ``fail`` as a test sets them."""
 
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
+    def __init__(self, writes: list[bytes] | None = None) -> None:
+        self.writes: list[bytes] = [] if writes is None else writes
         self.closing = False
         self.fail = False
 
@@ -107,6 +106,8 @@ def deliver(impl: ModuleType, clients: list[Client], links: Any, packets: list[A
 
 @pytest.mark.parametrize("cached", [False, True])
 async def test_idle_clients_get_the_frames_written(impl: ModuleType, cached: bool) -> None:
+    """Written at the end of the loop iteration: one write per client for every
+    broadcast of the iteration."""
     links = impl.DirectLinks()
     clients = [Client(impl, links, f"e{kind}", kind) for kind in kinds(impl)]
     for client in clients:
@@ -114,12 +115,66 @@ async def test_idle_clients_get_the_frames_written(impl: ModuleType, cached: boo
     cache = impl.DeliveryCache() if cached else None
     for _ in range(2):
         assert deliver(impl, clients, links, ["p"], cache=cache) == 3
+    assert all(client.transport.writes == [] for client in clients)
+    await asyncio.sleep(0)
+    assert deliver(impl, clients, links, ["p"], cache=cache) == 3
+    await asyncio.sleep(0)
     for client in clients:
-        assert client.transport.writes == [FRAMES, FRAMES]
+        assert client.transport.writes == [FRAMES + FRAMES, FRAMES]
         assert client.socket.queue.empty()
         assert client.writer is not None and not client.writer.done()  # nothing woke it
         client.stop()
-    assert (links.written, links.queued) == (6, 0)
+    assert (links.written, links.queued) == (9, 0)
+
+
+def test_without_a_running_loop_the_frames_are_written_at_once(impl: ModuleType) -> None:
+    links = impl.DirectLinks()
+    client = Client(impl, links, "e1", impl.LINK_AIOHTTP)
+    loop = asyncio.new_event_loop()
+    try:
+        # a getter parked on the queue, as a writer's, made in a loop that is not running
+        waiting = loop.create_task(client.socket.queue.get())
+        loop.run_until_complete(asyncio.sleep(0))
+        assert deliver(impl, [client], links, ["p"]) == 1
+        assert client.transport.writes == [FRAMES]
+        client.transport.fail = True  # uvloop raises on a closed handle: the queue has it
+        assert deliver(impl, [client], links, ["q"]) == 1
+        assert client.transport.writes == [FRAMES]
+        loop.run_until_complete(asyncio.sleep(0))
+        assert waiting.done() and waiting.result() == "q"
+    finally:
+        loop.close()
+    assert (links.written, links.queued) == (1, 1)
+
+
+async def test_a_closing_connection_gets_nothing_deferred(impl: ModuleType) -> None:
+    links = impl.DirectLinks()
+    clients = [Client(impl, links, f"e{i}", impl.LINK_UVICORN) for i in range(3)]
+    for client in clients:
+        await client.wait_like_a_writer()
+    assert deliver(impl, clients, links, ["p"]) == 3
+    clients[0].transport.closing = True
+    clients[1].state.close_sent = True
+    clients[2].transport.fail = True  # raises: swallowed
+    await asyncio.sleep(0)
+    assert [c.transport.writes for c in clients] == [[], [], []]
+    for client in clients:
+        client.stop()
+
+
+async def test_flush_and_clear_write_what_is_deferred(impl: ModuleType) -> None:
+    links = impl.DirectLinks()
+    client = Client(impl, links, "e1", impl.LINK_AIOHTTP)
+    await client.wait_like_a_writer()
+    deliver(impl, [client], links, ["p"])
+    links.flush()
+    assert client.transport.writes == [FRAMES]
+    deliver(impl, [client], links, ["p"])
+    links.clear()
+    assert client.transport.writes == [FRAMES, FRAMES] and len(links) == 0
+    await asyncio.sleep(0)  # the scheduled flush finds nothing left
+    assert client.transport.writes == [FRAMES, FRAMES]
+    client.stop()
 
 
 def _make_busy(impl: ModuleType, client: Client, how: str) -> None:
@@ -176,8 +231,9 @@ async def test_anything_not_idle_gets_the_queue(impl: ModuleType, how: str,
             client.socket.queue.put_nowait("earlier")
             before = list(client.socket.queue._queue)  # type: ignore[attr-defined]
         assert deliver(impl, [client], links, ["p"], cache=cache) == 1
-        assert client.transport.writes == []
         assert list(client.socket.queue._queue)[len(before):] == ["p"]  # type: ignore
+        await asyncio.sleep(0)
+        assert client.transport.writes == []
         client.stop()
         if cache is not None:
             cache.clear()
@@ -199,19 +255,15 @@ async def test_no_writer_waiting_gets_the_queue(impl: ModuleType) -> None:
     assert client.transport.writes == [] and client.socket.drain() == ["p"]
 
 
-async def test_a_replaced_socket_or_a_failing_transport_gets_the_queue(
-        impl: ModuleType) -> None:
+async def test_a_replaced_socket_gets_the_queue(impl: ModuleType) -> None:
     links = impl.DirectLinks()
     client = Client(impl, links, "e1", impl.LINK_UVICORN)
     await client.wait_like_a_writer()
     replacement = Socket()
     sockets = {"e1": replacement}
     assert impl.deliver(sockets, ["e1"], ["p"], None, False, None, links, FRAMES) == 1
+    await asyncio.sleep(0)
     assert client.transport.writes == [] and replacement.drain() == ["p"]
-    client.transport.fail = True
-    assert deliver(impl, [client], links, ["q"]) == 1
-    assert client.transport.writes == []
-    assert list(client.socket.queue._queue) == ["q"]  # type: ignore[attr-defined]
     client.stop()
 
 
@@ -221,6 +273,7 @@ async def test_volatile_goes_to_idle_clients_and_skips_busy_ones(impl: ModuleTyp
     await idle.wait_like_a_writer()
     busy.socket.queue.put_nowait("earlier")
     assert deliver(impl, [idle, busy], links, ["p"], volatile=True) == 1
+    await asyncio.sleep(0)
     assert idle.transport.writes == [FRAMES]
     assert busy.socket.drain() == ["earlier"]
     idle.stop()
@@ -233,6 +286,7 @@ async def test_without_frames_or_links_nothing_is_written(impl: ModuleType) -> N
     sockets = {"e1": client.socket}
     assert impl.deliver(sockets, ["e1"], ["p"], None, False, None, links, None) == 1
     assert impl.deliver(sockets, ["e1"], ["q"], None, False, None, None, FRAMES) == 1
+    await asyncio.sleep(0)
     assert client.transport.writes == []
     client.stop()
 
@@ -256,51 +310,59 @@ def test_registration(impl: ModuleType) -> None:
 
 
 @HYPOTHESIS
-@given(steps=st.lists(st.sampled_from(["deliver", "writer takes", "writer sends",
-                                       "pause", "resume"]), max_size=40))
+@given(steps=st.lists(st.sampled_from(["deliver", "yield", "hold", "release", "pause",
+                                       "resume", "queue"]), max_size=60))
 def test_any_interleaving_keeps_the_order(impl: ModuleType, steps: list[str]) -> None:
-    """A writer that takes packets and sends them later, deliveries in between: the
-    client's byte stream always has every delivery once, in order."""
+    """A writer task shaped as python-engineio's (it takes every queued packet, then
+    sends them one by one, and may be held in between, as by a drain), deliveries
+    and packets queued by others in between, loop turns anywhere: the client's byte
+    stream always has everything once, in order."""
 
     async def run() -> None:
         links = impl.DirectLinks()
+        wire: list[bytes] = []
         client = Client(impl, links, "e1", impl.LINK_AIOHTTP)
-        counter = itertools.count()
-        in_hand: list[Any] = []
+        client.transport = Transport(wire)
+        links.add("e1", client.socket, impl.LINK_AIOHTTP, client.transport, client.state,
+                  client.flow)
         queue = client.socket.queue
-        # the wire: frames written directly, and packets the writer sends
-        wire = client.transport.writes
-        expected: list[bytes] = []
-        for step in [*steps, "writer takes", "writer sends"]:
-            if step == "deliver":
-                n = next(counter)
-                frame = b"f%d" % n
-                expected.append(frame)
-                sockets = {"e1": client.socket}
-                impl.deliver(sockets, ["e1"], [frame], None, False, None, links, frame)
-            elif step == "writer takes":
-                if client.writer is not None and client.writer.done():
-                    in_hand.append(client.writer.result())
-                    client.writer = None
+        sending = asyncio.Event()
+        sending.set()
+
+        async def writer() -> None:
+            while True:
+                batch = [await queue.get()]
                 while not queue.empty():
-                    in_hand.append(queue.get_nowait())
-            elif step == "writer sends":
-                wire.extend(in_hand)
-                in_hand.clear()
-                if client.writer is None:
-                    await client.wait_like_a_writer()
+                    batch.append(queue.get_nowait())
+                for packet in batch:
+                    await sending.wait()
+                    wire.append(packet)
+
+        task = asyncio.ensure_future(writer())
+        expected: list[bytes] = []
+        sockets = {"e1": client.socket}
+        for n, step in enumerate(steps):
+            frame = b"%d;" % n
+            if step == "deliver":
+                expected.append(frame)
+                impl.deliver(sockets, ["e1"], [frame], None, False, None, links, frame)
+            elif step == "queue":  # a packet queued by someone else (an ack, a ping)
+                expected.append(frame)
+                queue.put_nowait(frame)
+            elif step == "yield":
+                await asyncio.sleep(0)
+            elif step == "hold":
+                sending.clear()
+            elif step == "release":
+                sending.set()
             elif step == "pause":
                 client.flow._paused = True
             else:
                 client.flow._paused = False
+        sending.set()
+        for _ in range(len(steps) + 5):
             await asyncio.sleep(0)
-        if client.writer is not None and client.writer.done():
-            wire.append(client.writer.result())
-            client.writer = None
-        wire.extend(in_hand)
-        while not queue.empty():
-            wire.append(queue.get_nowait())
-        client.stop()
-        assert wire == expected
+        task.cancel()
+        assert b"".join(wire) == b"".join(expected)
 
     asyncio.run(run())

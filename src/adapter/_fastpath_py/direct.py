@@ -26,7 +26,8 @@ def queue_is_pristine() -> bool:
 
 
 class _Link:
-    __slots__ = ("socket", "write", "is_closing", "kind", "state", "flow", "open_state")
+    __slots__ = ("socket", "write", "is_closing", "kind", "state", "flow", "open_state",
+                 "pending")
 
     def __init__(self, socket: Any, kind: int, transport: Any, state: Any, flow: Any,
                  open_state: Any) -> None:
@@ -37,6 +38,8 @@ class _Link:
         self.state = state
         self.flow = flow
         self.open_state = open_state
+        #: frames deferred to the end of this loop iteration, or None
+        self.pending: list[bytes] | None = None
 
 
 class DirectLinks:
@@ -63,14 +66,26 @@ class DirectLinks:
     in hand) and the transport is not closing; otherwise it queues the
     packets.  ``written`` counts the direct writes, ``queued`` the
     deliveries to registered clients that went to the queue.
+
+    Inside a running event loop the writes are deferred to one callback
+    (``loop.call_soon``, scheduled by the first one): every broadcast
+    delivered to a client in one loop iteration reaches its transport in
+    one write, in order (a burst read from Redis at once costs one write
+    per client, not one per broadcast).  The callback runs before any task
+    woken later in the iteration, so before the client's writer could send
+    a packet queued after them.  At that point a client whose transport or
+    websocket is closing gets nothing.  :meth:`flush` writes them now.
     """
 
-    __slots__ = ("_links", "written", "queued")
+    __slots__ = ("_links", "written", "queued", "_due", "_scheduled")
 
     def __init__(self) -> None:
         self._links: dict[str, _Link] = {}
         self.written = 0
         self.queued = 0
+        #: links with deferred frames, and whether the flush is scheduled
+        self._due: list[_Link] = []
+        self._scheduled = False
 
     def add(self, eio_sid: str, socket: Any, kind: int, transport: Any, state: Any,
             flow: Any, open_state: Any = None) -> None:
@@ -86,8 +101,35 @@ class DirectLinks:
         self._links.pop(eio_sid, None)
 
     def clear(self) -> None:
-        """Drop every registration."""
+        """Drop every registration (frames deferred are written first)."""
+        self.flush()
         self._links.clear()
+
+    def flush(self) -> None:
+        """Write the frames deferred in this loop iteration, each client's in one write."""
+        self._scheduled = False
+        due, self._due = self._due, []
+        for link in due:
+            pending, link.pending = link.pending, None
+            if pending is None or link.is_closing() or not _link_open(link):
+                continue  # the connection is ending: what was not written is lost with it
+            try:
+                link.write(pending[0] if len(pending) == 1 else b"".join(pending))
+            except Exception:
+                pass  # a transport whose connection is gone (uvloop raises)
+
+    def _defer(self, link: _Link, frames: bytes) -> bool:
+        """Keep ``frames`` for the flush at the end of this loop iteration; False when no
+        loop is running here (the caller writes them now)."""
+        if not self._scheduled:
+            loop = asyncio._get_running_loop()
+            if loop is None:
+                return False
+            loop.call_soon(self.flush)
+            self._scheduled = True
+        link.pending = [frames]
+        self._due.append(link)
+        return True
 
     def __len__(self) -> int:
         return len(self._links)
@@ -107,13 +149,16 @@ class DirectLinks:
                 or not _link_ready(link, socket)):
             self.queued += 1
             return False
-        try:
-            link.write(frames)
-        except Exception:
-            # a transport whose connection is gone (uvloop raises): the queue has it, and
-            # the writer ends the socket
-            self.queued += 1
-            return False
+        if link.pending is not None:
+            link.pending.append(frames)
+        elif not self._defer(link, frames):
+            try:
+                link.write(frames)
+            except Exception:
+                # a transport whose connection is gone (uvloop raises): the queue has it,
+                # and the writer ends the socket
+                self.queued += 1
+                return False
         self.written += 1
         return True
 
@@ -122,14 +167,21 @@ def _writer_waits(getters: Any) -> bool:
     return any(not waiter.done() for waiter in getters)
 
 
+def _link_open(link: _Link) -> bool:
+    """The websocket library has not closed (or begun closing) the connection."""
+    state = link.state
+    if link.kind == LINK_AIOHTTP:
+        return not (state._closed or state._closing)
+    if link.kind == LINK_UVICORN:
+        return bool(state.handshake_complete and not state.close_sent)
+    return state.state is link.open_state
+
+
 def _link_ready(link: _Link, socket: Any) -> bool:
     if not socket.upgraded or socket.upgrading or socket.closing:
         return False
-    if link.is_closing():
+    if link.is_closing() or not _link_open(link):
         return False
-    state = link.state
-    if link.kind == LINK_AIOHTTP:
-        return not (state._closed or state._closing or link.flow._paused)
     if link.kind == LINK_UVICORN:
-        return bool(state.handshake_complete and not state.close_sent and link.flow.is_set())
-    return state.state is link.open_state and not link.flow._paused
+        return bool(link.flow.is_set())
+    return not link.flow._paused
