@@ -41,7 +41,8 @@ def check_fastpath() -> None:
 def common_command(name: str, manager: Any,
                    cpu_details: Callable[[], dict[str, Any]] | None = None) -> Any:
     """The result of ``cpu`` (process CPU seconds, and ``cpu_details()`` when given),
-    ``sockets`` (connected sockets), ``gc`` or ``stats`` (our adapter's); raises ``LookupError`` for other names."""
+    ``sockets`` (connected sockets), ``gc`` or ``stats`` (our adapter's); raises
+    ``LookupError`` for other names."""
     if name == "cpu":
         result = {"cpu": time.process_time()}
         if cpu_details is not None:
