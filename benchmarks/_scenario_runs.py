@@ -30,15 +30,18 @@ class Sizes:
     d_sockets: int
     d_messages: int
     e_sockets: int
+    f_sockets: int
+    f_calls: int
 
     @classmethod
     def make(cls, mode: str) -> Sizes:
         """``full``, ``quick`` (about a tenth) or ``smoke`` (just enough to run every step)."""
         if mode == "smoke":
-            return cls(1_000, 1_000, 50, 50, 5, 20.0, 100, 60, 300, 200)
+            return cls(1_000, 1_000, 50, 50, 5, 20.0, 100, 60, 300, 200, 20, 20)
         if mode == "quick":
-            return cls(5_000, 5_000, 500, 300, 30, 10.0, 1_000, 500, 3_000, 2_000)
-        return cls(50_000, 50_000, 500, 2_000, 100, 10.0, 10_000, 2_500, 20_000, 10_000)
+            return cls(5_000, 5_000, 500, 300, 30, 10.0, 1_000, 500, 3_000, 2_000, 100, 200)
+        return cls(50_000, 50_000, 500, 2_000, 100, 10.0, 10_000, 2_500, 20_000, 10_000, 100,
+                   1_000)
 
 
 def run_a(cl: Cluster, n: Sizes) -> dict[str, Any]:
@@ -246,4 +249,30 @@ def run_e(cl: Cluster, n: Sizes) -> dict[str, Any]:
     }
 
 
-RUNS = {"a": run_a, "b": run_b, "c": run_c, "d": run_d, "e": run_e}
+def _requests(kind: str) -> Any:
+    def run(cl: Cluster, n: Sizes) -> dict[str, Any]:
+        """Cross-server requests: server 0 asks, one after another; server 1 has
+        ``f_sockets`` sockets in room ``big`` (``fetch_sockets("big")``,
+        ``all_rooms()``, or ``server_side_call("ping")`` answered ``"pong"``).
+        Latency is the asker's wall time per call; CPU is each server's own."""
+        asker, answerer = cl.start_servers(2)
+        cl.start_clients([{"port": answerer.port, "rooms": ["big"]}] * n.f_sockets, 1)
+        asker.request("request_loop", timeout=300, kind=kind, n=max(1, n.f_calls // 10),
+                      room="big")  # warm-up
+        cpu0 = cl.cpu()
+        result = asker.request("request_loop", timeout=600, kind=kind, n=n.f_calls, room="big")
+        cpu1 = cl.cpu()
+        latencies = sorted(float(x) for x in result["latencies_ms"])
+        return {
+            "p50_ms": _percentile(latencies, 0.50),
+            "p99_ms": _percentile(latencies, 0.99),
+            "asker_us_per_call": (cpu1[0] - cpu0[0]) / n.f_calls * 1e6,
+            "answerer_us_per_call": (cpu1[1] - cpu0[1]) / n.f_calls * 1e6,
+        }
+
+    return run
+
+
+RUNS = {"a": run_a, "b": run_b, "c": run_c, "d": run_d, "e": run_e,
+        "f": _requests("fetch_sockets"), "g": _requests("all_rooms"),
+        "h": _requests("server_side_call")}

@@ -13,8 +13,10 @@ environment picks the pure-Python twin) or ``arm`` (python-socketio's
 
 Clients join the rooms listed in their CONNECT auth ``{"rooms": [...]}``.
 Protocol: see ``_scenario_commands.py``; commands ``cpu`` (process CPU
-seconds), ``sockets`` (connected sockets), ``gc``, ``emit_loop`` (``n``,
-``room``: emit ``{"n": i}`` n times, reply CPU and wall seconds).
+seconds), ``sockets`` (connected sockets), ``gc``, ``stats``, ``emit_loop`` (``n``,
+``room``: emit ``{"n": i}`` n times, reply CPU and wall seconds), ``request_loop``
+(``kind``, ``n``, ``room``: n cross-server requests in a row, ``fetch_sockets``
+of the room, ``all_rooms`` or ``server_side_call("ping")``; ours only).
 """
 
 from __future__ import annotations
@@ -85,6 +87,27 @@ async def main(impl: str, url: str, key: str, flavour: str = "classic") -> None:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     out({"event": "ready", "port": sock.getsockname()[1], "pid": os.getpid()})
 
+    if impl == "ours":
+        mgr.on_server_side_event("ping", lambda: "pong")
+    requests = {
+        "fetch_sockets": lambda room: mgr.fetch_sockets(room),
+        "all_rooms": lambda room: mgr.all_rooms(),
+        "server_side_call": lambda room: mgr.server_side_call("ping"),
+    }
+
+    async def request_loop(kind: str, n: int, room: str) -> dict[str, Any]:
+        if impl != "ours":
+            raise NotImplementedError(f"python-socketio's managers have no {kind}")
+        request = requests[kind]
+        latencies = []
+        cpu0, start = time.process_time(), time.perf_counter()
+        for _ in range(n):
+            t0 = time.perf_counter()
+            await request(room)
+            latencies.append((time.perf_counter() - t0) * 1000.0)
+        return {"cpu": time.process_time() - cpu0, "wall": time.perf_counter() - start,
+                "latencies_ms": latencies}
+
     async def emit_loop(n: int, room: str) -> dict[str, float]:
         cpu0, wall0 = time.process_time(), time.perf_counter()
         for i in range(n):
@@ -102,6 +125,8 @@ async def main(impl: str, url: str, key: str, flavour: str = "classic") -> None:
             name = cmd["cmd"]
             if name == "emit_loop":
                 result = await emit_loop(int(cmd["n"]), str(cmd["room"]))
+            elif name == "request_loop":
+                result = await request_loop(str(cmd["kind"]), int(cmd["n"]), str(cmd["room"]))
             else:
                 result = common_command(name, mgr)
             reply(cmd, result)

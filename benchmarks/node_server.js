@@ -14,7 +14,11 @@
  * Protocol (same as _scenario_server.py): JSON lines.
  *   stdout {"event": "ready", "port": P}, then per stdin command {"id": N, "cmd": ...}
  *   {"event": "reply", "id": N, "ok": true|false, "result"|"error": ...}
- *   commands: cpu, sockets, gc, emit_loop {n, room}
+ *   commands: cpu, sockets, gc, stats, emit_loop {n, room},
+ *   request_loop {kind, n, room}: n cross-server requests one after another, kind
+ *   fetch_sockets (io.in(room).fetchSockets()), all_rooms (adapter.allRooms()) or
+ *   server_side_call (io.serverSideEmitWithAck("ping"), answered "pong" by the others);
+ *   replies {cpu, wall, latencies_ms}
  */
 
 const path = require("path");
@@ -78,6 +82,29 @@ async function main() {
   });
   await new Promise((resolve) => httpServer.listen(0, "127.0.0.1", 4096, resolve));
 
+  io.on("ping", (callback) => callback("pong"));
+
+  const requests = {
+    fetch_sockets: (room) => io.in(room).fetchSockets(),
+    all_rooms: () => io.of("/").adapter.allRooms(),
+    server_side_call: () => io.serverSideEmitWithAck("ping"),
+  };
+
+  async function requestLoop(kind, n, room) {
+    const request = requests[kind];
+    if (!request) throw new Error("unknown request kind " + kind);
+    const latencies = [];
+    const cpu0 = cpuSeconds();
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) {
+      const t0 = process.hrtime.bigint();
+      await request(room);
+      latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    const wall = Number(process.hrtime.bigint() - start) / 1e9;
+    return { cpu: cpuSeconds() - cpu0, wall, latencies_ms: latencies };
+  }
+
   async function emitLoop(n, room) {
     const cpu0 = cpuSeconds();
     const t0 = process.hrtime.bigint();
@@ -114,6 +141,9 @@ async function main() {
           break;
         case "emit_loop":
           result = await emitLoop(cmd.n, cmd.room);
+          break;
+        case "request_loop":
+          result = await requestLoop(cmd.kind, cmd.n, cmd.room);
           break;
         default:
           throw new Error("unknown command " + cmd.cmd);

@@ -23,12 +23,22 @@ Python servers run aiohttp on uvloop.  Scenarios:
   to a room the receiver has no socket in; receiver CPU per message.
 * **c, fan-out**: one receiver with 500 websocket clients in one room;
   a burst of raw broadcasts gives receiver CPU per delivery and
-  deliveries/s, then a paced series gives p50/p99 latency.
+  deliveries/s, then series paced at 10 and 50 broadcasts a second give
+  the steady-state CPU per delivery and p50/p99 latency.
 * **d, many rooms**: rooms of 5 sockets over 3 servers, raw publishes to
   random rooms; CPU of all 3 servers per message and deliveries/s.
 * **e, memory**: RSS growth of a server per idle connected socket, the
   median of three fresh servers (one process's RSS moves in steps of a few
   MB, a third of a KB per socket at 10k sockets).
+* **f, g, h, cross-server requests**: two servers; 100 sockets in one room
+  on server 1; server 0 makes calls one after another: ``fetch_sockets`` of
+  the room (f), ``all_rooms`` (g), ``server_side_call("ping")`` answered
+  ``"pong"`` (h; Node's ``serverSideEmitWithAck``); the call's latency p50
+  and p99 and the CPU per call of each server.  python-socketio's managers
+  have none of these (their rows say so).
+
+The **uvicorn** group (``--only uvicorn``) runs c with the Python servers on
+ASGI under uvicorn (its default websocket implementation) instead of aiohttp.
 
 The **sharded** group (``--only sharded``) runs a, b and c again on a
 3-master Redis Cluster it starts (``tests.support.topologies.RedisCluster``,
@@ -122,6 +132,21 @@ COLUMNS: dict[str, tuple[str, list[tuple[str, str, str]], list[str]]] = {
         ],
         ["us_per_msg"],
     ),
+    **{
+        letter: (
+            f"{letter}) {title}: server 0 asks, one call after another; server 1 has "
+            "100 sockets in the room",
+            [
+                ("p50_ms", "latency p50 ms", "{:.2f}"),
+                ("p99_ms", "latency p99 ms", "{:.2f}"),
+                ("asker_us_per_call", "asking server CPU µs/call", "{:.0f}"),
+                ("answerer_us_per_call", "answering server CPU µs/call", "{:.0f}"),
+            ],
+            ["p50_ms", "asker_us_per_call", "answerer_us_per_call"],
+        )
+        for letter, title in (("f", "fetch_sockets(room)"), ("g", "all_rooms()"),
+                              ("h", "server_side_call (serverSideEmitWithAck)"))
+    },
     "e": (
         "e) memory: RSS growth per idle connected socket",
         [
@@ -133,6 +158,9 @@ COLUMNS: dict[str, tuple[str, list[tuple[str, str, str]], list[str]]] = {
     ),
 }
 
+
+#: the cross-server request scenarios (ours and Node only)
+REQUEST_SCENARIOS = ("f", "g", "h")
 
 # the sharded group: scenarios a, b, c on a 3-master Redis Cluster
 CLUSTER_COLUMNS: dict[str, tuple[str, list[tuple[str, str, str]], list[str]]] = {
@@ -174,7 +202,7 @@ CLUSTER_NOTES = {
 GROUPS: dict[str, dict[str, Any]] = {
     "standalone": {
         "impls": IMPLS,
-        "scenarios": ["a", "b", "c", "d", "e"],
+        "scenarios": ["a", "b", "c", "d", "e", "f", "g", "h"],
         "columns": COLUMNS,
         "refs": [("vs AsyncRedisManager", ARM), ("vs Node", NODE)],
         "notes": {},
@@ -379,12 +407,12 @@ def main() -> int:
         "--only sharded --smoke takes well under a minute)",
     )
     parser.add_argument(
-        "--only", default="a,b,c,d,e,sharded,sync,uvicorn",
-        help="comma-separated scenarios to run: a..e on a standalone Redis, 'sharded' for "
+        "--only", default="a,b,c,d,e,f,g,h,sharded,sync,uvicorn",
+        help="comma-separated scenarios to run: a..h on a standalone Redis, 'sharded' for "
         "a, b, c on a 3-master Redis Cluster (sharded and classic flavours), 'sync' for a, b, "
         "c with synchronous servers (RedisAdapter, RedisManager), 'uvicorn' for c with ASGI "
         "servers under uvicorn, or sharded-a, sync-b... "
-        "(default: a,b,c,d,e,sharded,sync,uvicorn)",
+        "(default: a,b,c,d,e,f,g,h,sharded,sync,uvicorn)",
     )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args()
@@ -428,6 +456,10 @@ def main() -> int:
             for impl in group["impls"]:
                 if impl.kind == "node" and skip_node:
                     results[impl.name] = {"skipped": skip_node}
+                    continue
+                if scenario in REQUEST_SCENARIOS and impl.kind == "arm":
+                    results[impl.name] = {"skipped": "python-socketio's managers have no "
+                                                     "cross-server requests"}
                     continue
                 print(
                     f"[{time.monotonic() - started:6.1f}s] {group_name} {scenario}: "

@@ -34,7 +34,7 @@ COMMON_KEYS = {
     "sockets", "eio_sids", "rooms", "sockets_in_rooms", "delivery_records",
     "background_tasks", "pending_requests", "pending_acks", "server_side_handlers",
     "channel_routes", "subscribed_namespaces", "channels", "subscribe_confirmations",
-    "offline_queue", "paced_backlog", "direct_clients",
+    "offline_queue", "paced_backlog", "direct_clients", "handshakes",
 }
 CLASSIC_KEYS = COMMON_KEYS | {"router_namespaces", "patterns"}
 SHARDED_KEYS = COMMON_KEYS | {
@@ -115,7 +115,10 @@ async def test_tables_follow_clients_and_return_to_their_size(pair: list[PyServe
     try:
         await here.adapter.emit("hello", 1)  # makes the delivery records
         await clients[0].wait_for("hello")
+        await there.adapter.fetch_sockets("r1")  # makes the handshakes here
         sizes = here.adapter.table_sizes()
+        assert sizes["handshakes"] == 3
+        assert sizes["direct_clients"] == 3
         assert sizes["sockets"] == sizes["eio_sids"] == 3
         assert sizes["rooms"] == 3 + 2  # three own rooms, r1, r2
         assert sizes["sockets_in_rooms"] == 3

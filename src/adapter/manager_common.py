@@ -19,6 +19,7 @@ from .core.local_rooms import LocalRooms
 from .core.stats import Counters
 from .fastpath import RoomIndex
 from .protocol.broadcast import event_args
+from .protocol.handshake import HandshakeCache
 from .protocol.rooms import room_list, sid_list
 
 
@@ -43,6 +44,8 @@ class ManagerCommon:
         self.counters = Counters()
         self.local = LocalRooms(self.rooms, self._on_namespace)
         self.fanout = Fanout(self.counters)
+        #: each connection's handshake, for the requests that describe sockets
+        self.handshakes = HandshakeCache()
 
     def _on_namespace(self, nsp: str, index: RoomIndex) -> None:
         """A namespace got its first socket (or was declared): receive and subscribe it."""
@@ -115,7 +118,7 @@ class ManagerCommon:
             "pending_connect": sum(map(len, self.pending_connect.values())),
             "pending_disconnect": sum(map(len, self.pending_disconnect.values())),
         }
-        parts = (self.local, self.fanout, self._tasks, self.engine,
+        parts = (self.local, self.fanout, self.handshakes, self._tasks, self.engine,
                  *self._stat_sources(), getattr(self, "receiver", None),
                  getattr(self, "_subscriptions", None), self.codec)
         for part in parts:
@@ -126,6 +129,7 @@ class ManagerCommon:
 
     def socket_gone(self, eio_sid: str) -> None:
         self.fanout.forget(eio_sid)
+        self.handshakes.forget(eio_sid)
 
     @staticmethod
     def _broadcast_args(

@@ -24,8 +24,6 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .ports import free_port
-
 NODE_DIR = Path(__file__).resolve().parent.parent / "node"
 PEER_SCRIPT = NODE_DIR / "peer.js"
 NODE_MODULES = NODE_DIR / "node_modules"
@@ -146,7 +144,9 @@ class NodePeer:
         if adapter != "sharded" and (subscription_mode is not None or channel_prefix is not None):
             raise ValueError("subscription_mode and channel_prefix need adapter='sharded'")
         node = _check_environment()
-        port = port or free_port()
+        # 0: the peer listens on a port the kernel picks and reports it (no race with
+        # another process taking a port chosen here first)
+        port = port or 0
         env = dict(os.environ)
         env.update(
             REDIS_URL=redis_url,

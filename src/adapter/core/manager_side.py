@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..protocol.handshake import handshake_from_environ
+from ..protocol.handshake import HandshakeCache, handshake_from_environ
 from ..protocol.requests import Selector
 from .fanout import Fanout
 from .local_rooms import LocalRooms
@@ -56,14 +56,17 @@ class ManagerSide:
             return []
         server = self.manager.server
         sockets = server.eio.sockets
+        environs = server.environ
+        handshakes: HandshakeCache = self.manager.handshakes
         details = []
         for sid, eio_sid in index.select(selector.rooms, selector.except_rooms).items():
             socket = sockets.get(eio_sid)
-            environ = server.environ.get(eio_sid, {})
+            environ = environs.get(eio_sid)
             session = socket.session.get(nsp, {}) if socket is not None else {}
             details.append({
                 "id": sid,
-                "handshake": handshake_from_environ(environ),
+                "handshake": handshakes.get(eio_sid, environ) if environ is not None
+                else handshake_from_environ({}),
                 "rooms": index.rooms_of(sid),
                 "data": session.get("data") if isinstance(session, dict) else None,
             })

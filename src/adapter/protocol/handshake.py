@@ -59,5 +59,42 @@ def handshake_from_environ(environ: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class HandshakeCache:
+    """Each connection's ``handshake``, built once from its environ.
 
-__all__ = ["ISSUED_KEY", "handshake_from_environ", "js_date_string"]
+    A connection's environ does not change while it lives, so its handshake
+    is built on the first request that describes it (``fetch_sockets``) and
+    reused while the server still holds that very environ object for the
+    Engine.IO sid.  :meth:`forget` a connection that left.  The handshakes
+    handed out are shared: treat them as read-only.
+    """
+
+    __slots__ = ("_by_eio_sid",)
+
+    def __init__(self) -> None:
+        self._by_eio_sid: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+    def get(self, eio_sid: str, environ: dict[str, Any]) -> dict[str, Any]:
+        """The handshake of ``eio_sid``'s connection, whose environ is ``environ``."""
+        cached = self._by_eio_sid.get(eio_sid)
+        if cached is not None and cached[0] is environ:
+            return cached[1]
+        handshake = handshake_from_environ(environ)
+        self._by_eio_sid[eio_sid] = (environ, handshake)
+        return handshake
+
+    def forget(self, eio_sid: str) -> None:
+        self._by_eio_sid.pop(eio_sid, None)
+
+    def clear(self) -> None:
+        self._by_eio_sid.clear()
+
+    def __len__(self) -> int:
+        return len(self._by_eio_sid)
+
+    def table_sizes(self) -> dict[str, int]:
+        """``handshakes``: the connections whose handshake is kept."""
+        return {"handshakes": len(self._by_eio_sid)}
+
+
+__all__ = ["ISSUED_KEY", "HandshakeCache", "handshake_from_environ", "js_date_string"]
