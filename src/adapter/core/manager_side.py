@@ -50,7 +50,8 @@ class ManagerSide:
     def rooms(self, nsp: str) -> set[Any]:
         return self.local.rooms(nsp)
 
-    def describe(self, nsp: str, selector: Selector) -> list[dict[str, Any]]:
+    def describe(self, nsp: str, selector: Selector, handshake_json: bool = False
+                 ) -> list[dict[str, Any]]:
         index = self.local.get(nsp)
         if index is None:
             return []
@@ -58,6 +59,7 @@ class ManagerSide:
         sockets = server.eio.sockets
         environs = server.environ
         handshakes: HandshakeCache = self.manager.handshakes
+        handshake_of = handshakes.get_json if handshake_json else handshakes.get
         details = []
         for sid, eio_sid in index.select(selector.rooms, selector.except_rooms).items():
             socket = sockets.get(eio_sid)
@@ -65,7 +67,7 @@ class ManagerSide:
             session = socket.session.get(nsp, {}) if socket is not None else {}
             details.append({
                 "id": sid,
-                "handshake": handshakes.get(eio_sid, environ) if environ is not None
+                "handshake": handshake_of(eio_sid, environ) if environ is not None
                 else handshake_from_environ({}),
                 "rooms": index.rooms_of(sid),
                 "data": session.get("data") if isinstance(session, dict) else None,

@@ -32,8 +32,11 @@ class LocalSide(Protocol):
     def rooms(self, nsp: str) -> set[Any]:
         """Every local room of ``nsp``, sid rooms included."""
 
-    def describe(self, nsp: str, selector: Selector) -> list[dict[str, Any]]:
-        """Node's ``SocketDetails`` of the local sockets the selector picks."""
+    def describe(self, nsp: str, selector: Selector, handshake_json: bool = False
+                 ) -> list[dict[str, Any]]:
+        """Node's ``SocketDetails`` of the local sockets the selector picks; with
+        ``handshake_json``, each ``handshake`` is a ``JsonFragment`` (its JSON text,
+        for ``json_dumps_spliced``)."""
 
     def join(self, nsp: str, sid: str, room: Any) -> None:
         """Put a local socket in a room (raises ``ValueError`` when it cannot)."""

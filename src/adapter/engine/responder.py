@@ -186,7 +186,7 @@ class Responder:
             if not isinstance(opts, dict):
                 raise MalformedMessage("opts is not a map")
             response = sockets_response(
-                request_id, self.local.describe(nsp, Selector.read(opts))
+                request_id, self.local.describe(nsp, Selector.read(opts), handshake_json=True)
             )
         else:
             selector = Selector.read({"rooms": request.get("rooms")})

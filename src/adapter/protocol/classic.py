@@ -16,7 +16,7 @@ from typing import Any
 from ..fastpath import pack_broadcast, parse_broadcast, unpack_broadcast
 from .broadcast import Broadcast, broadcast_value, decode_broadcast
 from .channels import Channels
-from .parsers import Parser, decode_map, get_parser, is_notepack, json_dumps
+from .parsers import Parser, decode_map, get_parser, is_notepack, json_dumps_spliced
 
 
 class ClassicCodec:
@@ -91,8 +91,9 @@ class ClassicCodec:
 
     @staticmethod
     def encode_json(value: dict[str, Any]) -> bytes:
-        """Requests and most responses: JSON, as Node writes them."""
-        return json_dumps(value)
+        """Requests and most responses: JSON, as Node writes them (a ``JsonFragment``
+        in ``value`` is written as its text)."""
+        return json_dumps_spliced(value)
 
     def encode_with_parser(self, value: dict[str, Any]) -> bytes:
         """A broadcast request with acks (7) and its acks (9) use the parser."""

@@ -14,6 +14,8 @@ import time
 from typing import Any
 from urllib.parse import parse_qsl
 
+from .parsers import JsonFragment, json_dumps
+
 ISSUED_KEY = "socketio_redis_adapter.issued"
 """Environ key where the adapter notes when a connection was accepted (ms)."""
 
@@ -65,23 +67,37 @@ class HandshakeCache:
     A connection's environ does not change while it lives, so its handshake
     is built on the first request that describes it (``fetch_sockets``) and
     reused while the server still holds that very environ object for the
-    Engine.IO sid.  :meth:`forget` a connection that left.  The handshakes
-    handed out are shared: treat them as read-only.
+    Engine.IO sid, and so is its JSON text (:meth:`get_json`).  :meth:`forget`
+    a connection that left.  The handshakes handed out are shared: treat
+    them as read-only.
     """
 
     __slots__ = ("_by_eio_sid",)
 
     def __init__(self) -> None:
-        self._by_eio_sid: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        #: eio sid -> [environ, handshake, its JSON text or None]
+        self._by_eio_sid: dict[str, list[Any]] = {}
+
+    def _entry(self, eio_sid: str, environ: dict[str, Any]) -> list[Any]:
+        cached = self._by_eio_sid.get(eio_sid)
+        if cached is not None and cached[0] is environ:
+            return cached
+        entry = [environ, handshake_from_environ(environ), None]
+        self._by_eio_sid[eio_sid] = entry
+        return entry
 
     def get(self, eio_sid: str, environ: dict[str, Any]) -> dict[str, Any]:
         """The handshake of ``eio_sid``'s connection, whose environ is ``environ``."""
-        cached = self._by_eio_sid.get(eio_sid)
-        if cached is not None and cached[0] is environ:
-            return cached[1]
-        handshake = handshake_from_environ(environ)
-        self._by_eio_sid[eio_sid] = (environ, handshake)
+        handshake: dict[str, Any] = self._entry(eio_sid, environ)[1]
         return handshake
+
+    def get_json(self, eio_sid: str, environ: dict[str, Any]) -> JsonFragment:
+        """:meth:`get`'s handshake as JSON text (for ``json_dumps_spliced``)."""
+        entry = self._entry(eio_sid, environ)
+        if entry[2] is None:
+            entry[2] = JsonFragment(json_dumps(entry[1]).decode())
+        fragment: JsonFragment = entry[2]
+        return fragment
 
     def forget(self, eio_sid: str) -> None:
         self._by_eio_sid.pop(eio_sid, None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -55,6 +56,47 @@ def json_dumps(value: Any) -> bytes:
     return json.dumps(
         value, separators=(",", ":"), ensure_ascii=False, default=json_default
     ).encode()
+
+
+class JsonFragment:
+    """JSON text that :func:`json_dumps_spliced` writes as it is (made once, written
+    many times: a connection's handshake in every ``fetch_sockets`` answer)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"JsonFragment({self.text!r})"
+
+
+def json_dumps_spliced(value: Any) -> bytes:
+    """:func:`json_dumps`, with each :class:`JsonFragment` in ``value`` written as its text.
+
+    The fragments are written first as strings holding a token of this call
+    (random, after a NUL, which JSON always escapes) and an index, then the
+    text is cut at each token's opening quote and the fragments put in.
+    """
+    fragments: list[str] = []
+    token = os.urandom(8).hex()
+
+    def default(obj: Any) -> Any:
+        if type(obj) is JsonFragment:
+            fragments.append(obj.text)
+            return f"\x00{token}{len(fragments) - 1}"
+        return json_default(obj)
+
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=default)
+    if not fragments:
+        return text.encode()
+    pieces = text.split(f'"\\u0000{token}')
+    out = [pieces[0]]
+    for piece in pieces[1:]:
+        index, _, rest = piece.partition('"')
+        out.append(fragments[int(index)])
+        out.append(rest)
+    return "".join(out).encode()
 
 
 class JsonParser:
