@@ -2,8 +2,9 @@
 # Run the whole test suite on a fresh machine: installs redis-server, Node.js
 # packages for the interop peers and the Python packages, builds the Cython
 # core, then runs pytest with the compiled core on every CPython the package
-# declares (3.11 here, 3.10, 3.12 and 3.13 from pyenv), and in pure Python on
-# the oldest and the newest (3.10 and 3.13).
+# declares (3.11 here, 3.10, 3.12 and 3.13 from pyenv; on 3.12 with direct
+# frames off, so the whole suite also passes on Engine.IO's queues), and in pure
+# Python on the oldest and the newest (3.10 and 3.13).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,6 +64,7 @@ echo "== tests with the compiled core ($WORKERS workers; then the soak alone)"
 # run in every pass.
 OTHER_PYTHONS=${OTHER_PYTHONS-"3.10 3.12 3.13"}
 PURE_PYTHONS=${PURE_PYTHONS-"3.10 3.13"}
+QUEUE_ONLY_PYTHONS=${QUEUE_ONLY_PYTHONS-"3.12"}
 find_python() {
   local root candidate
   root=$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")
@@ -76,13 +78,19 @@ for version in $OTHER_PYTHONS; do
     echo "Python $version is declared as supported but was not found (pyenv install $version)" >&2
     exit 1
   fi
-  echo "== tests with the compiled core on Python $version ($interpreter)"
+  # one pass delivers through Engine.IO's queues only: direct frames off wherever a test
+  # does not ask for them (the tests of direct frames still run, with them on)
+  direct=1
+  case " $QUEUE_ONLY_PYTHONS " in *" $version "*) direct=0 ;; esac
+  echo "== tests with the compiled core on Python $version ($interpreter)" \
+    "$([ "$direct" = 0 ] && echo '- direct frames off (SOCKETIO_REDIS_ADAPTER_DIRECT_FRAMES=0)')"
   venv=".venv-$version"
   [ -x "$venv/bin/python" ] || "$interpreter" -m venv "$venv"
   "$venv/bin/python" -m pip install -q -U pip
   SOCKETIO_REDIS_ADAPTER_REQUIRE_EXTENSIONS=1 "$venv/bin/python" -m pip install -q ".[test,uvloop]"
   "$venv/bin/python" -c 'import socketio_redis_adapter as m; assert m.FASTPATH, "no compiled core"'
-  "$venv/bin/python" -m pytest -q -n "$WORKERS" -m "not packaging and not topology and not soak" "$@"
+  SOCKETIO_REDIS_ADAPTER_DIRECT_FRAMES=$direct "$venv/bin/python" -m pytest -q -n "$WORKERS" \
+    -m "not packaging and not topology and not soak" "$@"
   case " $PURE_PYTHONS " in
     *" $version "*)
       echo "== tests in pure Python on Python $version (SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS=1)"
@@ -96,8 +104,8 @@ echo "== micro-benchmarks, short mode (so they cannot rot)"
 "$VPY" -m pytest benchmarks -q --benchmark-min-rounds=1 --benchmark-max-time=0.005 \
   --benchmark-warmup=off --benchmark-columns=min,median,ops
 
-echo "== end-to-end scenarios on a 3-master Redis Cluster and with sync servers, smoke sizes"
-"$VPY" benchmarks/scenarios.py --only sharded,sync --smoke
+echo "== end-to-end scenarios: cluster, sync and uvicorn servers, cross-server requests, smoke sizes"
+"$VPY" benchmarks/scenarios.py --only sharded,sync,uvicorn,f,g,h --smoke
 
 echo "== reliability figures, smoke sizes (so they cannot rot)"
 "$VPY" benchmarks/reliability.py --smoke

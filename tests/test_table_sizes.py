@@ -118,7 +118,8 @@ async def test_tables_follow_clients_and_return_to_their_size(pair: list[PyServe
         await there.adapter.fetch_sockets("r1")  # makes the handshakes here
         sizes = here.adapter.table_sizes()
         assert sizes["handshakes"] == 3
-        assert sizes["direct_clients"] == 3
+        # (none when the run turned direct frames off: SOCKETIO_REDIS_ADAPTER_DIRECT_FRAMES=0)
+        assert sizes["direct_clients"] == (3 if here.adapter.direct_frames_off is None else 0)
         assert sizes["sockets"] == sizes["eio_sids"] == 3
         assert sizes["rooms"] == 3 + 2  # three own rooms, r1, r2
         assert sizes["sockets_in_rooms"] == 3

@@ -75,7 +75,9 @@ class AsyncRedisAdapter(ClassicParts, AsyncManagerBase):
                           waking its writer task (see
                           :mod:`~socketio_redis_adapter.core.direct_links`);
                           each client's order is kept.  Used only with the
-                          library versions it knows; ``False`` turns it off.
+                          library versions it knows; ``False`` turns it off
+                          (left out: on, unless the environment has
+                          ``SOCKETIO_REDIS_ADAPTER_DIRECT_FRAMES=0``).
                           ``direct_frames_off`` says why it is not used, if so.
 
     Example::
@@ -98,7 +100,7 @@ class AsyncRedisAdapter(ClassicParts, AsyncManagerBase):
         logger: logging.Logger | None = None,
         offline_queue: OfflineQueue | None = OfflineQueue(),  # noqa: B008 - frozen
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
-        direct_frames: bool = True,
+        direct_frames: bool | None = None,
     ) -> None:
         super().__init__(requests_timeout=requests_timeout, logger=logger)
         self.direct_frames = direct_frames

@@ -47,7 +47,7 @@ class AsyncManagerBase(
         self._tasks = BackgroundTasks(self._get_logger)
         #: write broadcast frames straight to idle websocket clients when the server
         #: allows it (see :mod:`.core.direct_links`); set before the server is made
-        self.direct_frames = True
+        self.direct_frames: bool | None = None
         #: why direct frames are not used, once the server is known (None: they are)
         self.direct_frames_off: str | None = "no server yet"
         self._direct = AsyncDirectFrames()
@@ -81,8 +81,8 @@ class AsyncManagerBase(
     def set_server(self, server: Any) -> None:
         super().set_server(server)
         self.fanout.bind(server)
-        self.direct_frames_off = (unsupported_reason(server) if self.direct_frames
-                                  else "turned off (direct_frames=False)")
+        self.direct_frames_off = (self._direct_frames_off_by_choice()
+                                  or unsupported_reason(server))
         if self.direct_frames_off is None:
             self._direct.install(server)
             self.fanout.links = self._direct.links

@@ -12,6 +12,7 @@ The counters and table sizes, the room state and fan-out, and how an
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from .core.fanout import Fanout
@@ -21,6 +22,10 @@ from .fastpath import RoomIndex
 from .protocol.broadcast import event_args
 from .protocol.handshake import HandshakeCache
 from .protocol.rooms import room_list, sid_list
+
+
+DIRECT_FRAMES_ENV = "SOCKETIO_REDIS_ADAPTER_DIRECT_FRAMES"
+"""``0`` turns direct frames off for every adapter whose ``direct_frames`` was left out."""
 
 
 class ManagerCommon:
@@ -50,6 +55,17 @@ class ManagerCommon:
     def _on_namespace(self, nsp: str, index: RoomIndex) -> None:
         """A namespace got its first socket (or was declared): receive and subscribe it."""
         raise NotImplementedError
+
+    def _direct_frames_off_by_choice(self) -> str | None:
+        """Why direct frames are off by the user's choice (the ``direct_frames``
+        argument, or ``SOCKETIO_REDIS_ADAPTER_DIRECT_FRAMES=0`` in the environment
+        when the argument was left out), or None."""
+        choice = getattr(self, "direct_frames", None)
+        if choice is None:
+            if os.environ.get(DIRECT_FRAMES_ENV, "1") == "0":
+                return f"turned off ({DIRECT_FRAMES_ENV}=0)"
+            return None
+        return None if choice else "turned off (direct_frames=False)"
 
     def _stat_sources(self) -> list[Any]:
         """The parts whose ``stats()`` (and ``table_sizes()``) add to the manager's."""

@@ -56,7 +56,9 @@ class RedisAdapter(ClassicParts, SyncManagerBase):
                           waking its writer thread (about ten times less CPU per
                           delivery at steady rates); each client's order is kept.
                           Used only with the python-engineio and simple-websocket
-                          versions it knows, on plain TCP; ``False`` turns it off.
+                          versions it knows, on plain TCP; ``False`` turns it off
+                          (left out: on, unless the environment has
+                          ``SOCKETIO_REDIS_ADAPTER_DIRECT_FRAMES=0``).
                           ``direct_frames_off`` says why it is not used, if so.
 
     Under eventlet or gevent the ``socket`` module must be monkey patched
@@ -85,7 +87,7 @@ class RedisAdapter(ClassicParts, SyncManagerBase):
         redis_options: dict[str, Any] | None = None,
         logger: logging.Logger | None = None,
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
-        direct_frames: bool = True,
+        direct_frames: bool | None = None,
     ) -> None:
         super().__init__(requests_timeout=requests_timeout, logger=logger)
         self.direct_frames = direct_frames

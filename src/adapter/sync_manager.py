@@ -74,7 +74,7 @@ class SyncManagerBase(
         self._state_lock: Any = threading.RLock()
         #: write broadcast frames straight to idle websocket clients when the server
         #: allows it (see :mod:`.core.direct_frames`); set before the server is made
-        self.direct_frames = True
+        self.direct_frames: bool | None = None
         #: why direct frames are not used, once the server is known (None: they are)
         self.direct_frames_off: str | None = "no server yet"
         self._direct = DirectFrames()
@@ -118,8 +118,8 @@ class SyncManagerBase(
         self.clock.bind(server)
         self._tasks.bind(server)
         self.connection.bind(server)
-        self.direct_frames_off = (unsupported_reason(server) if self.direct_frames
-                                  else "turned off (direct_frames=False)")
+        self.direct_frames_off = (self._direct_frames_off_by_choice()
+                                  or unsupported_reason(server))
         if self.direct_frames_off is None:
             self._direct.install(server)
             self.fanout.direct = self._direct

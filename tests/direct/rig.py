@@ -17,7 +17,9 @@ BLOB = os.urandom(3000)
 
 async def server_and_peer(url: str, web_server: str, **options: Any
                           ) -> tuple[PyServer, PyServer]:
-    """A server on ``web_server`` (with ``options``) and an aiohttp peer, on one key."""
+    """A server on ``web_server`` (with ``options``; direct frames on unless they say
+    otherwise, whatever the environment) and an aiohttp peer, on one key."""
+    options.setdefault("direct_frames", True)
     key = f"direct-{uuid.uuid4().hex[:8]}"
     server = await PyServer.start(url, key=key, web_server=web_server, **options)
     try:

@@ -51,6 +51,7 @@ def test_a_broadcast_is_one_text_frame_and_a_frame_per_attachment() -> None:
 
 
 async def _servers(url: str, **options: Any) -> tuple[SyncServer, PyServer]:
+    options.setdefault("direct_frames", True)  # whatever the environment says
     key = f"direct-{uuid.uuid4().hex[:8]}"
     sync = await asyncio.to_thread(SyncServer.start, url, key=key, **options)
     try:
