@@ -23,7 +23,6 @@ from .protocol.broadcast import event_args
 from .protocol.handshake import HandshakeCache
 from .protocol.rooms import room_list, sid_list
 
-
 DIRECT_FRAMES_ENV = "SOCKETIO_REDIS_ADAPTER_DIRECT_FRAMES"
 """``0`` turns direct frames off for every adapter whose ``direct_frames`` was left out."""
 
