@@ -7,10 +7,12 @@ one frame: measured, most of the CPU a steady broadcast costs.  Server-to-
 client frames are not masked, so one encoded frame serves every recipient:
 when a recipient's queue is empty and its writer task waits on it (so it
 holds nothing it has not written), ``deliver`` writes the broadcast's frames
-to the client's asyncio transport itself, one ``transport.write`` each, and
-no task wakes.  Otherwise the packets go to the queue as before, so each
-client's order is kept: an asyncio transport takes whole writes in order, and
-a writer waiting on its queue has written everything it took.
+to the client's asyncio transport itself, and no task wakes (the frames of
+every broadcast of one loop turn go to a client in one ``transport.write``,
+at the end of the turn: see ``DirectLinks``).  Otherwise the packets go to
+the queue as before, so each client's order is kept: an asyncio transport
+takes whole writes in order, and a writer waiting on its queue has written
+everything it took.
 
 The per-recipient work is the fast path's ``deliver`` with a
 :class:`~socketio_redis_adapter.fastpath.DirectLinks`; this module adopts
