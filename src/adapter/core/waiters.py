@@ -90,6 +90,10 @@ class _Waiter:
 class ResponseWaiter(_Waiter):
     """Collects responses to one request until ``expected`` arrived.
 
+    ``expected`` may be None when the waiter opens (the request went out with
+    the command that counts the servers): responses are kept, and
+    :meth:`expect` says how many to wait for once it is known.
+
     :param registry: the dict (request id -> waiter) the waiter removes itself
                      from when it is done.
     :param timeout_message: builds the error message from (received,
@@ -103,7 +107,7 @@ class ResponseWaiter(_Waiter):
         registry: dict[str, Any],
         request_id: str,
         kind: int,
-        expected: int,
+        expected: int | None,
         timeout: float,
         timeout_message: Callable[[int, int], str],
         clock: Clock,
@@ -112,18 +116,24 @@ class ResponseWaiter(_Waiter):
         self.expected = expected
         self._message = timeout_message
         super().__init__(registry, request_id, timeout, clock)
-        if expected <= 0:
+        if expected is not None and expected <= 0:
+            self._complete()
+
+    def expect(self, expected: int) -> None:
+        """Wait for ``expected`` responses (those already in count)."""
+        self.expected = expected
+        if not self._signal.done() and len(self.responses) >= expected:
             self._complete()
 
     def add(self, response: Any) -> None:
         """Record one server's response."""
         if not self._signal.done():
             self.responses.append(response)
-            if len(self.responses) >= self.expected:
+            if self.expected is not None and len(self.responses) >= self.expected:
                 self._complete()
 
     def _timeout_message(self) -> str:
-        return self._message(len(self.responses), self.expected)
+        return self._message(len(self.responses), self.expected or 0)
 
 
 class AckWaiter(_Waiter):

@@ -195,6 +195,25 @@ class EngineBase:
             raise
         return await waiter.wait()
 
+    async def _ask_counting(
+        self, nsp: str, kind: int, publish: Callable[[str], Awaitable[int]],
+        timeout_message: TimeoutMessage,
+    ) -> list[Any]:
+        """:meth:`_ask` in one round trip, for a transport that can: ``publish(request_id)``
+        sends the request with the command that counts the servers and returns the
+        count (so the request goes out when no other server is there to answer it)."""
+        request_id = self._new_request_id()
+        waiter = self.pending.wait_for_responses(
+            request_id, kind, None, self.requests_timeout, timeout_message,
+        )
+        try:
+            servers = await publish(request_id)
+        except BaseException:
+            waiter.cancel()
+            raise
+        waiter.expect(servers - 1)
+        return await waiter.wait()
+
     def _local_acks(
         self, nsp: str, payload: list[Any], rooms: list[Any], except_rooms: list[Any],
         waiter: AckWaiter, timeout: float,

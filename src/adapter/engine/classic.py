@@ -148,13 +148,28 @@ class ClassicEngine(EngineBase):
         build: Callable[[str], dict[str, Any]],
         timeout_message: Callable[[int, int], str] | None = None,
     ) -> list[Any]:
-        """Ask every other server a classic request; return the payload of each response."""
+        """Ask every other server a classic request; return the payload of each response.
+
+        On a transport with ``count_and_publish`` the request goes out with the
+        ``PUBSUB NUMSUB`` that counts the servers, in one round trip.
+        """
+        message = timeout_message or (
+            lambda got, want: f"timeout reached while waiting for {what} response"
+        )
+        count_and_publish = getattr(self.transport, "count_and_publish", None)
+        if count_and_publish is not None:
+            channel = self.codec.channels.request(nsp)
+
+            async def publish(request_id: str) -> int:
+                payload = self.codec.encode_json(build(request_id))
+                return int(await count_and_publish(channel, channel, payload))
+
+            return await self._ask_counting(nsp, kind, publish, message)
+
         async def send(request_id: str) -> None:
             await self._publish_request(nsp, build(request_id))
 
-        return await super()._ask(nsp, kind, send, timeout_message or (
-            lambda got, want: f"timeout reached while waiting for {what} response"
-        ))
+        return await super()._ask(nsp, kind, send, message)
 
     async def _sockets_request(
         self, nsp: str, kind: RequestType, request: dict[str, Any], local: bool

@@ -29,10 +29,11 @@ class PendingRequests:
         self.clock: Clock = clock if clock is not None else AsyncioClock()
 
     def wait_for_responses(
-        self, request_id: str, kind: int, expected: int, timeout: float,
+        self, request_id: str, kind: int, expected: int | None, timeout: float,
         timeout_message: Callable[[int, int], str],
     ) -> ResponseWaiter:
-        """Open the waiter of a request that expects ``expected`` responses."""
+        """Open the waiter of a request that expects ``expected`` responses (None: not
+        known yet, see :meth:`ResponseWaiter.expect`)."""
         return ResponseWaiter(self.requests, request_id, kind, expected, timeout,
                               timeout_message, self.clock)
 

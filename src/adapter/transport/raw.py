@@ -134,6 +134,26 @@ class RawPubSub(SubscriberBase, MessageSizeLimit):
         publisher = await self._publisher_connection()
         return await publisher.request(encode_command(*args))
 
+    async def count_and_publish(self, count_channel: bytes, channel: bytes, data: bytes
+                                ) -> int:
+        """``PUBSUB NUMSUB count_channel`` and ``PUBLISH channel data`` in one write;
+        return the count (one round trip for a request to the other servers; a
+        cluster counts on every node first, then publishes)."""
+        if self.topology.cluster:
+            count = await self.numsub(count_channel)
+            await self.publish(channel, data)
+            return count
+        publisher = self._publisher
+        if publisher is None or publisher.transport is None:
+            publisher = await self._publisher_connection()
+        counted = publisher.request(encode_command("PUBSUB", "NUMSUB", count_channel))
+        published = publisher.request(encode_publish(channel, data))
+        try:
+            count = pubsub_count(await counted)
+        finally:
+            await published  # raises if the PUBLISH failed, as publish() does
+        return count
+
     async def numsub(self, channel: bytes) -> int:
         """Return ``PUBSUB NUMSUB channel``: the number of subscribed servers.
 
