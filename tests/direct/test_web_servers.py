@@ -57,16 +57,18 @@ async def test_each_client_gets_every_source_in_order(
     redis_server: RedisServer, web_server: str, direct: bool,
 ) -> None:
     """Broadcasts through Redis and local emits (direct writes when the client is idle)
-    interleaved with packets put on Engine.IO's queue and binary emits, to a websocket
-    client and one upgraded from long-polling."""
+    interleaved with packets put on Engine.IO's queue and binary emits, to websocket
+    clients with and without permessage-deflate and one upgraded from long-polling."""
     server, peer = await server_and_peer(redis_server.url, web_server, direct_frames=direct)
     clients: list[Client] = []
     count = 200
     try:
         clients = [
             await Client.connect(server.url, rooms=["r"]),
+            await Client.connect(server.url, rooms=["r"], deflate=True),
             await Client.connect(server.url, rooms=["r"], transports=["polling", "websocket"]),
         ]
+        assert [c.deflate > 0 for c in clients] == [False, True, False]
         # python-engineio's client refuses a poll of more than 16 packets: upgraded first
         await wait_until(lambda: all(s.upgraded for s in server.sio.eio.sockets.values()),
                          "upgraded")

@@ -117,8 +117,12 @@ class PyServer:
 class Client:
     """A python-socketio ``AsyncClient`` that records every event it gets."""
 
-    def __init__(self) -> None:
-        self.sio = socketio.AsyncClient(reconnection=False)
+    def __init__(self, deflate: bool = False) -> None:
+        # deflate: offer permessage-deflate (aiohttp's ws_connect(compress=15))
+        self.sio = socketio.AsyncClient(
+            reconnection=False,
+            websocket_extra_options={"compress": 15} if deflate else None,
+        )
         self.events: list[tuple[str, str, list[Any]]] = []
         self.disconnects: list[tuple[str, Any]] = []
         self.ack_reply: Any = "client-ack"
@@ -139,8 +143,9 @@ class Client:
         namespaces: Iterable[str] = ("/",),
         transports: Iterable[str] = ("websocket",),
         data: Any = None,
+        deflate: bool = False,
     ) -> Client:
-        self = cls()
+        self = cls(deflate)
         auth: dict[str, Any] = {"rooms": list(rooms)}
         if data is not None:
             auth["data"] = data
@@ -151,6 +156,12 @@ class Client:
             10,
         )
         return self
+
+    @property
+    def deflate(self) -> int:
+        """The permessage-deflate window bits negotiated on the websocket (0: none)."""
+        ws = getattr(self.sio.eio, "ws", None)
+        return int(getattr(ws, "compress", 0) or 0)
 
     def sid(self, namespace: str = "/") -> str:
         sid = self.sio.get_sid(namespace)
