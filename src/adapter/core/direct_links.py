@@ -40,12 +40,13 @@ from engineio import async_socket
 from ..fastpath import LINK_AIOHTTP, LINK_UVICORN, LINK_WEBSOCKETS, DirectLinks
 from .handler_hook import hook_websocket_handler, owner_of, set_owner
 
-#: the library versions whose internals this module relies on (version prefixes)
+#: the library versions whose internals this module relies on (version prefixes; uvicorn
+#: 0.54 and websockets 16 are the newest that still support Python 3.10)
 KNOWN_VERSIONS = {
     "python-engineio": ("4.15.",),
     "aiohttp": ("3.14.",),
-    "uvicorn": ("0.55.",),
-    "websockets": ("17.",),
+    "uvicorn": ("0.54.", "0.55."),
+    "websockets": ("16.", "17."),
 }
 #: what each async mode needs besides python-engineio
 _MODE_LIBRARIES = {"aiohttp": ("aiohttp",), "asgi": ()}
