@@ -133,6 +133,7 @@ class AsyncManagerBase(
         await self._tasks.close()
         await self.connection.close()
         self.fanout.close()
+        self.handshakes.clear()
         self.fanout.links = None
         if getattr(self, "server", None) is not None:
             self._direct.uninstall(self.server)

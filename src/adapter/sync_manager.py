@@ -166,6 +166,7 @@ class SyncManagerBase(
         self.clock.close()
         self._tasks.close()
         self.fanout.close()
+        self.handshakes.clear()
         self.fanout.direct = None
         if getattr(self, "server", None) is not None:
             self._direct.uninstall(self.server)

@@ -151,11 +151,9 @@ class Fanout:
         binary = len(parts) > 1 or isinstance(parts[0], bytes)
         polling = (lambda: message_packets(parts)) if binary else None
         links = self.links
-        if links is not None and len(links):
-            return int(deliver(self._server.eio.sockets, eio_sids, packets, polling, volatile,
-                               self.cache, links, message_frames(parts)))
+        frames = message_frames(parts) if links is not None and len(links) else None
         return int(deliver(self._server.eio.sockets, eio_sids, packets, polling, volatile,
-                           self.cache))
+                           self.cache, links, frames))
 
     def deliver(
         self,

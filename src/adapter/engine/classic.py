@@ -162,7 +162,7 @@ class ClassicEngine(EngineBase):
 
             async def publish(request_id: str) -> int:
                 payload = self.codec.encode_json(build(request_id))
-                return int(await count_and_publish(channel, channel, payload))
+                return int(await count_and_publish(channel, payload))
 
             return await self._ask_counting(nsp, kind, publish, message)
 

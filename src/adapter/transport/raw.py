@@ -94,11 +94,16 @@ class RawPubSub(SubscriberBase, MessageSizeLimit):
         self._publisher = publisher
         return publisher
 
-    async def publish(self, channel: bytes, data: bytes) -> int:
-        """PUBLISH and return the number of receivers; raise on failure."""
+    async def _live_publisher(self) -> RespProtocol:
+        """The publisher connection in use while it is connected, else a new one."""
         publisher = self._publisher
         if publisher is None or publisher.transport is None:
             publisher = await self._publisher_connection()
+        return publisher
+
+    async def publish(self, channel: bytes, data: bytes) -> int:
+        """PUBLISH and return the number of receivers; raise on failure."""
+        publisher = await self._live_publisher()
         return int(await publisher.request(encode_publish(channel, data)))
 
     async def post(self, channel: bytes, data: bytes) -> None:
@@ -109,9 +114,7 @@ class RawPubSub(SubscriberBase, MessageSizeLimit):
         buffer is full, so a slow Redis slows emitters down instead of
         growing memory.
         """
-        publisher = self._publisher
-        if publisher is None or publisher.transport is None:
-            publisher = await self._publisher_connection()
+        publisher = await self._live_publisher()
         if publisher.post(encode_publish(channel, data)):
             await publisher.drain()
 
@@ -134,19 +137,16 @@ class RawPubSub(SubscriberBase, MessageSizeLimit):
         publisher = await self._publisher_connection()
         return await publisher.request(encode_command(*args))
 
-    async def count_and_publish(self, count_channel: bytes, channel: bytes, data: bytes
-                                ) -> int:
-        """``PUBSUB NUMSUB count_channel`` and ``PUBLISH channel data`` in one write;
-        return the count (one round trip for a request to the other servers; a
-        cluster counts on every node first, then publishes)."""
+    async def count_and_publish(self, channel: bytes, data: bytes) -> int:
+        """``PUBSUB NUMSUB channel`` and ``PUBLISH channel data`` in one write; return
+        the count (one round trip for a request to the other servers; a cluster
+        counts on every node first, then publishes)."""
         if self.topology.cluster:
-            count = await self.numsub(count_channel)
+            count = await self.numsub(channel)
             await self.publish(channel, data)
             return count
-        publisher = self._publisher
-        if publisher is None or publisher.transport is None:
-            publisher = await self._publisher_connection()
-        counted = publisher.request(encode_command("PUBSUB", "NUMSUB", count_channel))
+        publisher = await self._live_publisher()
+        counted = publisher.request(encode_command("PUBSUB", "NUMSUB", channel))
         published = publisher.request(encode_publish(channel, data))
         try:
             count = pubsub_count(await counted)
