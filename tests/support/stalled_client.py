@@ -6,6 +6,8 @@ import base64
 import json
 import os
 import socket
+import time
+from typing import Any
 
 
 class StalledClient:
@@ -71,6 +73,18 @@ class StalledClient:
         opcode, payload = self.next_frame()
         assert opcode == 1, opcode
         return payload.decode()
+
+    def read_events(self, count: int, timeout: float = 30.0) -> list[tuple[str, Any]]:
+        """The next ``count`` Socket.IO events (``42["event", data]`` text frames) as
+        ``(event, data)``; fewer if ``timeout`` seconds pass first."""
+        events = []
+        deadline = time.monotonic() + timeout
+        while len(events) < count and time.monotonic() < deadline:
+            text = self.next_text()
+            assert text.startswith("42"), text[:40]
+            event, data = json.loads(text[2:])
+            events.append((event, data))
+        return events
 
     def close(self) -> None:
         self.sock.close()
