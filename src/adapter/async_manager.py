@@ -45,11 +45,7 @@ class AsyncManagerBase(
         super().__init__()
         self._init_common(requests_timeout, logger)
         self._tasks = BackgroundTasks(self._get_logger)
-        #: write broadcast frames straight to idle websocket clients when the server
-        #: allows it (see :mod:`.core.direct_links`); set before the server is made
-        self.direct_frames: bool | None = None
-        #: why direct frames are not used, once the server is known (None: they are)
-        self.direct_frames_off: str | None = "no server yet"
+        #: adopts the websocket clients direct frames reach (see :mod:`.core.direct_links`)
         self._direct = AsyncDirectFrames()
 
     def _receive_with(self, handler: MessageHandler, max_message_size: int | None) -> None:

@@ -50,6 +50,11 @@ class ManagerCommon:
         self.fanout = Fanout(self.counters)
         #: each connection's handshake, for the requests that describe sockets
         self.handshakes = HandshakeCache()
+        #: write broadcast frames straight to idle websocket clients when the server
+        #: allows it (None: unless the environment says no); set before the server is made
+        self.direct_frames: bool | None = None
+        #: why direct frames are not used, once the server is known (None: they are)
+        self.direct_frames_off: str | None = "no server yet"
 
     def _on_namespace(self, nsp: str, index: RoomIndex) -> None:
         """A namespace got its first socket (or was declared): receive and subscribe it."""
@@ -59,7 +64,7 @@ class ManagerCommon:
         """Why direct frames are off by the user's choice (the ``direct_frames``
         argument, or ``SOCKETIO_REDIS_ADAPTER_DIRECT_FRAMES=0`` in the environment
         when the argument was left out), or None."""
-        choice = getattr(self, "direct_frames", None)
+        choice = self.direct_frames
         if choice is None:
             if os.environ.get(DIRECT_FRAMES_ENV, "1") == "0":
                 return f"turned off ({DIRECT_FRAMES_ENV}=0)"

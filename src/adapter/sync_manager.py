@@ -72,11 +72,7 @@ class SyncManagerBase(
         self.clock = BlockingClock()
         self._tasks = ServerTasks(self._get_logger)
         self._state_lock: Any = threading.RLock()
-        #: write broadcast frames straight to idle websocket clients when the server
-        #: allows it (see :mod:`.core.direct_frames`); set before the server is made
-        self.direct_frames: bool | None = None
-        #: why direct frames are not used, once the server is known (None: they are)
-        self.direct_frames_off: str | None = "no server yet"
+        #: adopts the websocket clients direct frames reach (see :mod:`.core.direct_frames`)
         self._direct = DirectFrames()
         self._started = False
         self._closed = False
