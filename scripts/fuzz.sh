@@ -117,5 +117,13 @@ for target in "${TARGETS[@]}"; do
     status=1
   fi
   printf '%-14s %12s %8s %8s %7s %s\n' "$target" "${runs:-?}" "${secs:-?}" "${cov:-?}" "${ft:-?}" "$result"
+  if [[ $rc -ne 0 ]]; then
+    # what went wrong, where CI shows it: the report from its first line, and the input
+    first=$(grep -n -m1 -E '^(==[0-9]+==ERROR|=== Uncaught Python exception|==[0-9]+== ?ERROR: libFuzzer|ERROR: |Traceback|Fatal Python error)' "$log" | cut -d: -f1 || true)
+    echo "---- $log (from line ${first:-1}, at most 80 lines)"
+    tail -n +"${first:-1}" "$log" | head -80
+    grep -E '^(artifact_prefix|Base64:)' "$log" | tail -2
+    echo "----"
+  fi
 done
 exit $status
