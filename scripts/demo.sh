@@ -42,14 +42,16 @@ if [ ! -x .venv/bin/python ]; then
 fi
 VPY=.venv/bin/python
 
-# reinstall only when the package sources changed since the last install
+# reinstall only when what the install builds changed since the last one (the install is
+# editable: the Python modules are used from the checkout)
 STAMP=.venv/.socketio-redis-adapter-demo
-SOURCES_HASH=$(cat setup.py pyproject.toml $(find src -name '*.py' -o -name '*.pyx' | LC_ALL=C sort) \
+SOURCES_HASH=$(cat setup.py pyproject.toml $(find src -name '*.pyx' -o -name '*.pxi' | LC_ALL=C sort) \
   | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$SOURCES_HASH" ] \
     || ! "$VPY" -c 'import socketio_redis_adapter, aiohttp, uvloop' >/dev/null 2>&1; then
   echo "== building and installing socketio-redis-adapter from this checkout"
-  "$VPY" -m pip install -q ".[uvloop]" aiohttp
+  # editable, as the test command installs it: the two share .venv
+  "$VPY" -m pip install -q -e ".[uvloop]" aiohttp
   echo "$SOURCES_HASH" > "$STAMP"
 fi
 

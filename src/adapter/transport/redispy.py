@@ -45,6 +45,11 @@ def _setup_refusal(exc: ResponseError | AuthenticationError, username: str | Non
     return None
 
 
+def _numsub_count(reply: Any) -> int:
+    """The count in redis-py's ``PUBSUB NUMSUB`` reply for one channel."""
+    return int(reply[0][1]) if reply else 0
+
+
 class RedisPubSub(SubscriberBase, MessageSizeLimit):
     """Classic Redis pub/sub (PUBLISH, SUBSCRIBE, PSUBSCRIBE) on redis-py clients.
 
@@ -128,8 +133,16 @@ class RedisPubSub(SubscriberBase, MessageSizeLimit):
 
     async def numsub(self, channel: bytes) -> int:
         """Return ``PUBSUB NUMSUB channel``: the number of subscribed servers."""
-        reply = await self.publisher.pubsub_numsub(channel)
-        return int(reply[0][1]) if reply else 0
+        return _numsub_count(await self.publisher.pubsub_numsub(channel))
+
+    async def count_and_publish(self, channel: bytes, data: bytes) -> int:
+        """``PUBSUB NUMSUB channel`` and ``PUBLISH channel data`` in one pipeline (one
+        round trip, not a transaction); return the count.  Raises when either fails."""
+        pipeline = self.publisher.pipeline(transaction=False)
+        pipeline.pubsub_numsub(channel)
+        pipeline.publish(channel, data)
+        counted, _published = await pipeline.execute()
+        return _numsub_count(counted)
 
     async def close(self) -> None:
         """Unsubscribe, stop the reader and close the clients we created."""
