@@ -2,7 +2,8 @@
 
 Classic: ``ClassicCodec.decode_broadcast`` (msgpack and JSON parsers) and
 ``decode_request`` followed by the request readers the responder uses.
-Sharded: ``read_plain_broadcast``, ``sharded.decode`` and ``read_broadcast``.
+Sharded: ``read_plain_broadcast`` (twice: reading a message's ending again from what
+it kept gives the same), ``sharded.decode`` and ``read_broadcast``.
 Only ``MalformedMessage`` may come out (what the receivers catch and count).
 """
 
@@ -18,6 +19,7 @@ from _harness import (  # noqa: E402
     MalformedMessage,
     requests,
     run,
+    same,
     sharded,
     sharded_codec,
 )
@@ -56,11 +58,21 @@ def _classic(codec: ClassicCodec, data: bytes) -> None:
         pass
 
 
-def _sharded(data: bytes) -> None:
+def _read_plain(data: bytes) -> object:
     try:
-        sharded_codec.read_plain_broadcast(data)
-    except MalformedMessage:
-        pass
+        return sharded_codec.read_plain_broadcast(data)
+    except MalformedMessage as exc:
+        return exc
+
+
+def _sharded(data: bytes) -> None:
+    # read_plain_broadcast keeps what it read of a message's ending: each input starts
+    # with none kept (the outcome is the input's alone), then is read again from it
+    sharded_codec._targets.clear()
+    first = _read_plain(data)
+    again = _read_plain(data)
+    if not same(first, again):
+        raise AssertionError(f"read_plain_broadcast: {first!r:.300} then {again!r:.300}")
     try:
         message = sharded.decode(data)
     except MalformedMessage:

@@ -7,10 +7,14 @@
 # its own venv (build/fuzz/venv, from a copy of the sources: the checkout and .venv are not
 # touched), writes a seed corpus from real messages (fuzz/make_corpus.py), then runs every
 # harness fuzz/fuzz_*.py (or the TARGETs named, e.g. push_parser) for SECONDS_PER_TARGET
-# (default 60) and prints executions, coverage and crashes per target.  Exits non-zero when
-# a harness found a crash, a leak or a memory error; the crashing input is kept in
-# build/fuzz/artifacts/.  `scripts/fuzz.sh smoke` runs every target for 5 s.  The corpus
-# each run grows is kept in build/fuzz/corpus/TARGET and seeds the next run.  To replay one
+# (default 60) and prints executions, coverage and crashes per target.  When a harness
+# stops on an input (a crash, a leak, a memory error, an uncaught exception), its report
+# is printed and the input, kept in build/fuzz/artifacts/TARGET/RUN/, is run again: alone,
+# then after the target's whole corpus in one process.  Exits non-zero when that replay
+# fails too, or when the harness failed without an input; a stop that does not happen
+# again on replay is reported (CRASH NOT REPRODUCED, with the report) but does not fail.
+# `scripts/fuzz.sh smoke` runs every target for 5 s.  The corpus each run grows is kept in
+# build/fuzz/corpus/TARGET and seeds the next run.  To replay one
 # input (a crash), run its harness on the file, as this script does:
 #   LD_PRELOAD=$(build/fuzz/venv/bin/python -c 'import atheris; print(atheris.path())')/asan_with_fuzzer.so \
 #     PYTHONMALLOC=malloc build/fuzz/venv/bin/python fuzz/fuzz_push_parser.py CRASH_FILE
@@ -87,14 +91,20 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1:d
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/fuzz/lsan.supp:print_suppressions=0}
 export PYTHONMALLOC=malloc  # every Python allocation goes through ASan
 export FUZZ_REQUIRE_COMPILED=1
+# run a harness on the inputs named (files), as libFuzzer replays them; fails on a crash
+replay() {
+  local harness=$1
+  shift
+  LD_PRELOAD=$PRELOAD "$VENV/bin/python" "$harness" -timeout=20 -rss_limit_mb=4096 "$@"
+}
 status=0
 printf '%-14s %12s %8s %8s %7s %s\n' target executions seconds cov ft result
 for target in "${TARGETS[@]}"; do
   harness=fuzz/fuzz_$target.py
   [[ -f $harness ]] || { echo "fuzz.sh: no harness $harness" >&2; exit 2; }
   corpus=$WORK/corpus/$target
-  artifacts=$WORK/artifacts/$target/
-  mkdir -p "$corpus" "$artifacts"
+  artifacts=$WORK/artifacts/$target/$(date +%Y%m%d-%H%M%S)/  # this run's alone
+  mkdir -p "$corpus" "$artifacts" "$SEEDS/$target"  # a new harness may have no seeds yet
   log=$WORK/$target.log
   set +e
   LD_PRELOAD=$PRELOAD "$VENV/bin/python" "$harness" \
@@ -113,16 +123,39 @@ for target in "${TARGETS[@]}"; do
   if [[ $rc -eq 0 ]]; then
     result="0 crashes"
   else
-    result="CRASH (exit $rc; see $log and $artifacts)"
-    status=1
+    # the input libFuzzer wrote (crash-, leak-, oom- or timeout-), run again alone, then
+    # after the whole corpus in one process (a harness keeps state between inputs)
+    input=$(ls -t "$artifacts" 2>/dev/null | head -1)
+    if [[ -z $input ]]; then
+      replayed="no input written: the harness itself failed"
+    elif ! replay "$harness" "$artifacts$input" >"$log.replay" 2>&1; then
+      replayed="reproduced alone"
+    else
+      shopt -s nullglob
+      kept=("$corpus"/*)
+      shopt -u nullglob
+      replayed=""
+      if ! replay "$harness" "${kept[@]}" "$artifacts$input" >>"$log.replay" 2>&1; then
+        replayed="reproduced after the corpus"
+      fi
+    fi
+    if [[ -n $replayed ]]; then
+      result="CRASH (exit $rc, $replayed; see $log and $artifacts)"
+      status=1
+    else
+      # shown in full below, kept, but not failing the run: nothing here could make it
+      # happen again (the next run's own inputs may)
+      result="CRASH NOT REPRODUCED (exit $rc; input ${input:-not written}; see $log)"
+    fi
   fi
+  rmdir "$artifacts" 2>/dev/null || true  # kept when it holds an input
   printf '%-14s %12s %8s %8s %7s %s\n' "$target" "${runs:-?}" "${secs:-?}" "${cov:-?}" "${ft:-?}" "$result"
   if [[ $rc -ne 0 ]]; then
     # what went wrong, where CI shows it: the report from its first line, and the input
     first=$(grep -n -m1 -E '^(==[0-9]+==ERROR|=== Uncaught Python exception|==[0-9]+== ?ERROR: libFuzzer|ERROR: |Traceback|Fatal Python error)' "$log" | cut -d: -f1 || true)
     echo "---- $log (from line ${first:-1}, at most 80 lines)"
-    tail -n +"${first:-1}" "$log" | head -80
-    grep -E '^(artifact_prefix|Base64:)' "$log" | tail -2
+    tail -n +"${first:-1}" "$log" | head -80 || true
+    grep -E '^(artifact_prefix|Base64:)' "$log" | tail -1
     echo "----"
   fi
 done
