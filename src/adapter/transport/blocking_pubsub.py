@@ -26,6 +26,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from typing import Any, cast
 
 import hiredis
@@ -33,13 +34,12 @@ import hiredis
 from ..fastpath import PushParser, RespError
 from .base import ChannelFilter, MessageHandler
 from .blocking_link import BlockingLink, blocking_discovery_command
-from .drops import DropReport
-from .errors import RedisRefusedError, RefusalLog
+from .errors import RedisRefusedError
 from .limits import MessageSizeLimit
 from .links import pubsub_count
-from .reconnect import ReconnectPolicy
 from .resp_connection import encode_command, encode_publish
-from .sent_commands import CONFIRMATIONS, SentCommand, SentCommands
+from .sent_commands import CONFIRMATIONS
+from .subscription_book import SubscriptionBook
 from .topology import Topology
 from .urls import topology_from_url
 
@@ -65,7 +65,7 @@ class _Confirmation:
             self.event.set()
 
 
-class BlockingPubSub(MessageSizeLimit):
+class BlockingPubSub(SubscriptionBook, MessageSizeLimit):
     """Classic pub/sub on blocking connections (see the module doc).
 
     :param url: a ``redis://``, ``rediss://``, ``unix://``,
@@ -87,9 +87,6 @@ class BlockingPubSub(MessageSizeLimit):
     and background tasks follow the server's async mode.
     """
 
-    min_reconnect_delay = 0.05
-    max_reconnect_delay = 0.5
-    max_refused_delay = 5.0
     #: seconds the listener waits for data before it looks at its queue of writes (TLS)
     tls_poll_interval = 0.05
 
@@ -109,46 +106,30 @@ class BlockingPubSub(MessageSizeLimit):
         )
         topology.command = blocking_discovery_command  # discovery blocks here too
         self.topology = topology
+        self._open_books()
+        self._lock = threading.Lock()
         self.confirm_timeout = confirm_timeout
         self.idle_ping_interval = idle_ping_interval
         self.on_message: MessageHandler = _ignore_message
         #: pattern messages whose channel it rejects are dropped unread
         self.channel_filter: ChannelFilter | None = None
-        self.channels: set[bytes] = set()
-        self.patterns: set[bytes] = set()
-        #: subscriber connections lost so far
-        self.reconnects = 0
-        #: exceptions raised by ``on_message`` (logged, never fatal)
-        self.handler_errors = 0
-        #: commands Redis refused (AUTH, (P)SUBSCRIBE)
-        self.refusals = 0
         #: posted publishes a lost connection left unconfirmed (they may be lost)
         self.publish_failures = 0
         self._refused_posts = 0
-        #: subscriber connections Redis closed, and why
-        self.drops = DropReport()
         self._server: Any = None
-        self._lock = threading.Lock()
         self._publisher: BlockingLink | None = None
         self._publisher_lock = threading.Lock()
         #: a cluster's nodes, for NUMSUB
         self._node_links: dict[Any, BlockingLink] = {}
         self._nodes_lock = threading.Lock()
         self._subscriber: BlockingLink | None = None
-        self._sent = SentCommands()
-        #: the (P)SUBSCRIBEs a new connection sent that Redis has not confirmed yet
-        self._resubscription: list[SentCommand] = []
         self._confirmations: dict[tuple[bytes, bytes], list[_Confirmation]] = {}
         self._writes: deque[bytes] = deque()
         self._connected: Any = None
         self._stopped: Any = None
-        self._refusal: RedisRefusedError | None = None
-        self._refusal_log = RefusalLog()
         self._listening = False
-        self._closed = False
         self._last_activity = 0.0
         self._ping_sent = False
-        self._suspect_drop = False
 
     def bind(self, server: Any) -> None:
         """Use ``server``'s events, sleeps and background tasks."""
@@ -164,18 +145,11 @@ class BlockingPubSub(MessageSizeLimit):
         return (self._connected is not None and self._connected.is_set()
                 and not self._resubscription)
 
-    def _resubscribed(self) -> None:
-        """Redis confirmed every subscription of a new connection: report a drop that
-        the connection replaced (Redis was reachable all along)."""
-        self._resubscription = []
-        if self._suspect_drop:
-            self._suspect_drop = False
+    def _report_replaced_drop(self, suspect: bool) -> None:
+        # no count from INFO stats here (the asyncio subscribers read one in the background)
+        if suspect:
             self.drops.closed_by_redis += 1
             self.drops.report(None, "")
-
-    def _check_resubscribed(self) -> None:
-        if self._resubscription and not any(sent.owed for sent in self._resubscription):
-            self._resubscribed()
 
     def stats(self) -> dict[str, int]:
         """``reconnects``, ``handler_errors``, ``publish_failures`` (posted publishes
@@ -384,42 +358,29 @@ class BlockingPubSub(MessageSizeLimit):
             self._stopped.set()
 
     def _listen_until_closed(self) -> None:
-        policy = ReconnectPolicy(self.min_reconnect_delay, self.max_reconnect_delay,
-                                 self.max_refused_delay)
+        policy = self._reconnect_policy()
         while not self._closed:
             was_up = lost_by_peer = refused = False
             try:
                 was_up, lost_by_peer = self._session()
             except RedisRefusedError as exc:
                 refused = True
-                self.refusals += 1
                 with self._lock:
                     self._refusal = exc
                     waiting = [c for cs in self._confirmations.values() for c in cs]
+                self._connection_refused(exc)
                 for confirmation in waiting:
                     confirmation.settle(exc)
-                if not self._closed and self._refusal_log.should_log(str(exc)):
-                    logger.error("%s (the subscriber keeps trying, every %.0f s at most)",
-                                 exc, self.max_refused_delay)
             except Exception as exc:
-                if not self._closed:
-                    logger.warning("Redis subscriber connection failed: %r", exc)
+                self._connection_failed(exc)
             finally:
                 self._connected.clear()
             if self._closed:
                 break
-            self.reconnects += 1
-            # Redis dropped a connection that was up (a slow consumer?): reported once the
-            # next one is subscribed, which proves Redis was reachable all along (a failed
-            # attempt means an outage)
-            self._suspect_drop = was_up and lost_by_peer
-            delay = policy.next_delay(was_up=was_up, closed_by_peer=lost_by_peer,
-                                      refused=refused, now=time.monotonic())
-            if delay == 0.0:
-                logger.warning("Redis closed the subscriber connection; reconnecting now")
-            elif not refused:
-                logger.warning("Redis subscriber disconnected; reconnecting in %.2fs", delay)
-            self._server.sleep(delay)
+            self._server.sleep(self._next_attempt_delay(
+                policy, was_up=was_up, lost_by_peer=lost_by_peer, refused=refused,
+                now=time.monotonic(),
+            ))
 
     def _session(self) -> tuple[bool, bool]:
         """One subscriber connection, until it is lost: (was it up, did Redis close it)."""
@@ -443,13 +404,11 @@ class BlockingPubSub(MessageSizeLimit):
                     commands.append(encode_command(b"SUBSCRIBE", *self.channels))
                 if commands:  # under the lock: before any later (P)SUBSCRIBE
                     link.send(b"".join(commands))
-                self._resubscription = self._sent.subscriptions_owed()
+                self._expect_resubscription()
                 self._subscriber = link
-            self._refusal = None
-            self._refusal_log.reset()
+            self._connection_accepted()
             self._connected.set()
-            if not self._resubscription:
-                self._resubscribed()
+            self._resubscription_sent()
             link.sock.settimeout(self.tls_poll_interval if tls else
                                  min(1.0, self.idle_ping_interval))
             self._last_activity = time.monotonic()
@@ -496,8 +455,7 @@ class BlockingPubSub(MessageSizeLimit):
             return
         if not isinstance(reply, list) or not reply:
             if reply == b"PONG":
-                with self._lock:
-                    self._sent.answered(b"ping", None)
+                self._answered(b"ping", None)
             return
         kind = reply[0]
         if kind in CONFIRMATIONS and len(reply) > 1:
@@ -508,28 +466,15 @@ class BlockingPubSub(MessageSizeLimit):
             for confirmation in settled:
                 confirmation.settle()
         elif kind == b"pong":
-            with self._lock:
-                self._sent.answered(b"ping", None)
+            self._answered(b"ping", None)
 
-    def _refused_reply(self, error: object) -> None:
-        with self._lock:
-            sent = self._sent.refused()
-        self._check_resubscribed()
-        refusal = sent.refusal(error) if sent is not None else None
-        if sent is None or refusal is None:
-            what = sent.kind.decode().upper() if sent is not None else "a command"
-            message = f"Redis refused {what} on the subscriber connection: {error}"
-            if self._refusal_log.should_log(message):
-                logger.error("%s", message)
-            return
-        self.refusals += 1
-        logger.error("%s; not subscribed (subscribing again sends it again)", refusal)
-        held = self.patterns if sent.kind == b"psubscribe" else self.channels
+    def _drop_refused(self, kind: bytes, held: set[bytes], names: Iterable[bytes],
+                      refusal: RedisRefusedError) -> None:
         with self._lock:
             settled = []
-            for name in sent.names:
+            for name in names:
                 held.discard(name)
-                settled.extend(self._confirmations.pop((sent.kind, name), []))
+                settled.extend(self._confirmations.pop((kind, name), []))
         for confirmation in settled:
             confirmation.settle(refusal)
 

@@ -26,7 +26,8 @@ from .errors import RedisRefusedError, info_field
 from .limits import MessageSizeLimit
 from .links import NodeLinks, pubsub_count
 from .resp_connection import RespProtocol, encode_command, encode_publish
-from .subscriber import SubscriberBase, logger
+from .subscriber import SubscriberBase
+from .subscription_book import logger
 from .topology import Topology
 from .urls import topology_from_url
 

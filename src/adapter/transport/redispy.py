@@ -22,7 +22,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .errors import RedisRefusedError, auth_refused, info_field, is_refusal
 from .limits import MessageSizeLimit
-from .subscriber import SubscriberBase, logger
+from .subscriber import SubscriberBase
+from .subscription_book import logger
 
 _COMMAND_NAMED = re.compile(r"'([\w|-]+)' command")
 

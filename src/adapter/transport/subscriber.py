@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+import contextlib
 from collections.abc import Iterable
 from typing import Any
 
 from .base import ChannelFilter, MessageHandler
-from .drops import DropReport
-from .errors import RedisRefusedError, RefusalLog
-from .reconnect import ReconnectPolicy
-from .sent_commands import CONFIRMATIONS, SentCommand, SentCommands
-
-logger = logging.getLogger("socketio_redis_adapter")
+from .errors import RedisRefusedError
+from .sent_commands import CONFIRMATIONS
+from .subscription_book import SubscriptionBook, logger
 
 
 def _ignore_message(pattern: bytes | None, channel: bytes, data: bytes, route: Any) -> None:
     return None
 
 
-class SubscriberBase:
-    """What every subscriber shares: the subscriptions it must hold, the
-    waiters for Redis' confirmations, dispatching, and the reconnect loop.
+class SubscriberBase(SubscriptionBook):
+    """What every asyncio subscriber shares: the subscriptions it must hold (its
+    :class:`~.subscription_book.SubscriptionBook`), the waiters for Redis'
+    confirmations, dispatching, and the reconnect loop.
 
     Subclasses implement :meth:`_session` (connect, subscribe to everything,
     call :meth:`_session_up`, serve until the connection is lost; set
@@ -50,40 +48,22 @@ class SubscriberBase:
     :class:`~.drops.DropReport` and :meth:`_buffer_limit_disconnections`).
     """
 
-    min_reconnect_delay = 0.05
-    max_reconnect_delay = 0.5  # deliveries resume within ~0.5 s of Redis being back
-    max_refused_delay = 5.0
-
     def __init__(self, confirm_timeout: float, idle_ping_interval: float) -> None:
+        self._open_books()
+        #: the books change on the event loop's thread only
+        self._lock = contextlib.nullcontext()
         self.confirm_timeout = confirm_timeout
         self.idle_ping_interval = idle_ping_interval
         self.on_message: MessageHandler = _ignore_message
         #: pattern messages whose channel it rejects are dropped (see ChannelFilter)
         self.channel_filter: ChannelFilter | None = None
-        self.channels: set[bytes] = set()
-        self.patterns: set[bytes] = set()
-        #: how many times the subscriber connection was lost
-        self.reconnects = 0
-        #: exceptions raised by ``on_message`` (logged, never fatal)
-        self.handler_errors = 0
         self._connected = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
         self._confirmations: dict[tuple[bytes, bytes], list[asyncio.Future[None]]] = {}
-        self._closed = False
         self._was_up = False
         self._ever_up = False
-        #: subscriber connections Redis closed, and why
-        self.drops = DropReport()
-        #: commands Redis refused (AUTH, (P)SUBSCRIBE...)
-        self.refusals = 0
         #: set by a session that ended because Redis or the network closed its connection
         self._lost_by_peer = False
-        self._suspect_drop = False
-        self._sent = SentCommands()
-        #: the (P)SUBSCRIBEs a new connection sent that Redis has not confirmed yet
-        self._resubscription: list[SentCommand] = []
-        self._refusal: RedisRefusedError | None = None
-        self._refusal_log = RefusalLog()
         #: set by :meth:`pause_reading`: the subscriber connection is left unread
         self.reading_paused = False
 
@@ -234,34 +214,11 @@ class SubscriberBase:
         """Record a command written on the subscriber connection (in the order sent)."""
         self._sent.add(kind, names)
 
-    def _answered(self, kind: bytes, name: bytes | None) -> None:
-        """A reply of ``kind`` (for ``name``) came: strike it from the commands owed."""
-        self._sent.answered(kind, name)
-        self._check_resubscribed()
-
-    def _check_resubscribed(self) -> None:
-        if self._resubscription and not any(sent.owed for sent in self._resubscription):
-            self._resubscribed()
-
-    def _refused_reply(self, error: object) -> None:
-        """An error reply on the subscriber connection: it answers the oldest command owed."""
-        sent = self._sent.refused()
-        self._check_resubscribed()
-        refusal = sent.refusal(error) if sent is not None else None
-        if sent is None or refusal is None:
-            # not an ACL or password matter (a PING, an UNSUBSCRIBE, "max number of clients"):
-            # the names stay held, the next connection subscribes them again
-            what = sent.kind.decode().upper() if sent is not None else "a command"
-            message = f"Redis refused {what} on the subscriber connection: {error}"
-            if self._refusal_log.should_log(message):
-                logger.error("%s", message)
-            return
-        self.refusals += 1
-        logger.error("%s; not subscribed (subscribing again sends it again)", refusal)
-        held = self.patterns if sent.kind == b"psubscribe" else self.channels
-        for name in sent.names:
+    def _drop_refused(self, kind: bytes, held: set[bytes], names: Iterable[bytes],
+                      refusal: RedisRefusedError) -> None:
+        for name in names:
             held.discard(name)
-            for future in self._confirmations.pop((sent.kind, name), ()):
+            for future in self._confirmations.pop((kind, name), ()):
                 if not future.done():
                     future.set_exception(refusal)
 
@@ -275,20 +232,12 @@ class SubscriberBase:
 
     def _session_up(self) -> None:
         self._was_up = self._ever_up = True
-        if self._refusal is not None:
-            logger.warning("Redis accepts the subscriber connection again")
-        self._refusal = None
-        self._refusal_log.reset()
+        self._connection_accepted()
         self._connected.set()
-        self._resubscription = self._sent.subscriptions_owed()
-        if not self._resubscription:
-            self._resubscribed()
+        self._expect_resubscription()
+        self._resubscription_sent()
 
-    def _resubscribed(self) -> None:
-        """Redis confirmed every subscription of a new connection: report a drop that
-        the connection replaced (Redis was reachable all along)."""
-        self._resubscription = []
-        suspect, self._suspect_drop = self._suspect_drop, False
+    def _report_replaced_drop(self, suspect: bool) -> None:
         self.drops.sample(None, self._buffer_limit_disconnections, suspect, "")
 
     async def _buffer_limit_disconnections(self) -> int | None:
@@ -297,8 +246,7 @@ class SubscriberBase:
         return None
 
     async def _run(self) -> None:
-        policy = ReconnectPolicy(self.min_reconnect_delay, self.max_reconnect_delay,
-                                 self.max_refused_delay)
+        policy = self._reconnect_policy()
         while not self._closed:
             self._was_up = False
             self._lost_by_peer = False
@@ -311,29 +259,18 @@ class SubscriberBase:
             except RedisRefusedError as exc:
                 refused = True
                 self._refusal = exc
-                self.refusals += 1
+                self._connection_refused(exc)
                 self._fail_waiters(exc)
-                if not self._closed and self._refusal_log.should_log(str(exc)):
-                    logger.error("%s (the subscriber keeps trying, every %.0f s at most)",
-                                 exc, self.max_refused_delay)
             except Exception as exc:
-                if not self._closed:
-                    logger.warning("Redis subscriber connection failed: %r", exc)
+                self._connection_failed(exc)
             finally:
                 self._connected.clear()
             if self._closed:
                 break
-            self.reconnects += 1
-            # Redis dropped a connection that was up (a slow consumer?); if the next one
-            # comes up, Redis was reachable all along (a failed one means an outage)
-            self._suspect_drop = self._was_up and self._lost_by_peer
-            delay = policy.next_delay(was_up=self._was_up, closed_by_peer=self._lost_by_peer,
-                                      refused=refused, now=asyncio.get_running_loop().time())
-            if delay == 0.0:
-                logger.warning("Redis closed the subscriber connection; reconnecting now")
-            elif not refused:
-                logger.warning("Redis subscriber disconnected; reconnecting in %.2fs", delay)
-            await asyncio.sleep(delay)
+            await asyncio.sleep(self._next_attempt_delay(
+                policy, was_up=self._was_up, lost_by_peer=self._lost_by_peer,
+                refused=refused, now=asyncio.get_running_loop().time(),
+            ))
 
     async def _stop(self) -> None:
         """Stop the reconnect loop and drop every pending confirmation."""
