@@ -17,7 +17,12 @@ import socketio
 
 from .core.direct_links import AsyncDirectFrames, unsupported_reason
 from .core.manager_api import LocalStateAPI
-from .core.offline_queue import UNREACHABLE, BroadcastPublisher, OfflineQueue
+from .core.offline_queue import (
+    UNREACHABLE,
+    BroadcastPublisher,
+    OfflineQueue,
+    subscriber_side,
+)
 from .core.pacing import FanoutPacer
 from .core.tasks import BackgroundTasks
 from .engine.api import AsyncClusterAPI
@@ -61,7 +66,7 @@ class AsyncManagerBase(
         transport = self.connection
         self.publisher = BroadcastPublisher(
             self._post,
-            transport if hasattr(transport, "resubscribing") else _NeverResubscribing(),
+            subscriber_side(transport),
             lambda: self.engine.server_count("/"),
             offline_queue,
             self._get_logger,
@@ -214,12 +219,6 @@ class AsyncManagerBase(
 
     def _later(self, delay: float, function: Callable[..., None], *args: Any) -> None:
         asyncio.get_running_loop().call_later(delay, function, *args)
-
-
-class _NeverResubscribing:
-    """Stands for a transport given as ``connection`` that has no ``resubscribing``."""
-
-    resubscribing = False
 
 
 __all__ = ["AsyncManagerBase"]

@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from .classic_parts import ClassicParts
+from .core.offline_queue import OfflineQueue
 from .core.remote_socket import BlockingRemoteSocket
 from .fastpath import RoomIndex
 from .protocol.parsers import Parser
@@ -61,11 +62,16 @@ class RedisAdapter(ClassicParts, SyncManagerBase):
                           ``SOCKETIO_REDIS_ADAPTER_DIRECT_FRAMES=0``).
                           ``direct_frames_off`` says why it is not used, if so.
 
+    :param offline_queue: how broadcasts are kept while Redis is unreachable
+                          and published, in order, once the servers are
+                          subscribed again (see :class:`OfflineQueue`); None
+                          for no queue: ``emit`` then raises
+                          :class:`OfflineQueueFull` during an outage, after
+                          reaching this server's own clients.
+
     Under eventlet or gevent the ``socket`` module must be monkey patched
     (the adapter refuses to start otherwise, as python-socketio's managers
-    do).  An ``emit`` while Redis cannot be reached raises
-    ``ConnectionError`` (or ``OSError``) after reaching this server's own
-    clients.
+    do).
 
     Example::
 
@@ -88,6 +94,7 @@ class RedisAdapter(ClassicParts, SyncManagerBase):
         logger: logging.Logger | None = None,
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
         direct_frames: bool | None = None,
+        offline_queue: OfflineQueue | None = OfflineQueue(),  # noqa: B008 - frozen
     ) -> None:
         super().__init__(requests_timeout=requests_timeout, logger=logger)
         self.direct_frames = direct_frames
@@ -98,6 +105,7 @@ class RedisAdapter(ClassicParts, SyncManagerBase):
             max_message_size=max_message_size, clock=self.clock,
         )
         self.engine.remote_socket = BlockingRemoteSocket
+        self._hold_broadcasts_in_outages(offline_queue)
         #: namespaces subscribed (or being subscribed)
         self._subscribed: set[str] = set()
 

@@ -26,8 +26,10 @@ import socketio
 
 from .core.blocking import ServerTasks, run_to_completion
 from .core.blocking_clock import BlockingClock
+from .core.blocking_publisher import BlockingBroadcastPublisher
 from .core.direct_frames import DirectFrames, unsupported_reason
 from .core.manager_api import LocalStateAPI
+from .core.offline_queue import UNREACHABLE, OfflineQueue, subscriber_side
 from .core.pacing import TURN_DELIVERIES
 from .engine.sync_api import SyncClusterAPI
 from .manager_common import ManagerCommon
@@ -58,9 +60,12 @@ class SyncManagerBase(
 
     A flavour sets, in its ``__init__`` after calling this one: ``codec``,
     ``engine`` (made with :attr:`clock` and ``_tasks``), ``connection`` (a
-    transport with ``bind(server)``, ``post_now``, ``close()``) and says
-    how a namespace is subscribed (:meth:`_subscribe_namespace`).
+    transport with ``bind(server)``, ``post_now``, ``close()``), calls
+    :meth:`_hold_broadcasts_in_outages`, and says how a namespace is
+    subscribed (:meth:`_subscribe_namespace`).
     """
+
+    publisher: BlockingBroadcastPublisher
 
     #: deliveries after which the listener yields (``server.sleep(0)``) during a burst
     yield_every = TURN_DELIVERIES
@@ -101,6 +106,20 @@ class SyncManagerBase(
 
         apply_limit(self.connection, check_limit(max_message_size), locked)
 
+    def _hold_broadcasts_in_outages(self, offline_queue: OfflineQueue | None) -> None:
+        """Make the publisher that ``emit`` hands broadcasts to when Redis is unreachable
+        (see :mod:`.core.offline_queue`; called by a flavour once ``connection`` and
+        ``engine`` are set)."""
+        connection = self.connection
+
+        async def post(channel: bytes, data: bytes) -> None:
+            connection.post_now(channel, data)
+
+        self.publisher = BlockingBroadcastPublisher(
+            post, subscriber_side(connection), lambda: self.engine.server_count("/"),
+            offline_queue, self._get_logger,
+        )
+
     def _subscribe_namespace(self, nsp: str, wait: bool) -> None:
         raise NotImplementedError
 
@@ -114,6 +133,7 @@ class SyncManagerBase(
         self.clock.bind(server)
         self._tasks.bind(server)
         self.connection.bind(server)
+        self.publisher.bind(server)
         self.direct_frames_off = (self._direct_frames_off_by_choice()
                                   or unsupported_reason(server))
         if self.direct_frames_off is None:
@@ -121,7 +141,7 @@ class SyncManagerBase(
             self.fanout.direct = self._direct
 
     def _stat_sources(self) -> list[Any]:
-        return [*super()._stat_sources(), self._direct]
+        return [*super()._stat_sources(), self.publisher, self._direct]
 
     def initialize(self) -> None:
         """Called by the server with its first client (python-socketio API): start
@@ -150,6 +170,7 @@ class SyncManagerBase(
         self.local.declare(self.server)
         for nsp in list(self.local.indexes):
             self._subscribe_namespace(nsp, wait)
+        self.publisher.start()
 
     def close(self) -> None:
         """Stop the listener and background work, close the Redis connections; requests
@@ -157,6 +178,7 @@ class SyncManagerBase(
         if self._closed:
             return
         self._closed = True
+        self.publisher.close()  # held broadcasts: published if Redis answers soon
         self.engine.close()
         self.connection.close()
         self.clock.close()
@@ -232,9 +254,11 @@ class SyncManagerBase(
         :param compress: carried in the message flags, as Node does.
 
         Raises ``TypeError`` when the data cannot be serialized or a room is
-        not a string or a number, and ``ConnectionError`` (or ``OSError``)
-        when Redis cannot be reached: the event then reached this server's
-        clients only.
+        not a string or a number.  While Redis cannot be reached the broadcast
+        is held and published once the servers are back (see the adapter's
+        ``offline_queue``); when it does not fit, or there is no queue, raises
+        :class:`OfflineQueueFull` (a ``ConnectionError``): the event then
+        reached this server's clients only.
         """
         namespace, payload, rooms, except_list, flags = self._broadcast_args(
             event, data, namespace, room, skip_sid, to, except_rooms, volatile, compress
@@ -253,7 +277,16 @@ class SyncManagerBase(
             with self._state_lock:
                 self.fanout.deliver(index, namespace, payload, rooms, except_list, volatile)
         if message is not None:
-            self.connection.post_now(*message)
+            # held while the cluster is not back (see core/offline_queue.py)
+            channel, data = message
+            publisher = self.publisher
+            if publisher.holding or publisher.subscriber.resubscribing:
+                publisher.hold(channel, data)
+            else:
+                try:
+                    self.connection.post_now(channel, data)
+                except UNREACHABLE as exc:
+                    publisher.unreachable(channel, data, exc)
             self.counters.published += 1
 
     async def _disconnect_local(self, nsp: str, sid: str, close: bool) -> None:

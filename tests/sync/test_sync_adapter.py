@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import redis
 
-from socketio_redis_adapter import RedisAdapter, RequestTimeoutError
+from socketio_redis_adapter import OfflineQueueFull, RedisAdapter, RequestTimeoutError
 from socketio_redis_adapter.core.remote_socket import BlockingRemoteSocket
 from tests.support.floods import flood_until_a_subscriber_drops, watch_a_held_resubscription
 from tests.support.redis_server import RedisServer
@@ -285,18 +285,23 @@ async def cluster_until(predicate: Any, what: str, timeout: float = 5.0) -> None
 
 async def test_a_redis_restart_under_a_listening_sync_server(own_redis: RedisServer) -> None:
     """Killed Redis, back 1 s later: the listener resubscribes by itself and broadcasts
-    from the other server reach the sync server's client within 2 s of Redis being back."""
+    from the other server reach the sync server's client within 2 s of Redis being back;
+    what the sync server emitted meanwhile was held and reaches the other server's client
+    first, in order."""
     rig = Cluster(own_redis.url, flask=False)
     try:
         s = await rig.sync_server()
         a = await rig.async_server()
         on_s = await rig.client(s.url, rooms=["r"])
+        on_a = await rig.client(a.url, rooms=["r"])
         await a.sio.emit("before", 0, to="r")
         await on_s.wait_for("before")
         own_redis.kill()
         await asyncio.sleep(1.0)
-        with pytest.raises((ConnectionError, OSError)):
-            await s.call(s.sio.emit, "down", 1, to="r")  # raised, not lost silently
+        for seq in range(1, 6):  # held, not raised, not lost
+            await s.call(s.sio.emit, "down", seq, to="r")
+        assert s.adapter.stats["offline_queued"] == 5
+        assert s.adapter.table_sizes()["offline_queue"] == 5
         own_redis.start()
         loop = asyncio.get_running_loop()
         back = loop.time()
@@ -311,11 +316,50 @@ async def test_a_redis_restart_under_a_listening_sync_server(own_redis: RedisSer
             await asyncio.sleep(0.05)
         resumed = loop.time() - back
         assert s.adapter.stats["reconnects"] >= 1
-        # and the sync server publishes again: its broadcasts reach the async server's client
-        on_a = await rig.client(a.url, rooms=["r"])
-        await s.call(s.sio.emit, "from-sync", 2, to="r")
-        assert await on_a.wait_for("from-sync") == [[2]]
+        # the held broadcasts reached the async server's client, in order, then new ones
+        await s.call(s.sio.emit, "from-sync", 6, to="r")
+        assert await on_a.wait_for("from-sync") == [[6]]
+        assert on_a.named("down") == [[1], [2], [3], [4], [5]]
+        names = [name for _, name, _ in on_a.events if name in ("down", "from-sync")]
+        assert names == ["down"] * 5 + ["from-sync"]
+        assert on_s.named("down") == [[1], [2], [3], [4], [5]]  # its own clients at once
+        stats = s.adapter.stats
+        assert (stats["offline_flushed"], stats["offline_dropped"]) == (5, 0)
+        assert s.adapter.table_sizes()["offline_queue"] == 0
         print(f"sync server: deliveries resumed {resumed:.2f} s after Redis was back")
+    finally:
+        await rig.close()
+
+
+async def test_without_an_offline_queue_an_emit_in_an_outage_raises(own_redis: RedisServer
+                                                                    ) -> None:
+    """``offline_queue=None``: an emit while Redis is down raises ``OfflineQueueFull``
+    after reaching this server's own clients; once Redis is back, emits publish again."""
+    rig = Cluster(own_redis.url, flask=False)
+    try:
+        s = await rig.sync_server(offline_queue=None)
+        on_s = await rig.client(s.url, rooms=["r"])
+        own_redis.kill()
+        await asyncio.sleep(0.5)
+        with pytest.raises(OfflineQueueFull):
+            await s.call(s.sio.emit, "down", 1, to="r")
+        assert await on_s.wait_for("down") == [[1]]
+        assert s.adapter.stats["offline_rejected"] >= 1
+        own_redis.start()
+        a = await rig.async_server()
+        on_a = await rig.client(a.url, rooms=["r"])
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5.0
+        seq = 0
+        while not on_a.named("again"):
+            assert loop.time() < deadline, "the sync server never published again"
+            seq += 1
+            try:
+                await s.call(s.sio.emit, "again", seq, to="r")
+            except OfflineQueueFull:  # still reconnecting: held broadcasts are refused
+                pass
+            await asyncio.sleep(0.05)
+        assert "down" not in [name for _, name, _ in on_a.events]
     finally:
         await rig.close()
 

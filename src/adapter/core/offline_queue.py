@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -96,20 +98,41 @@ class Subscriber(Protocol):
 Post = Callable[[bytes, bytes], Awaitable[Any]]
 
 
-class BroadcastPublisher:
-    """Holds broadcasts in order while the cluster is not back, and publishes them then.
+class _NeverResubscribing:
+    """Stands for a transport that has no ``resubscribing`` (one given as ``connection``)."""
+
+    resubscribing = False
+
+
+def subscriber_side(transport: Any) -> Subscriber:
+    """What the publisher reads of ``transport``: itself, when it says whether it is
+    resubscribing."""
+    return transport if hasattr(transport, "resubscribing") else _NeverResubscribing()
+
+
+class HeldBroadcasts:
+    """Holds broadcasts in order while the cluster is not back, and publishes them then:
+    the queue and the recovery, whatever runs them.
 
     ``emit`` asks it first: while :attr:`holding` (or the subscriber is
     resubscribing) it calls :meth:`hold`; otherwise it calls the transport's
     ``post`` and, when that raises one of :data:`UNREACHABLE`, :meth:`unreachable`.
 
-    :param post: the transport's ``post(channel, data)``.
+    :param post: the transport's ``post(channel, data)`` (a coroutine function;
+                 a synchronous manager's never suspends).
     :param subscriber: the transport (its ``resubscribing`` flag).
     :param count_servers: returns how many servers are subscribed now.
     :param limits: the offline queue's limits; None for no queue.
     :param logger: returns the logger to use.
     :param count_interval: seconds between two counts of the servers while
                            all is well (the number to wait for after an outage).
+
+    A driver runs it (:class:`BroadcastPublisher` on an event loop,
+    :class:`~.blocking_publisher.BlockingBroadcastPublisher` on a synchronous
+    server's tasks): it gives the time, the sleeps, a count bounded in time,
+    starts :meth:`_recover` in the background (:meth:`_ensure_recovery`) and
+    a lock held while the queue changes (:attr:`_lock`: a no-op on one event
+    loop's thread).
     """
 
     max_retry_delay = 0.25
@@ -137,8 +160,7 @@ class BroadcastPublisher:
         self.known_servers = 0
         self._items: collections.deque[tuple[bytes, bytes, float]] = collections.deque()
         self._bytes = 0
-        self._recovery: asyncio.Task[None] | None = None
-        self._counting: asyncio.Task[None] | None = None
+        self._lock: AbstractContextManager[Any] = contextlib.nullcontext()
         self._closed = False
         self.queued = 0
         self.flushed = 0
@@ -146,6 +168,27 @@ class BroadcastPublisher:
         self.rejected = 0
         self.resent = 0
         self.dropped = 0
+
+    # -- what a driver gives -----------------------------------------------------
+
+    def _time(self) -> float:
+        """A monotonic clock's time."""
+        raise NotImplementedError
+
+    async def _sleep(self, seconds: float) -> None:
+        raise NotImplementedError
+
+    async def _count_within(self, seconds: float) -> int:
+        """The servers subscribed now; raises when Redis does not answer in time."""
+        raise NotImplementedError
+
+    def _ensure_recovery(self) -> None:
+        """Run :meth:`_recover` in the background unless it runs already (called under
+        :attr:`_lock`)."""
+        raise NotImplementedError
+
+    def _recovered(self) -> None:
+        """The queue is empty and :attr:`holding` over (called under :attr:`_lock`)."""
 
     # -- publishing ------------------------------------------------------------
 
@@ -171,19 +214,24 @@ class BroadcastPublisher:
                 "was closing", len(posts),
             )
             return
-        now = asyncio.get_running_loop().time()
-        self._items.extendleft((channel, data, now) for channel, data in reversed(posts))
-        self._bytes += sum(len(data) for _, data in posts)
-        self.resent += len(posts)
-        self._start_holding(f"the connection was lost: {len(posts)} publishes it had not "
-                            "confirmed, or confirmed in its last read, are sent again")
+        now = self._time()
+        with self._lock:
+            self._items.extendleft((channel, data, now) for channel, data in reversed(posts))
+            self._bytes += sum(len(data) for _, data in posts)
+            self.resent += len(posts)
+            self._start_holding(f"the connection was lost: {len(posts)} publishes it had not "
+                                "confirmed, or confirmed in its last read, are sent again")
 
     def hold(self, channel: bytes, data: bytes, cause: BaseException | None = None) -> None:
         """Queue a broadcast for later (raises :class:`OfflineQueueFull` when it
         does not fit, :class:`AdapterClosedError` once closed)."""
         if self._closed:
             raise AdapterClosedError("the adapter is closed: the broadcast was not published")
-        now = asyncio.get_running_loop().time()
+        with self._lock:
+            self._hold(channel, data, cause)
+
+    def _hold(self, channel: bytes, data: bytes, cause: BaseException | None) -> None:
+        now = self._time()
         self._expire(now)
         limits = self.limits
         if len(self._items) >= limits.max_messages or self._bytes + len(data) > limits.max_bytes:
@@ -202,8 +250,8 @@ class BroadcastPublisher:
         self._items.append((channel, data, now))
         self._bytes += len(data)
         self.queued += 1
-        if not self.holding:
-            self._start_holding(repr(cause) if cause else "the subscriber is reconnecting")
+        # started again when a recovery ended since the caller saw ``holding`` (threads)
+        self._start_holding(repr(cause) if cause else "the subscriber is reconnecting")
 
     def _start_holding(self, why: str) -> None:
         if not self.holding:
@@ -212,8 +260,7 @@ class BroadcastPublisher:
                 "Redis unreachable or resubscribing (%s): holding broadcasts until the "
                 "servers are back", why,
             )
-        if self._recovery is None or self._recovery.done():
-            self._recovery = asyncio.ensure_future(self._recover())
+        self._ensure_recovery()
 
     def _expire(self, now: float) -> None:
         items, max_age = self._items, self.limits.max_age
@@ -232,26 +279,26 @@ class BroadcastPublisher:
 
     async def _recover(self) -> None:
         """Wait until Redis and the servers are back, then publish the queue in order."""
-        loop = asyncio.get_running_loop()
         delay = 0.02
         back_since: float | None = None
         count = 0
         while not self._closed:
-            self._expire(loop.time())
+            with self._lock:
+                self._expire(self._time())
             try:
-                count = await asyncio.wait_for(self._count_servers(), 1.0)
+                count = await self._count_within(1.0)
             except Exception:  # unreachable still (or refused): try again shortly
                 back_since = None
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
                 delay = min(delay * 2, self.max_retry_delay)
                 continue
-            now = loop.time()
+            now = self._time()
             if back_since is None:
                 back_since = now
             servers_back = count >= self.known_servers and not self.subscriber.resubscribing
             waited = now - back_since
             if not servers_back and waited < self.limits.wait_for_servers:
-                await asyncio.sleep(0.02)
+                await self._sleep(0.02)
                 continue
             if not servers_back:
                 self._logger().warning(
@@ -262,18 +309,22 @@ class BroadcastPublisher:
             if not await self._flush():
                 back_since = None
                 continue
-            if not self._items:
+            with self._lock:
+                if self._items:  # held meanwhile: published in the next round
+                    continue
                 self.holding = False
                 self.known_servers = count
-                self._logger().info("Redis is back: held broadcasts published")
-                return
+                self._recovered()
+            self._logger().info("Redis is back: held broadcasts published")
+            return
 
     async def _flush(self) -> bool:
         """Publish the queue in order; False when Redis became unreachable again."""
         items = self._items
         while items:
-            item = items.popleft()
-            self._bytes -= len(item[1])
+            with self._lock:
+                item = items.popleft()
+                self._bytes -= len(item[1])
             try:
                 await self._post(item[0], item[1])
             except RedisRefusedError as exc:  # no outage: the next ones would be refused too
@@ -282,12 +333,10 @@ class BroadcastPublisher:
                                      item[0], exc)
                 continue
             except UNREACHABLE:
-                items.appendleft(item)
-                self._bytes += len(item[1])
+                self._put_back(item)
                 return False
             except asyncio.CancelledError:
-                items.appendleft(item)
-                self._bytes += len(item[1])
+                self._put_back(item)
                 raise
             except Exception as exc:  # refused by Redis (ACL...): the next ones may pass
                 self.dropped += 1
@@ -296,24 +345,10 @@ class BroadcastPublisher:
             self.flushed += 1
         return True
 
-    # -- the number of servers to wait for ------------------------------------------------
-
-    def start(self) -> None:
-        """Start counting the servers now and then (the number to wait for after an outage)."""
-        if self._counting is None and not self._closed:
-            self._counting = asyncio.ensure_future(self._count_forever())
-
-    async def _count_forever(self) -> None:
-        while not self._closed:
-            if not self.holding:
-                try:
-                    count = await asyncio.wait_for(self._count_servers(), self.count_interval)
-                except Exception as exc:  # Redis is down: the recovery will tell
-                    self._logger().debug("cannot count the servers: %r", exc)
-                else:
-                    if not self.holding:
-                        self.known_servers = count
-            await asyncio.sleep(self.count_interval)
+    def _put_back(self, item: tuple[bytes, bytes, float]) -> None:
+        with self._lock:
+            self._items.appendleft(item)
+            self._bytes += len(item[1])
 
     # -- state ------------------------------------------------------------------
 
@@ -340,6 +375,71 @@ class BroadcastPublisher:
             "resent": self.resent,
         }
 
+    def _drop_left(self) -> None:
+        """Closing: log and count what could not be published."""
+        with self._lock:
+            left = len(self._items)
+            self._items.clear()
+            self._bytes = 0
+            self.holding = False
+        if left:
+            self.dropped += left
+            self._logger().error(
+                "%d held broadcasts were not published: the adapter was closed while Redis "
+                "was unreachable", left,
+            )
+
+
+class BroadcastPublisher(HeldBroadcasts):
+    """:class:`HeldBroadcasts` on the running event loop (asyncio managers)."""
+
+    def __init__(
+        self,
+        post: Post,
+        subscriber: Subscriber,
+        count_servers: Callable[[], Awaitable[int]],
+        limits: OfflineQueue | None,
+        logger: Callable[[], logging.Logger],
+        *,
+        count_interval: float = 1.0,
+    ) -> None:
+        super().__init__(post, subscriber, count_servers, limits, logger,
+                         count_interval=count_interval)
+        self._recovery: asyncio.Task[None] | None = None
+        self._counting: asyncio.Task[None] | None = None
+
+    def _time(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    async def _sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    async def _count_within(self, seconds: float) -> int:
+        return await asyncio.wait_for(self._count_servers(), seconds)
+
+    def _ensure_recovery(self) -> None:
+        if self._recovery is None or self._recovery.done():
+            self._recovery = asyncio.ensure_future(self._recover())
+
+    # -- the number of servers to wait for ------------------------------------------------
+
+    def start(self) -> None:
+        """Start counting the servers now and then (the number to wait for after an outage)."""
+        if self._counting is None and not self._closed:
+            self._counting = asyncio.ensure_future(self._count_forever())
+
+    async def _count_forever(self) -> None:
+        while not self._closed:
+            if not self.holding:
+                try:
+                    count = await self._count_within(self.count_interval)
+                except Exception as exc:  # Redis is down: the recovery will tell
+                    self._logger().debug("cannot count the servers: %r", exc)
+                else:
+                    if not self.holding:
+                        self.known_servers = count
+            await asyncio.sleep(self.count_interval)
+
     async def close(self, timeout: float | None = None) -> None:
         """Publish what is held if the cluster is back within ``timeout``
         seconds (by default ``wait_for_servers`` + 1); log and count what is
@@ -361,16 +461,10 @@ class BroadcastPublisher:
                     await task
                 except BaseException:  # noqa: S110 - cancelled on purpose
                     pass
-        if self._items:
-            left = len(self._items)
-            self.dropped += left
-            self._items.clear()
-            self._bytes = 0
-            self._logger().error(
-                "%d held broadcasts were not published: the adapter was closed while Redis "
-                "was unreachable", left,
-            )
-        self.holding = False
+        self._drop_left()
 
 
-__all__ = ["UNREACHABLE", "BroadcastPublisher", "NO_QUEUE", "OfflineQueue", "OfflineQueueFull"]
+__all__ = [
+    "UNREACHABLE", "BroadcastPublisher", "HeldBroadcasts", "NO_QUEUE", "OfflineQueue",
+    "OfflineQueueFull", "subscriber_side",
+]

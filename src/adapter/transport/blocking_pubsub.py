@@ -128,6 +128,8 @@ class BlockingPubSub(SubscriptionBook, MessageSizeLimit):
         self._connected: Any = None
         self._stopped: Any = None
         self._listening = False
+        #: a subscriber connection was up once (so a later one subscribes again)
+        self._ever_up = False
         self._last_activity = 0.0
         self._ping_sent = False
 
@@ -144,6 +146,12 @@ class BlockingPubSub(SubscriptionBook, MessageSizeLimit):
         subscription it made again (a PUBLISH Redis runs from then on reaches it)."""
         return (self._connected is not None and self._connected.is_set()
                 and not self._resubscription)
+
+    @property
+    def resubscribing(self) -> bool:
+        """True while a subscriber connection that was up is being made again (until
+        Redis has confirmed its subscriptions)."""
+        return self._ever_up and not self.connected
 
     def _report_replaced_drop(self, suspect: bool) -> None:
         # no count from INFO stats here (the asyncio subscribers read one in the background)
@@ -407,6 +415,7 @@ class BlockingPubSub(SubscriptionBook, MessageSizeLimit):
                 self._expect_resubscription()
                 self._subscriber = link
             self._connection_accepted()
+            self._ever_up = True
             self._connected.set()
             self._resubscription_sent()
             link.sock.settimeout(self.tls_poll_interval if tls else

@@ -1,0 +1,141 @@
+"""Broadcasts across Redis outages for a synchronous manager.
+
+The offline queue of :mod:`.offline_queue` (:class:`~.offline_queue.HeldBroadcasts`:
+what is held, in which order, for how long, and when the cluster is back),
+run by one background task of the ``socketio.Server`` (a thread, a gevent
+greenlet or an eventlet green thread, by its async mode).  Emits come from
+any thread: the queue changes under a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .blocking import run_to_completion
+from .offline_queue import HeldBroadcasts, OfflineQueue, Post, Subscriber
+
+
+class BlockingBroadcastPublisher(HeldBroadcasts):
+    """:class:`~.offline_queue.HeldBroadcasts` on a synchronous server's tasks.
+
+    One background task counts the servers every ``count_interval`` seconds
+    while all is well, and runs the recovery while broadcasts are held; it
+    sleeps on a server event that holding a broadcast and :meth:`close` set.
+    ``post`` and ``count_servers`` are coroutine functions that never suspend
+    (they block), as a synchronous manager's engine has them.
+
+    :meth:`bind` it to the server, then :meth:`start` it.
+    """
+
+    def __init__(
+        self,
+        post: Post,
+        subscriber: Subscriber,
+        count_servers: Callable[[], Awaitable[int]],
+        limits: OfflineQueue | None,
+        logger: Callable[[], logging.Logger],
+        *,
+        count_interval: float = 1.0,
+    ) -> None:
+        super().__init__(post, subscriber, count_servers, limits, logger,
+                         count_interval=count_interval)
+        self._lock = threading.Lock()
+        self._server: Any = None
+        self._wake: Any = None
+        self._stopped: Any = None
+        #: True from a broadcast held until the recovery published the queue
+        self._recovering = False
+        self._running = False
+
+    def bind(self, server: Any) -> None:
+        """Use ``server``'s events and background tasks."""
+        self._server = server
+        # made now: gevent or eventlet have patched threading by the time a server is made
+        self._lock = threading.Lock()
+        self._wake = server.eio.create_event()
+        self._stopped = server.eio.create_event()
+
+    # -- what the queue asks of its driver ----------------------------------------
+
+    def _time(self) -> float:
+        return time.monotonic()
+
+    async def _sleep(self, seconds: float) -> None:
+        self._nap(seconds)
+
+    async def _count_within(self, seconds: float) -> int:
+        # the connection's own timeouts bound a blocking count
+        return await self._count_servers()
+
+    def _ensure_recovery(self) -> None:
+        if not self._recovering:
+            self._recovering = True
+            if self._wake is not None:
+                self._wake.set()
+        if not self._running:
+            self.start()  # held before the manager started: the task runs the recovery
+
+    def _recovered(self) -> None:
+        self._recovering = False
+
+    # -- the task ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the background task (once; after :meth:`bind`)."""
+        if self._running or self._closed or self._server is None:
+            return
+        self._running = True
+        self._stopped.clear()
+        self._server.start_background_task(self._run)
+
+    def _nap(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less when woken (a held broadcast, closing)."""
+        if not self._closed:
+            self._wake.wait(timeout=seconds)
+            self._wake.clear()
+
+    def _run(self) -> None:
+        try:
+            while not self._closed:
+                if self._recovering:
+                    try:
+                        run_to_completion(self._recover())
+                    except Exception as exc:  # never fatal: the next round tries again
+                        self._logger().error("offline queue recovery failed: %r", exc)
+                        self._nap(self.max_retry_delay)
+                    continue
+                try:
+                    count = run_to_completion(self._count_within(self.count_interval))
+                except Exception as exc:  # Redis is down: a held broadcast starts the recovery
+                    self._logger().debug("cannot count the servers: %r", exc)
+                else:
+                    with self._lock:
+                        if not self.holding:
+                            self.known_servers = count
+                self._nap(self.count_interval)
+        finally:
+            self._running = False
+            self._stopped.set()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Publish what is held if the cluster is back within ``timeout`` seconds (by
+        default ``wait_for_servers`` + 1); log and count what is left; stop the task."""
+        if self._items and self._running:
+            if timeout is None:
+                timeout = self.limits.wait_for_servers + 1.0
+            deadline = time.monotonic() + timeout
+            while self._items and self._running and time.monotonic() < deadline:
+                self._server.sleep(0.02)
+        self._closed = True
+        if self._wake is not None:
+            self._wake.set()
+        if self._running:
+            self._stopped.wait(timeout=2.0)
+        self._drop_left()
+
+
+__all__ = ["BlockingBroadcastPublisher"]
