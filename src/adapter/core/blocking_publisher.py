@@ -43,7 +43,7 @@ class BlockingBroadcastPublisher(HeldBroadcasts):
     ) -> None:
         super().__init__(post, subscriber, count_servers, limits, logger,
                          count_interval=count_interval)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._server: Any = None
         self._wake: Any = None
         self._stopped: Any = None
@@ -54,8 +54,9 @@ class BlockingBroadcastPublisher(HeldBroadcasts):
     def bind(self, server: Any) -> None:
         """Use ``server``'s events and background tasks."""
         self._server = server
-        # made now: gevent or eventlet have patched threading by the time a server is made
-        self._lock = threading.Lock()
+        # made now: gevent or eventlet have patched threading by the time a server is made;
+        # reentrant: the recovery publishes the last broadcasts with it held
+        self._lock = threading.RLock()
         self._wake = server.eio.create_event()
         self._stopped = server.eio.create_event()
 

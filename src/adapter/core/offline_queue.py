@@ -306,11 +306,14 @@ class HeldBroadcasts:
                     "waiting %.1fs for the others", len(self._items), count,
                     self.known_servers, waited,
                 )
-            if not await self._flush():
+            # what is held now (emits go on behind it), then the rest with the lock held:
+            # emits from other threads wait until the queue is empty and holding is over
+            if not await self._flush(len(self._items)):
                 back_since = None
                 continue
             with self._lock:
-                if self._items:  # held meanwhile: published in the next round
+                if not await self._flush(None):
+                    back_since = None
                     continue
                 self.holding = False
                 self.known_servers = count
@@ -318,11 +321,16 @@ class HeldBroadcasts:
             self._logger().info("Redis is back: held broadcasts published")
             return
 
-    async def _flush(self) -> bool:
-        """Publish the queue in order; False when Redis became unreachable again."""
+    async def _flush(self, most: int | None) -> bool:
+        """Publish the queue in order, ``most`` broadcasts at most (None: until it is
+        empty); False when Redis became unreachable again."""
         items = self._items
-        while items:
+        left = len(items) if most is None else most
+        while left > 0 or most is None:
+            left -= 1
             with self._lock:
+                if not items:
+                    break
                 item = items.popleft()
                 self._bytes -= len(item[1])
             try:
