@@ -296,6 +296,8 @@ async def test_a_redis_restart_under_a_listening_sync_server(own_redis: RedisSer
         on_a = await rig.client(a.url, rooms=["r"])
         await a.sio.emit("before", 0, to="r")
         await on_s.wait_for("before")
+        # the sync server has counted both servers (every second): it will wait for both
+        await cluster_until(lambda: s.adapter.publisher.known_servers == 2, "a count of 2 servers")
         own_redis.kill()
         await asyncio.sleep(1.0)
         for seq in range(1, 6):  # held, not raised, not lost
