@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python benchmarks/reliability.py [--smoke] [--only a,b,...] [--flavour sharded]
+    python benchmarks/reliability.py [--smoke] [--only a,b,...] [--flavour sharded|sync]
                                      [--set d_clients=5000] [--json out.json]
 
 Every row starts its own ``redis-server`` on a free 127.0.0.1 port, a
@@ -41,7 +41,9 @@ PID.  Faults (table rows):
 
 ``--smoke`` runs every row with tiny sizes in well under a minute (CI);
 ``--flavour sharded`` runs ``AsyncShardedRedisAdapter`` (dynamic mode, on a
-standalone Redis) instead of ``AsyncRedisAdapter``.  Times across processes
+standalone Redis) instead of ``AsyncRedisAdapter``; ``--flavour sync`` runs row a
+with ``RedisAdapter`` on ``socketio.Server`` in threading mode (Werkzeug), one
+thread emitting (``_reliability_sync_server.py``).  Times across processes
 are ``time.time()`` on one machine.  The exit status is 1 if a row failed.
 """
 
@@ -243,7 +245,9 @@ class Rig:
                 "turn_deliveries": turn_deliveries}
         path = os.path.join(self.tmp, f"{name}-{uuid.uuid4().hex[:6]}.json")
         Path(path).write_text(json.dumps(spec))
-        child = Child(name, [sys.executable, str(HERE / "_reliability_server.py"), path])
+        script = "_reliability_sync_server.py" if self.flavour == "sync" else \
+            "_reliability_server.py"
+        child = Child(name, [sys.executable, str(HERE / script), path])
         self.children.append(child)
         child.port = int(child.wait_event("ready", 60)["port"])
         return child
@@ -375,10 +379,18 @@ def queue_counters(before: dict[str, int], after: dict[str, int]) -> dict[str, i
             for k in sorted(after) if any(w in k for w in words)}
 
 
+#: the adapter class of each flavour
+FLAVOURS: dict[str, Any] = {
+    "classic": socketio_redis_adapter.AsyncRedisAdapter,
+    "sharded": socketio_redis_adapter.AsyncShardedRedisAdapter,
+    "sync": socketio_redis_adapter.RedisAdapter,
+}
+#: the rows a flavour's server can run (the synchronous one: a)
+SYNC_ROWS = ("a",)
+
+
 def has_offline_queue(flavour: str) -> bool:
-    cls = (socketio_redis_adapter.AsyncShardedRedisAdapter if flavour == "sharded"
-           else socketio_redis_adapter.AsyncRedisAdapter)
-    return "offline_queue" in inspect.signature(cls.__init__).parameters
+    return "offline_queue" in inspect.signature(FLAVOURS[flavour].__init__).parameters
 
 
 # -- rows ---------------------------------------------------------------------
@@ -954,17 +966,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true",
                         help="tiny sizes: every row runs once in well under a minute (CI)")
-    parser.add_argument("--only", default="a,b,c,d,e,f",
-                        help="comma-separated rows to run, of a..f (default: all)")
-    parser.add_argument("--flavour", choices=("classic", "sharded"), default="classic")
+    parser.add_argument("--only", default=None,
+                        help="comma-separated rows to run, of a..f (default: all; "
+                        "with --flavour sync: a, the only one it runs)")
+    parser.add_argument("--flavour", choices=tuple(FLAVOURS), default="classic")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--set", metavar="NAME=VALUE", action="append", default=[],
                         help="override one size, e.g. --set d_clients=5000 (names: Sizes)")
     args = parser.parse_args()
-    rows = [x.strip() for x in args.only.split(",") if x.strip()]
+    only = args.only or (",".join(SYNC_ROWS) if args.flavour == "sync" else "a,b,c,d,e,f")
+    rows = [x.strip() for x in only.split(",") if x.strip()]
     unknown = [x for x in rows if x not in CELLS]
     if unknown:
         parser.error(f"unknown rows {unknown}; choose from a..f")
+    if args.flavour == "sync" and set(rows) - set(SYNC_ROWS):
+        parser.error(f"--flavour sync runs rows {', '.join(SYNC_ROWS)} only")
     mode = "smoke" if args.smoke else "full"
     sizes = Sizes.make(mode)
     for item in args.set:

@@ -28,6 +28,12 @@ from .resp_connection import encode_command
 logger = logging.getLogger("socketio_redis_adapter")
 
 
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """Mark a refresh's failure as seen (its waiters raise it; none may be left)."""
+    if not task.cancelled():
+        task.exception()
+
+
 class TopologyError(ConnectionError):
     """No node could tell where the data lives (every seed or sentinel failed)."""
 
@@ -128,6 +134,8 @@ class SentinelTopology(Topology):
         """Ask the sentinels for the master and check that it says it is one."""
         if self._refreshing is None or self._refreshing.done():
             self._refreshing = asyncio.ensure_future(self._refresh())
+            # read even when every waiter was cancelled (the shield keeps it running)
+            self._refreshing.add_done_callback(_retrieved)
         await asyncio.shield(self._refreshing)
 
     async def _refresh(self) -> None:
@@ -239,6 +247,8 @@ class ClusterTopology(Topology):
         """Read ``CLUSTER SLOTS`` from a known node or a seed (one refresh at a time)."""
         if self._refreshing is None or self._refreshing.done():
             self._refreshing = asyncio.ensure_future(self._refresh())
+            # read even when every waiter was cancelled (the shield keeps it running)
+            self._refreshing.add_done_callback(_retrieved)
         await asyncio.shield(self._refreshing)
 
     async def _refresh(self) -> None:
