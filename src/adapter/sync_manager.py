@@ -119,6 +119,8 @@ class SyncManagerBase(
             post, subscriber_side(connection), lambda: self.engine.server_count("/"),
             offline_queue, self._get_logger,
         )
+        if hasattr(connection, "on_lost_posts"):
+            connection.on_lost_posts = self.publisher.requeue
 
     def _subscribe_namespace(self, nsp: str, wait: bool) -> None:
         raise NotImplementedError

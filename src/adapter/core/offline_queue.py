@@ -162,6 +162,8 @@ class HeldBroadcasts:
         self._bytes = 0
         self._lock: AbstractContextManager[Any] = contextlib.nullcontext()
         self._closed = False
+        #: broadcasts :meth:`requeue` put at the head since the flush took its item
+        self._requeued = 0
         self.queued = 0
         self.flushed = 0
         self.expired = 0
@@ -219,6 +221,7 @@ class HeldBroadcasts:
             self._items.extendleft((channel, data, now) for channel, data in reversed(posts))
             self._bytes += sum(len(data) for _, data in posts)
             self.resent += len(posts)
+            self._requeued += len(posts)
             self._start_holding(f"the connection was lost: {len(posts)} publishes it had not "
                                 "confirmed, or confirmed in its last read, are sent again")
 
@@ -333,6 +336,7 @@ class HeldBroadcasts:
                     break
                 item = items.popleft()
                 self._bytes -= len(item[1])
+                self._requeued = 0
             try:
                 await self._post(item[0], item[1])
             except RedisRefusedError as exc:  # no outage: the next ones would be refused too
@@ -354,8 +358,10 @@ class HeldBroadcasts:
         return True
 
     def _put_back(self, item: tuple[bytes, bytes, float]) -> None:
+        """A broadcast the flush could not publish: back at the head, behind the earlier
+        ones its failed connection left unconfirmed (handed back meanwhile)."""
         with self._lock:
-            self._items.appendleft(item)
+            self._items.insert(min(self._requeued, len(self._items)), item)
             self._bytes += len(item[1])
 
     # -- state ------------------------------------------------------------------

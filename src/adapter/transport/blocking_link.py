@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from collections import deque
 from typing import Any
 
 import hiredis
@@ -48,8 +49,9 @@ class BlockingLink:
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self.closed = False
-        #: replies owed to commands sent with :meth:`post`, not read yet
-        self.owed = 0
+        #: what was given with each command sent with :meth:`post` whose reply has not
+        #: been read yet, in order (their number is :attr:`owed`)
+        self.unconfirmed: deque[Any] = deque()
         #: posted commands Redis refused
         self.refused = 0
         #: :meth:`post` is possible (a plain socket: an SSL one must not be read raw)
@@ -114,8 +116,14 @@ class BlockingLink:
             raise reply
         return reply
 
-    def post(self, payload: bytes) -> None:
-        """Send a command whose reply is read later (only checked for an error).
+    @property
+    def owed(self) -> int:
+        """Replies owed to commands sent with :meth:`post`, not read yet."""
+        return len(self.unconfirmed)
+
+    def post(self, payload: bytes, item: Any = None) -> None:
+        """Send a command whose reply is read later (only checked for an error);
+        ``item`` is kept in :attr:`unconfirmed` until then.
 
         First reads, without waiting, the replies that have come; a connection
         Redis closed is noticed there and raises ``ConnectionError`` before
@@ -128,7 +136,7 @@ class BlockingLink:
             except BaseException:
                 self.close()
                 raise
-            self.owed += 1
+            self.unconfirmed.append(item)
 
     def _read_available(self) -> None:
         """Read the replies that have come, without waiting; raise when Redis closed.
@@ -161,8 +169,8 @@ class BlockingLink:
                 return
 
     def _settle_post(self, reply: Any) -> None:
-        if self.owed:
-            self.owed -= 1
+        if self.unconfirmed:
+            self.unconfirmed.popleft()
         if isinstance(reply, hiredis.ReplyError):
             self.refused += 1
             logger.error("Redis refused a PUBLISH: %s", reply)

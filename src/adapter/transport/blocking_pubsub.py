@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 import hiredis
@@ -113,8 +113,12 @@ class BlockingPubSub(SubscriptionBook, MessageSizeLimit):
         self.on_message: MessageHandler = _ignore_message
         #: pattern messages whose channel it rejects are dropped unread
         self.channel_filter: ChannelFilter | None = None
-        #: posted publishes a lost connection left unconfirmed (they may be lost)
+        #: posted publishes a lost connection left unconfirmed, with no
+        #: :attr:`on_lost_posts` to take them (they may be lost)
         self.publish_failures = 0
+        #: takes the publishes a lost connection left unconfirmed, as ``(channel, data)``
+        #: in order, to send them again (the manager's offline queue)
+        self.on_lost_posts: Callable[[list[tuple[bytes, bytes]]], None] | None = None
         self._refused_posts = 0
         self._server: Any = None
         self._publisher: BlockingLink | None = None
@@ -216,46 +220,68 @@ class BlockingPubSub(SubscriptionBook, MessageSizeLimit):
         A connection found broken is made again once; raises ``ConnectionError``
         (or ``OSError``, ``TimeoutError``) when Redis cannot be reached.
         """
-        with self._publisher_lock:
-            link = self._publisher_link()
-            try:
-                return link.request(payload)
-            except (OSError, ConnectionError):
-                self._lost_publisher(link)
-                if self._closed:
-                    raise
-            return self._publisher_link().request(payload)  # once more, on a new connection
+        lost: list[tuple[bytes, bytes]] = []
+        try:
+            with self._publisher_lock:
+                link = self._publisher_link()
+                try:
+                    return link.request(payload)
+                except (OSError, ConnectionError):
+                    lost = self._take_unconfirmed(link)
+                    if self._closed:
+                        raise
+                return self._publisher_link().request(payload)  # once more, anew
+        finally:
+            self._hand_back(lost)
 
     def post_now(self, channel: bytes, data: bytes) -> None:
         """PUBLISH without waiting for Redis' reply (read later, checked for errors).
 
         Raises ``ConnectionError`` (or ``OSError``) when Redis cannot be
         reached: a connection Redis closed is noticed before the write.  A
-        connection lost with publishes still unconfirmed counts them in
-        ``publish_failures`` (they may be lost).  On TLS, :meth:`publish_now`.
+        connection lost with publishes still unconfirmed hands them to
+        :attr:`on_lost_posts` and raises (so this one goes behind them), or,
+        with no handler, counts them in ``publish_failures`` (they may be lost)
+        and tries once more on a new connection.  On TLS, :meth:`publish_now`.
         """
         payload = encode_publish(channel, data)
-        with self._publisher_lock:
-            link = self._publisher_link()
-            if not link.can_post:
-                link.request(payload)
-                return
-            try:
-                link.post(payload)
-                return
-            except (OSError, ConnectionError):
-                self._lost_publisher(link)
-                if self._closed:
-                    raise
-            self._publisher_link().post(payload)  # once more, on a new connection
+        item = (channel, data)
+        lost: list[tuple[bytes, bytes]] = []
+        try:
+            with self._publisher_lock:
+                link = self._publisher_link()
+                if not link.can_post:
+                    link.request(payload)
+                    return
+                try:
+                    link.post(payload, item)
+                    return
+                except (OSError, ConnectionError):
+                    lost = self._take_unconfirmed(link)
+                    if (lost and self.on_lost_posts is not None) or self._closed:
+                        raise
+                self._publisher_link().post(payload, item)  # once more, on a new connection
+        finally:
+            self._hand_back(lost)  # outside the lock: the handler may publish
 
-    def _lost_publisher(self, link: BlockingLink) -> None:
-        """A publisher connection failed: what it left unconfirmed may be lost."""
-        if link.owed:
-            self.publish_failures += link.owed
-            logger.warning("%d publishes may be lost: the Redis connection dropped before "
-                           "they were confirmed", link.owed)
-            link.owed = 0
+    @staticmethod
+    def _take_unconfirmed(link: BlockingLink) -> list[tuple[bytes, bytes]]:
+        """The publishes a failed connection left unconfirmed, in order."""
+        lost = [item for item in link.unconfirmed if item is not None]
+        link.unconfirmed.clear()
+        return lost
+
+    def _hand_back(self, lost: list[tuple[bytes, bytes]]) -> None:
+        """Give ``lost`` to :attr:`on_lost_posts` to send again, or count it as maybe lost."""
+        if not lost:
+            return
+        handler = self.on_lost_posts
+        if handler is not None and not self._closed:
+            handler(lost)
+            return
+        self.publish_failures += len(lost)
+        logger.warning("%d publishes may be lost: the Redis connection dropped before "
+                       "they were confirmed", len(lost))
 
     def publish_now(self, channel: bytes, data: bytes) -> int:
         """PUBLISH and return the number of receivers (blocks for Redis' reply)."""

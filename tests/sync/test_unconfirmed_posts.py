@@ -1,0 +1,60 @@
+"""Publishes a lost blocking connection left unconfirmed: handed back, in order, to be
+sent again (the synchronous manager's offline queue takes them), or counted as maybe lost.
+
+Real Redis: ``CLIENT PAUSE`` keeps it from running the PUBLISHes already written, then
+it is killed, so their replies never come.
+"""
+
+from __future__ import annotations
+
+import redis
+
+from socketio_redis_adapter.transport.blocking_pubsub import BlockingPubSub
+from tests.support.redis_server import RedisServer
+
+
+def _unanswered_posts(own_redis: RedisServer, transport: BlockingPubSub) -> None:
+    transport.post_now(b"ch", b"first")  # the connection is made and works
+    client = redis.Redis.from_url(own_redis.url)
+    client.execute_command("CLIENT", "PAUSE", "5000", "ALL")
+    for data in (b"one", b"two", b"three"):
+        transport.post_now(b"ch", data)  # written; Redis runs none of them
+    client.close()
+    own_redis.kill()
+
+
+def test_a_lost_connection_hands_its_unconfirmed_posts_back_in_order(
+    own_redis: RedisServer
+) -> None:
+    transport = BlockingPubSub(own_redis.url, connect_timeout=1.0)
+    handed: list[list[tuple[bytes, bytes]]] = []
+    transport.on_lost_posts = handed.append
+    try:
+        _unanswered_posts(own_redis, transport)
+        try:
+            transport.post_now(b"ch", b"four")
+        except (ConnectionError, OSError):
+            pass
+        else:
+            raise AssertionError("a post on a connection Redis closed did not raise")
+        # "first" was confirmed before the pause unless its reply had not come yet
+        assert len(handed) == 1 and {channel for channel, _ in handed[0]} == {b"ch"}
+        assert [data for _, data in handed[0]] in (
+            [b"one", b"two", b"three"], [b"first", b"one", b"two", b"three"],
+        )
+        assert transport.stats()["publish_failures"] == 0
+    finally:
+        transport.close()
+
+
+def test_without_a_handler_they_are_counted_as_maybe_lost(own_redis: RedisServer) -> None:
+    transport = BlockingPubSub(own_redis.url, connect_timeout=1.0)
+    try:
+        _unanswered_posts(own_redis, transport)
+        try:
+            transport.post_now(b"ch", b"four")  # tried once more on a new connection: down
+        except (ConnectionError, OSError):
+            pass
+        assert transport.stats()["publish_failures"] in (3, 4)  # 4: "first" unread too
+    finally:
+        transport.close()
