@@ -1,8 +1,11 @@
-"""Publishes a lost blocking connection left unconfirmed: handed back, in order, to be
-sent again (the synchronous manager's offline queue takes them), or counted as maybe lost.
+"""Publishes a lost blocking connection left unconfirmed, or confirmed in its last read:
+handed back, in order, to be sent again (the synchronous manager's offline queue takes
+them), or counted as maybe lost.
 
 Real Redis: ``CLIENT PAUSE`` keeps it from running the PUBLISHes already written, then
-it is killed, so their replies never come.
+it is killed, so their replies never come.  The first PUBLISH's reply is read by the
+next post: it is the last read's, less than a second before the loss, so it is handed
+back too (Redis may have died before writing the subscribers' copies).
 """
 
 from __future__ import annotations
@@ -37,11 +40,8 @@ def test_a_lost_connection_hands_its_unconfirmed_posts_back_in_order(
             pass
         else:
             raise AssertionError("a post on a connection Redis closed did not raise")
-        # "first" was confirmed before the pause unless its reply had not come yet
-        assert len(handed) == 1 and {channel for channel, _ in handed[0]} == {b"ch"}
-        assert [data for _, data in handed[0]] in (
-            [b"one", b"two", b"three"], [b"first", b"one", b"two", b"three"],
-        )
+        assert handed == [[(b"ch", b"first"), (b"ch", b"one"), (b"ch", b"two"),
+                           (b"ch", b"three")]]
         assert transport.stats()["publish_failures"] == 0
     finally:
         transport.close()
@@ -55,6 +55,6 @@ def test_without_a_handler_they_are_counted_as_maybe_lost(own_redis: RedisServer
             transport.post_now(b"ch", b"four")  # tried once more on a new connection: down
         except (ConnectionError, OSError):
             pass
-        assert transport.stats()["publish_failures"] in (3, 4)  # 4: "first" unread too
+        assert transport.stats()["publish_failures"] == 4
     finally:
         transport.close()

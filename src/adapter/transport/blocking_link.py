@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from collections import deque
 from typing import Any
 
@@ -20,7 +21,7 @@ import hiredis
 
 from .endpoints import Address, ConnectionSettings
 from .errors import auth_refused
-from .resp_connection import encode_command
+from .resp_connection import RESEND_WINDOW, encode_command
 from .topology import discovery_error
 
 logger = logging.getLogger("socketio_redis_adapter")
@@ -52,6 +53,9 @@ class BlockingLink:
         #: what was given with each command sent with :meth:`post` whose reply has not
         #: been read yet, in order (their number is :attr:`owed`)
         self.unconfirmed: deque[Any] = deque()
+        #: the items of the posts whose replies the last read that got data brought
+        self._last_read_items: list[Any] = []
+        self._last_read_at = float("-inf")
         #: posted commands Redis refused
         self.refused = 0
         #: :meth:`post` is possible (a plain socket: an SSL one must not be read raw)
@@ -116,6 +120,17 @@ class BlockingLink:
             raise reply
         return reply
 
+    def take_lost(self) -> list[Any]:
+        """The items of the posts this (failed) connection may have lost, in order: the
+        unconfirmed ones, after those its last read confirmed when that read was less
+        than ``RESEND_WINDOW`` ago (Redis replies to a PUBLISH before it writes the
+        subscribers' copies: a Redis killed in between confirmed what nobody got)."""
+        recent = time.monotonic() - self._last_read_at < RESEND_WINDOW
+        lost = [*(self._last_read_items if recent else ()), *self.unconfirmed]
+        self._last_read_items = []
+        self.unconfirmed.clear()
+        return [item for item in lost if item is not None]
+
     @property
     def owed(self) -> int:
         """Replies owed to commands sent with :meth:`post`, not read yet."""
@@ -160,6 +175,7 @@ class BlockingLink:
                 return
             if not data:
                 raise ConnectionError(f"Redis at {self.address} closed the connection")
+            self._got_data()
             self._reader.feed(data)
             reply = self._reader.gets()
             while reply is not False:
@@ -168,9 +184,13 @@ class BlockingLink:
             if len(data) < READ_SIZE:
                 return
 
+    def _got_data(self) -> None:
+        self._last_read_items = []
+        self._last_read_at = time.monotonic()
+
     def _settle_post(self, reply: Any) -> None:
         if self.unconfirmed:
-            self.unconfirmed.popleft()
+            self._last_read_items.append(self.unconfirmed.popleft())
         if isinstance(reply, hiredis.ReplyError):
             self.refused += 1
             logger.error("Redis refused a PUBLISH: %s", reply)
@@ -182,6 +202,7 @@ class BlockingLink:
             data = self.sock.recv(READ_SIZE)
             if not data:
                 raise ConnectionError(f"Redis at {self.address} closed the connection")
+            self._got_data()
             reader.feed(data)
             reply = reader.gets()
         return reply

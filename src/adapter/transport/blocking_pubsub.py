@@ -227,7 +227,7 @@ class BlockingPubSub(SubscriptionBook, MessageSizeLimit):
                 try:
                     return link.request(payload)
                 except (OSError, ConnectionError):
-                    lost = self._take_unconfirmed(link)
+                    lost = link.take_lost()
                     if self._closed:
                         raise
                 return self._publisher_link().request(payload)  # once more, anew
@@ -257,19 +257,12 @@ class BlockingPubSub(SubscriptionBook, MessageSizeLimit):
                     link.post(payload, item)
                     return
                 except (OSError, ConnectionError):
-                    lost = self._take_unconfirmed(link)
+                    lost = link.take_lost()
                     if (lost and self.on_lost_posts is not None) or self._closed:
                         raise
                 self._publisher_link().post(payload, item)  # once more, on a new connection
         finally:
             self._hand_back(lost)  # outside the lock: the handler may publish
-
-    @staticmethod
-    def _take_unconfirmed(link: BlockingLink) -> list[tuple[bytes, bytes]]:
-        """The publishes a failed connection left unconfirmed, in order."""
-        lost = [item for item in link.unconfirmed if item is not None]
-        link.unconfirmed.clear()
-        return lost
 
     def _hand_back(self, lost: list[tuple[bytes, bytes]]) -> None:
         """Give ``lost`` to :attr:`on_lost_posts` to send again, or count it as maybe lost."""
