@@ -141,6 +141,12 @@ async def _run_outage(redis: RedisServer, flavour: str, queue: bool
             await server.stop()
 
 
+#: how soon deliveries must resume after Redis is back: a liveness bound, not a speed
+#: figure (those are in benchmarks/reliability.py: 0.25-0.35 s).  The subscriber's next
+#: attempt may be 0.5 s away (its backoff), the publisher's next count 0.25 s; the rest is
+#: room for a loaded CI machine (once 1.08 s under four test workers on two cores)
+RESUME_BOUND = 2.0
+
 @pytest.mark.parametrize("flavour", ["classic", "sharded"])
 async def test_redis_killed_and_restarted_loses_nothing_with_the_offline_queue(
     own_redis: RedisServer, flavour: str
@@ -151,7 +157,8 @@ async def test_redis_killed_and_restarted_loses_nothing_with_the_offline_queue(
     assert stats["offline_queued"] > 0 and stats["offline_expired"] == 0
     after = [at for at, _ in stream.received if at > back_at]
     assert after, "nothing delivered after Redis came back"
-    assert after[0] - back_at < 1.0, f"deliveries resumed {after[0] - back_at:.2f}s after Redis"
+    assert after[0] - back_at < RESUME_BOUND, \
+        f"deliveries resumed {after[0] - back_at:.2f}s after Redis"
 
 
 @pytest.mark.parametrize("flavour", ["classic", "sharded"])
@@ -163,7 +170,7 @@ async def test_redis_killed_and_restarted_without_queue_loses_no_emit_that_did_n
     assert not stream.missing(), stream.describe_missing()
     assert stats["offline_queued"] == 0
     after = [at for at, _ in stream.received if at > back_at]
-    assert after and after[0] - back_at < 1.0
+    assert after and after[0] - back_at < RESUME_BOUND
 
 
 async def test_offline_queue_limits_make_emit_raise_and_expiry_is_counted(
