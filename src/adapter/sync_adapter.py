@@ -61,7 +61,6 @@ class RedisAdapter(ClassicParts, SyncManagerBase):
                           (left out: on, unless the environment has
                           ``SOCKETIO_REDIS_ADAPTER_DIRECT_FRAMES=0``).
                           ``direct_frames_off`` says why it is not used, if so.
-
     :param offline_queue: how broadcasts are kept while Redis is unreachable
                           and published, in order, once the servers are
                           subscribed again (see :class:`OfflineQueue`); None
