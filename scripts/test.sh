@@ -109,6 +109,7 @@ echo "== end-to-end scenarios: cluster, sync and uvicorn servers, cross-server r
 
 echo "== reliability figures, smoke sizes (so they cannot rot)"
 "$VPY" benchmarks/reliability.py --smoke
+"$VPY" benchmarks/reliability.py --smoke --flavour sync
 
 echo "== coverage-guided fuzzing under AddressSanitizer, 5 s per target (so it cannot rot)"
 FUZZ_PYTHON="$PYTHON" bash scripts/fuzz.sh smoke
