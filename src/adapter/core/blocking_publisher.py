@@ -9,14 +9,13 @@ any thread: the queue changes under a lock.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from .blocking import run_to_completion
-from .offline_queue import HeldBroadcasts, OfflineQueue, Post, Subscriber
+from .offline_queue import HeldBroadcasts
 
 
 class BlockingBroadcastPublisher(HeldBroadcasts):
@@ -31,19 +30,11 @@ class BlockingBroadcastPublisher(HeldBroadcasts):
     :meth:`bind` it to the server, then :meth:`start` it.
     """
 
-    def __init__(
-        self,
-        post: Post,
-        subscriber: Subscriber,
-        count_servers: Callable[[], Awaitable[int]],
-        limits: OfflineQueue | None,
-        logger: Callable[[], logging.Logger],
-        *,
-        count_interval: float = 1.0,
-    ) -> None:
-        super().__init__(post, subscriber, count_servers, limits, logger,
-                         count_interval=count_interval)
-        self._lock = threading.RLock()
+    def _new_lock(self) -> AbstractContextManager[Any]:
+        # reentrant: the recovery publishes the last broadcasts with it held
+        return threading.RLock()
+
+    def _init_driver(self) -> None:
         self._server: Any = None
         self._wake: Any = None
         self._stopped: Any = None
@@ -54,9 +45,8 @@ class BlockingBroadcastPublisher(HeldBroadcasts):
     def bind(self, server: Any) -> None:
         """Use ``server``'s events and background tasks."""
         self._server = server
-        # made now: gevent or eventlet have patched threading by the time a server is made;
-        # reentrant: the recovery publishes the last broadcasts with it held
-        self._lock = threading.RLock()
+        # made again: gevent or eventlet have patched threading by the time a server is made
+        self._lock = self._new_lock()
         self._wake = server.eio.create_event()
         self._stopped = server.eio.create_event()
 

@@ -160,7 +160,7 @@ class HeldBroadcasts:
         self.known_servers = 0
         self._items: collections.deque[tuple[bytes, bytes, float]] = collections.deque()
         self._bytes = 0
-        self._lock: AbstractContextManager[Any] = contextlib.nullcontext()
+        self._lock = self._new_lock()
         self._closed = False
         #: broadcasts :meth:`requeue` put at the head since the flush took its item
         self._requeued = 0
@@ -170,8 +170,16 @@ class HeldBroadcasts:
         self.rejected = 0
         self.resent = 0
         self.dropped = 0
+        self._init_driver()
 
     # -- what a driver gives -----------------------------------------------------
+
+    def _new_lock(self) -> AbstractContextManager[Any]:
+        """The lock held while the queue changes (none on one event loop's thread)."""
+        return contextlib.nullcontext()
+
+    def _init_driver(self) -> None:
+        """Set the driver's own state (called at the end of ``__init__``)."""
 
     def _time(self) -> float:
         """A monotonic clock's time."""
@@ -407,18 +415,7 @@ class HeldBroadcasts:
 class BroadcastPublisher(HeldBroadcasts):
     """:class:`HeldBroadcasts` on the running event loop (asyncio managers)."""
 
-    def __init__(
-        self,
-        post: Post,
-        subscriber: Subscriber,
-        count_servers: Callable[[], Awaitable[int]],
-        limits: OfflineQueue | None,
-        logger: Callable[[], logging.Logger],
-        *,
-        count_interval: float = 1.0,
-    ) -> None:
-        super().__init__(post, subscriber, count_servers, limits, logger,
-                         count_interval=count_interval)
+    def _init_driver(self) -> None:
         self._recovery: asyncio.Task[None] | None = None
         self._counting: asyncio.Task[None] | None = None
 
