@@ -109,6 +109,50 @@ class Probe:
             self.samples.append((now, now - float(payload["t"]), int(payload.get("seq", -1))))
 
 
+class Tally:
+    """What a stream's emits did: the sequence numbers that raised (by exception type)
+    and those that did not."""
+
+    def __init__(self) -> None:
+        self.raised: list[int] = []
+        self.ok: list[int] = []
+        self.errors: Counter[str] = Counter()
+        self.raise_times: list[float] = []
+
+    def succeeded(self, seq: int) -> None:
+        self.ok.append(seq)
+
+    def failed(self, seq: int, kind: str) -> None:
+        self.raised.append(seq)
+        self.errors[kind] += 1
+        self.raise_times.append(time.time())
+
+    def result(self, emitted: int, unfinished: int) -> dict[str, Any]:
+        """The ``stream`` command's reply."""
+        times = self.raise_times
+        return {
+            "raised": sorted(self.raised), "ok": sorted(self.ok), "errors": dict(self.errors),
+            "first_raise": min(times) if times else None,
+            "last_raise": max(times) if times else None,
+            "unfinished": unfinished, "emitted": emitted,
+        }
+
+
+def manager_stats(mgr: Any, captured: Captured, loop_late_max: float) -> dict[str, Any]:
+    """The ``stats`` command's reply: the adapter's counters, the warnings logged, CPU."""
+    return {
+        "stats": dict(mgr.stats),
+        "warnings": captured.count,
+        "warning_texts": {
+            f"{text} (e.g. {captured.examples.get(text, '')!r})": n
+            for text, n in captured.by_text.most_common(20)
+        },
+        "warning_times": captured.times[-200:],
+        "cpu": time.process_time(),
+        "loop_late_max": loop_late_max,
+    }
+
+
 def make_manager(spec: dict[str, Any], logger: logging.Logger) -> Any:
     options = dict(spec.get("adapter_options") or {})
     options.setdefault("logger", logger)
@@ -167,20 +211,16 @@ class Server:
                      pad: int) -> dict[str, Any]:
         self.stopping = False
         filler = "x" * pad
-        raised: list[int] = []
-        ok: list[int] = []
-        errors: Counter[str] = Counter()
-        raise_times: list[float] = []
+        tally = Tally()
         tasks: list[asyncio.Task[None]] = []
 
         def finished(seq: int, task: asyncio.Task[None]) -> None:
-            exc = None if task.cancelled() else task.exception()
-            if task.cancelled() or exc is not None:
-                raised.append(seq)
-                errors[type(exc).__name__ if exc is not None else "cancelled"] += 1
-                raise_times.append(time.time())
+            if task.cancelled():
+                tally.failed(seq, "cancelled")
+            elif task.exception() is not None:
+                tally.failed(seq, type(task.exception()).__name__)
             else:
-                ok.append(seq)
+                tally.succeeded(seq)
 
         loop = asyncio.get_running_loop()
         interval = 1.0 / rate
@@ -209,12 +249,7 @@ class Server:
                 t.cancel()
         if still:
             await asyncio.sleep(0.1)
-        return {
-            "raised": sorted(raised), "ok": sorted(ok), "errors": dict(errors),
-            "first_raise": min(raise_times) if raise_times else None,
-            "last_raise": max(raise_times) if raise_times else None,
-            "unfinished": still, "emitted": n,
-        }
+        return tally.result(emitted=n, unfinished=still)
 
     async def flood(self, count: int, seconds: float, room: str, start_seq: int,
                     pad: int) -> dict[str, Any]:
@@ -253,17 +288,7 @@ class Server:
         return {"outcomes": [r[0] for r in results], "seconds": [r[1] for r in results]}
 
     def stats(self, reset_probe: bool) -> dict[str, Any]:
-        result: dict[str, Any] = {
-            "stats": dict(self.mgr.stats),
-            "warnings": self.captured.count,
-            "warning_texts": {
-                f"{text} (e.g. {self.captured.examples.get(text, '')!r})": n
-                for text, n in self.captured.by_text.most_common(20)
-            },
-            "warning_times": self.captured.times[-200:],
-            "cpu": time.process_time(),
-            "loop_late_max": self.loop_late_max,
-        }
+        result = manager_stats(self.mgr, self.captured, self.loop_late_max)
         self.loop_late_max = 0.0
         if self.probe is not None:
             result["probe_seen"] = self.probe.seen

@@ -22,11 +22,10 @@ import socket
 import sys
 import threading
 import time
-from collections import Counter
 from typing import Any
 
 import socketio
-from _reliability_server import Captured, out
+from _reliability_server import Captured, Tally, manager_stats, out
 from werkzeug.serving import make_server
 
 import socketio_redis_adapter
@@ -60,10 +59,7 @@ class SyncServer:
                pad: int) -> dict[str, Any]:
         self.stopping = False
         filler = "x" * pad
-        raised: list[int] = []
-        ok: list[int] = []
-        errors: Counter[str] = Counter()
-        raise_times: list[float] = []
+        tally = Tally()
         interval = 1.0 / rate
         start = time.monotonic()
         end = start + duration
@@ -78,33 +74,16 @@ class SyncServer:
                 try:
                     self.emit_one(room, seq, filler)
                 except Exception as exc:  # counted: what an application would see
-                    raised.append(seq)
-                    errors[type(exc).__name__] += 1
-                    raise_times.append(time.time())
+                    tally.failed(seq, type(exc).__name__)
                 else:
-                    ok.append(seq)
+                    tally.succeeded(seq)
                 seq += 1
                 n += 1
             time.sleep(max(0.0, start + n * interval - time.monotonic()))
-        return {
-            "raised": raised, "ok": ok, "errors": dict(errors),
-            "first_raise": min(raise_times) if raise_times else None,
-            "last_raise": max(raise_times) if raise_times else None,
-            "unfinished": 0, "emitted": n,
-        }
+        return tally.result(emitted=n, unfinished=0)
 
     def stats(self) -> dict[str, Any]:
-        return {
-            "stats": dict(self.mgr.stats),
-            "warnings": self.captured.count,
-            "warning_texts": {
-                f"{text} (e.g. {self.captured.examples.get(text, '')!r})": n
-                for text, n in self.captured.by_text.most_common(20)
-            },
-            "warning_times": self.captured.times[-200:],
-            "cpu": time.process_time(),
-            "loop_late_max": 0.0,
-        }
+        return manager_stats(self.mgr, self.captured, 0.0)
 
     def command(self, cmd: dict[str, Any]) -> None:
         try:
