@@ -80,7 +80,6 @@ def test_emits_from_threads_through_outages_arrive_once_each_in_order() -> None:
     # room for every emit: this is about order and loss, not about the limits
     publisher = _publisher(redis, OfflineQueue(max_messages=100_000, wait_for_servers=0.05))
     threads, per_thread = 4, 3000
-    done = threading.Event()
 
     failures: list[BaseException] = []
 
@@ -106,7 +105,6 @@ def test_emits_from_threads_through_outages_arrive_once_each_in_order() -> None:
             outages += 1
         for worker in workers:
             worker.join(timeout=20)
-        done.set()
         assert not failures, f"emits raised: {failures[:3]!r}"
         _wait(lambda: not publisher.holding and publisher.depth == 0, "the queue to empty")
         with redis.lock:
