@@ -90,12 +90,12 @@ for version in $OTHER_PYTHONS; do
   SOCKETIO_REDIS_ADAPTER_REQUIRE_EXTENSIONS=1 "$venv/bin/python" -m pip install -q ".[test,uvloop]"
   "$venv/bin/python" -c 'import socketio_redis_adapter as m; assert m.FASTPATH, "no compiled core"'
   SOCKETIO_REDIS_ADAPTER_DIRECT_FRAMES=$direct "$venv/bin/python" -m pytest -q -n "$WORKERS" \
-    -m "not packaging and not topology and not soak" "$@"
+    -m "not packaging and not topology and not soak and not examples" "$@"
   case " $PURE_PYTHONS " in
     *" $version "*)
       echo "== tests in pure Python on Python $version (SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS=1)"
       SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS=1 "$venv/bin/python" -m pytest -q -n "$WORKERS" \
-        -m "not packaging and not topology and not soak" "$@"
+        -m "not packaging and not topology and not soak and not examples" "$@"
       ;;
   esac
 done
