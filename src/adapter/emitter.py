@@ -38,6 +38,7 @@ from .protocol.requests import (
     server_side_request,
 )
 from .protocol.rooms import room_list
+from .transport.urls import redis_py_url
 
 #: the ``uid`` Node's emitter writes in broadcasts and server-side events
 EMITTER_UID = "emitter"
@@ -208,9 +209,12 @@ class Emitter(_EmitterCore):
     for byte, so Node servers and python-socketio servers with
     :class:`~socketio_redis_adapter.AsyncRedisAdapter` act on them.
 
-    :param redis_or_url: a ``redis.asyncio.Redis`` client, or a Redis URL
-                         (``redis://``, ``rediss://``, ``unix://``) for a
-                         client the emitter creates and :meth:`close` closes.
+    :param redis_or_url: a ``redis.asyncio.Redis`` client, or the URL of one
+                         Redis or Valkey server (``redis://``, ``rediss://``
+                         (TLS), ``valkey://``, ``valkeys://`` (TLS) or
+                         ``unix://``) for a client the emitter creates and
+                         :meth:`close` closes.  Another scheme (Cluster and
+                         Sentinel URLs included) raises ``ValueError``.
     :param key: the channel prefix, the servers' ``key`` option.
     :param parser: ``"msgpack"`` (default, as Node), ``"json"``, or an object
                    with ``encode(value) -> bytes``; it must be the one the
@@ -240,7 +244,8 @@ class Emitter(_EmitterCore):
         if isinstance(redis_or_url, redis.Redis):
             raise TypeError("Emitter needs a redis.asyncio.Redis client; use SyncEmitter")
         if isinstance(redis_or_url, str):
-            super().__init__(aioredis.Redis.from_url(redis_or_url), True, key, parser, namespace)
+            client = aioredis.Redis.from_url(redis_py_url(redis_or_url))
+            super().__init__(client, True, key, parser, namespace)
         else:
             super().__init__(redis_or_url, False, key, parser, namespace)
 
@@ -327,9 +332,11 @@ class SyncEmitter(_EmitterCore):
     The same as :class:`Emitter`, with methods that block instead of
     coroutines.
 
-    :param redis_or_url: a ``redis.Redis`` client, or a Redis URL for a
-                         client the emitter creates and :meth:`close`
-                         closes.
+    :param redis_or_url: a ``redis.Redis`` client, or the URL of one Redis or
+                         Valkey server (``redis://``, ``rediss://``,
+                         ``valkey://``, ``valkeys://`` or ``unix://``, as
+                         for :class:`Emitter`) for a client the emitter
+                         creates and :meth:`close` closes.
     :param key: the channel prefix, the servers' ``key`` option.
     :param parser: ``"msgpack"`` (default), ``"json"``, or an object with
                    ``encode(value) -> bytes``.
@@ -356,7 +363,8 @@ class SyncEmitter(_EmitterCore):
         if isinstance(redis_or_url, aioredis.Redis):
             raise TypeError("SyncEmitter needs a redis.Redis client; use Emitter")
         if isinstance(redis_or_url, str):
-            super().__init__(redis.Redis.from_url(redis_or_url), True, key, parser, namespace)
+            client = redis.Redis.from_url(redis_py_url(redis_or_url))
+            super().__init__(client, True, key, parser, namespace)
         else:
             super().__init__(redis_or_url, False, key, parser, namespace)
 

@@ -12,12 +12,13 @@ before they become objects, exactly as the asyncio transport does.  It
 reconnects and subscribes again by itself (50 ms doubling to 0.5 s between
 attempts; at once after Redis closed a connection that was up).
 
-Every URL of the asyncio transports: one server (``redis://``, ``rediss://``,
-``unix://``), a Sentinel-watched master (``redis+sentinel://``) or a Redis
-Cluster (``redis+cluster://``: publishes and subscribes on one primary, which
-Redis copies to every node, and ``NUMSUB`` summed over every node), with the
-same :class:`~.topology.Topology` and its discovery run in the calling
-thread (:meth:`~.topology.Topology.refresh_blocking`).
+Every URL of the asyncio transports, in their ``redis`` or ``valkey``
+spellings: one server (``redis://``, ``rediss://``, ``unix://``), a
+Sentinel-watched master (``redis+sentinel://``) or a Redis Cluster
+(``redis+cluster://``: publishes and subscribes on one primary, which Redis
+copies to every node, and ``NUMSUB`` summed over every node), with the same
+:class:`~.topology.Topology` and its discovery run in the calling thread
+(:meth:`~.topology.Topology.refresh_blocking`).
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ class BlockingPubSub(SubscriptionBook, MessageSizeLimit):
     """Classic pub/sub on blocking connections (see the module doc).
 
     :param url: a ``redis://``, ``rediss://``, ``unix://``,
-                ``redis+cluster://`` or ``redis+sentinel://`` URL (see
+                ``redis+cluster://`` or ``redis+sentinel://`` URL, or its
+                ``valkey`` spelling (see
                 :mod:`~socketio_redis_adapter.transport.urls`; ``options`` are
                 its connection options, with redis-py's names), or a ready
                 :class:`~.topology.Topology`.

@@ -1,12 +1,12 @@
 """One place that maps what a user passes as ``url`` to a transport.
 
-Classic pub/sub (:func:`connect`): ``redis://`` and ``unix://`` URLs without
-options get the lean :class:`~.raw.RawPubSub`, and so do Redis Cluster
-(``redis+cluster://``, ``rediss+cluster://``), Sentinel
-(``redis+sentinel://``, ``rediss+sentinel://``) URLs and a ready
-``redis.asyncio.RedisCluster``; other URLs (``rediss://``...), any other
-``redis_options``, or a ready ``redis.asyncio.Redis`` client get
-:class:`~.redispy.RedisPubSub`.
+Classic pub/sub (:func:`connect`): ``redis://``, ``valkey://`` and ``unix://``
+URLs without options get the lean :class:`~.raw.RawPubSub`, and so do Redis
+Cluster (``redis+cluster://``, ``rediss+cluster://``), Sentinel
+(``redis+sentinel://``, ``rediss+sentinel://``) URLs, their ``valkey``
+twins, and a ready ``redis.asyncio.RedisCluster``; other URLs (``rediss://``,
+``valkeys://``), any other ``redis_options``, or a ready
+``redis.asyncio.Redis`` client get :class:`~.redispy.RedisPubSub`.
 
 Sharded pub/sub (:func:`connect_sharded`) always runs on raw connections
 (:class:`~.sharded.ShardedPubSub`), for every URL form and for ready
@@ -22,10 +22,13 @@ from .raw import RawPubSub
 from .redispy import RedisPubSub
 from .sharded import ShardedPubSub
 from .urls import (
+    ACCEPTED_SCHEMES,
     is_cluster_url,
     is_sentinel_url,
+    scheme_of,
     topology_from_client,
     topology_from_url,
+    unsupported_scheme,
 )
 
 
@@ -41,9 +44,12 @@ def connect(url: Any, *, service: str = "socket.io", **redis_options: Any) -> Pu
     :param service: the Sentinel service name when the URL gives none.
     :param redis_options: options for the connections (redis-py's names).
 
-    Raises ``TypeError`` for anything else.
+    Raises ``ValueError``, naming the accepted schemes, for a URL of another
+    scheme, and ``TypeError`` for anything else.
     """
     if isinstance(url, str):
+        if scheme_of(url) not in ACCEPTED_SCHEMES:
+            raise unsupported_scheme(url)
         if is_cluster_url(url) or is_sentinel_url(url):
             return RawPubSub(topology_from_url(url, service, **redis_options))
         if RawPubSub.supports(url) and not redis_options:

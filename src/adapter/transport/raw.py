@@ -9,8 +9,8 @@ every message straight from the fast path's ``PushParser`` to ``on_message``
 in ``data_received``, with no task, future or dict per message; pattern
 messages the channel filter rejects are dropped before they become objects.
 
-:class:`RawPubSub` serves ``redis://`` and ``unix://`` URLs, and Redis
-Cluster and Sentinel URLs (through a :class:`~.topology.Topology`), with the
+:class:`RawPubSub` serves ``redis://``, ``valkey://`` and ``unix://`` URLs,
+and Redis Cluster and Sentinel URLs (through a :class:`~.topology.Topology`), with the
 reconnect policy of :class:`~.subscriber.SubscriberBase`.
 """
 
@@ -29,14 +29,15 @@ from .resp_connection import RespProtocol, encode_command, encode_publish
 from .subscriber import SubscriberBase
 from .subscription_book import logger
 from .topology import Topology
-from .urls import topology_from_url
+from .urls import scheme_of, topology_from_url
 
 
 class RawPubSub(SubscriberBase, MessageSizeLimit):
     """Classic pub/sub on raw connections: one subscriber, one publisher.
 
     :param url: a ``redis://``, ``rediss://``, ``unix://``,
-                ``redis+cluster://`` or ``redis+sentinel://`` URL (see
+                ``redis+cluster://`` or ``redis+sentinel://`` URL, or its
+                ``valkey`` spelling (see
                 :mod:`~socketio_redis_adapter.transport.urls`), or a ready
                 :class:`~socketio_redis_adapter.transport.topology.Topology`.
     :param connect_timeout: seconds allowed to connect and authenticate
@@ -78,7 +79,7 @@ class RawPubSub(SubscriberBase, MessageSizeLimit):
     @classmethod
     def supports(cls, url: str) -> bool:
         """True for the URLs this class handles without redis-py (plain TCP and Unix sockets)."""
-        return url.startswith(("redis://", "unix://"))
+        return scheme_of(url) in ("redis", "valkey", "unix")
 
     # publishing ----------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Classic pub/sub on redis-py clients: for ``rediss://`` URLs, ``redis_options``, or a client.
+"""Classic pub/sub on redis-py clients: for ``rediss://`` (``valkeys://``) URLs,
+``redis_options``, or a client.
 
 Its subscriber is a single connection shared by every namespace, so
 ``PUBSUB NUMSUB`` counts one per server exactly as Node's adapter does.  When
@@ -24,6 +25,7 @@ from .errors import RedisRefusedError, auth_refused, info_field, is_refusal
 from .limits import MessageSizeLimit
 from .subscriber import SubscriberBase
 from .subscription_book import logger
+from .urls import redis_py_url
 
 _COMMAND_NAMED = re.compile(r"'([\w|-]+)' command")
 
@@ -94,10 +96,13 @@ class RedisPubSub(SubscriberBase, MessageSizeLimit):
 
     @classmethod
     def from_url(cls, url: str, **redis_options: Any) -> RedisPubSub:
-        """Create the two clients from a ``redis://``, ``rediss://`` or ``unix://`` URL.
+        """Create the two clients from a ``redis://``, ``rediss://``, ``unix://``,
+        ``valkey://`` or ``valkeys://`` URL.
 
         ``redis_options`` go to ``redis.asyncio.Redis.from_url`` for both.
+        Raises ``ValueError``, naming the accepted schemes, for another URL.
         """
+        url = redis_py_url(url)
         common: dict[str, Any] = {
             "protocol": 2,
             "socket_connect_timeout": 5,

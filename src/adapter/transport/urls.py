@@ -11,6 +11,11 @@
   defaults it to its channel).  The credentials and TLS of the URL are the
   master's; the sentinels' own go in ``sentinel_kwargs``.
 
+Each ``redis`` scheme has a Valkey twin that means the same: ``valkey://``,
+``valkeys://`` (TLS), ``valkey+cluster://``, ``valkeys+cluster://``,
+``valkey+sentinel://`` and ``valkeys+sentinel://``.  :func:`redis_py_url`
+turns a one-server URL into the form redis-py's ``from_url`` reads.
+
 The query string and ``redis_options`` take redis-py's names: ``username``,
 ``password``, ``ssl_ca_certs``, ``ssl_cert_reqs``, ``ssl_certfile``,
 ``ssl_keyfile``, ``ssl_check_hostname``, ``socket_connect_timeout``...
@@ -18,7 +23,10 @@ The query string and ``redis_options`` take redis-py's names: ``username``,
 
 from __future__ import annotations
 
+import socket
+import sys
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -32,6 +40,12 @@ parse_url: Callable[[str], dict[str, Any]] = _parse_url
 CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster", "valkey+cluster", "valkeys+cluster")
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel", "valkey+sentinel", "valkeys+sentinel")
 PLAIN_SCHEMES = ("redis", "rediss", "unix", "valkey", "valkeys")
+#: every scheme a URL may have
+ACCEPTED_SCHEMES = PLAIN_SCHEMES + CLUSTER_SCHEMES + SENTINEL_SCHEMES
+#: the scheme redis-py's ``from_url`` knows for each one-server scheme (TLS kept)
+_REDIS_PY_SCHEMES = {
+    "redis": "redis", "rediss": "rediss", "unix": "unix", "valkey": "redis", "valkeys": "rediss",
+}
 
 #: the redis-py options the raw transports understand (others need redis-py)
 RAW_OPTIONS = frozenset({
@@ -43,6 +57,52 @@ RAW_OPTIONS = frozenset({
 
 def scheme_of(url: str) -> str:
     return url.split("://", 1)[0].lower() if "://" in url else ""
+
+
+def _accepted(schemes: tuple[str, ...]) -> str:
+    return ", ".join(f"{scheme}://" for scheme in schemes)
+
+
+def unsupported_scheme(url: str, schemes: tuple[str, ...] = ACCEPTED_SCHEMES) -> ValueError:
+    """The ``ValueError`` for a URL whose scheme is not one of ``schemes`` (named in it)."""
+    scheme = scheme_of(url)
+    what = f"scheme {scheme!r}" if scheme else "no scheme"
+    return ValueError(f"unsupported Redis URL ({what}); accepted schemes: {_accepted(schemes)}")
+
+
+def redis_py_url(url: str) -> str:
+    """``url`` in the form redis-py's ``from_url`` reads: ``valkey://`` becomes
+    ``redis://`` and ``valkeys://`` becomes ``rediss://`` (TLS kept); ``redis://``,
+    ``rediss://`` and ``unix://`` stay as they are.
+
+    Raises ``ValueError``, naming the accepted schemes, for any other URL
+    (Cluster and Sentinel URLs included: ``from_url`` makes a client of one
+    server), and for a ``unix://`` URL on a platform without Unix domain
+    sockets (Windows).
+    """
+    scheme = scheme_of(url)
+    target = _REDIS_PY_SCHEMES.get(scheme)
+    if target is None:
+        raise unsupported_scheme(url, PLAIN_SCHEMES)
+    if target == "unix":
+        reason = unix_socket_reason()
+        if reason is not None:
+            raise ValueError(reason)
+    return f"{target}{url[len(scheme):]}"
+
+
+def is_tls_url(url: str) -> bool:
+    """Whether ``url``'s scheme asks for TLS (``rediss``, ``valkeys`` and their
+    Cluster and Sentinel forms)."""
+    return scheme_of(url).startswith(("rediss", "valkeys"))
+
+
+def unix_socket_reason(socket_module: ModuleType = socket, platform: str = sys.platform
+                       ) -> str | None:
+    """Why ``unix://`` URLs cannot be served here (no Unix domain sockets), or None."""
+    if not hasattr(socket_module, "AF_UNIX") or platform == "win32":
+        return f"unix:// URLs need Unix domain sockets, which this platform ({platform}) lacks"
+    return None
 
 
 def is_cluster_url(url: str) -> bool:
@@ -98,8 +158,8 @@ def cluster_topology(url: str, **options: Any) -> ClusterTopology:
     parts = urlsplit(url)
     seeds, username, password = _hosts(parts.netloc, 6379)
     query = dict(parse_qsl(parts.query))
-    tls = parts.scheme.lower().startswith(("rediss", "valkeys"))
-    settings = _settings({**query, "username": username, "password": password}, options, tls)
+    settings = _settings({**query, "username": username, "password": password}, options,
+                         is_tls_url(url))
     return ClusterTopology(seeds, settings)
 
 
@@ -119,8 +179,8 @@ def sentinel_topology(url: str, default_service: str, **options: Any) -> Sentine
     if len(segments) >= 2 and segments[1]:
         int(segments[1])  # the db, as python-socketio reads it (pub/sub ignores it)
     query = dict(parse_qsl(parts.query))
-    tls = parts.scheme.lower().startswith(("rediss", "valkeys"))
-    settings = _settings({**query, "username": username, "password": password}, options, tls)
+    settings = _settings({**query, "username": username, "password": password}, options,
+                         is_tls_url(url))
     sentinel_settings = ConnectionSettings.from_options(
         {"socket_connect_timeout": settings.connect_timeout, **sentinel_options}
     )
@@ -128,11 +188,11 @@ def sentinel_topology(url: str, default_service: str, **options: Any) -> Sentine
 
 
 def single_topology(url: str, **options: Any) -> Topology:
-    """A :class:`Topology` of one server from a ``redis://``, ``rediss://`` or ``unix://`` URL."""
+    """A :class:`Topology` of one server from a ``redis://``, ``rediss://``, ``unix://``,
+    ``valkey://`` or ``valkeys://`` URL."""
     _check_options(options, RAW_OPTIONS)
-    parsed = parse_url(url)
-    tls = scheme_of(url) in ("rediss", "valkeys")
-    settings = _settings(parsed, options, tls)
+    parsed = parse_url(redis_py_url(url))
+    settings = _settings(parsed, options, is_tls_url(url))
     if parsed.get("path"):
         address = Address("", 0, parsed["path"])
     else:
@@ -141,7 +201,8 @@ def single_topology(url: str, **options: Any) -> Topology:
 
 
 def topology_from_url(url: str, default_service: str = "socket.io", **options: Any) -> Topology:
-    """The topology a URL names (see the module doc); raises ``ValueError`` for other schemes."""
+    """The topology a URL names (see the module doc); raises ``ValueError``, naming
+    the accepted schemes, for other schemes."""
     scheme = scheme_of(url)
     if scheme in CLUSTER_SCHEMES:
         return cluster_topology(url, **options)
@@ -149,7 +210,7 @@ def topology_from_url(url: str, default_service: str = "socket.io", **options: A
         return sentinel_topology(url, default_service, **options)
     if scheme in PLAIN_SCHEMES:
         return single_topology(url, **options)
-    raise ValueError(f"unsupported Redis URL scheme {scheme!r}")
+    raise unsupported_scheme(url)
 
 
 def topology_from_client(client: Any) -> Topology:
@@ -186,14 +247,20 @@ def topology_from_client(client: Any) -> Topology:
 
 
 __all__ = [
+    "ACCEPTED_SCHEMES",
     "CLUSTER_SCHEMES",
+    "PLAIN_SCHEMES",
     "RAW_OPTIONS",
     "SENTINEL_SCHEMES",
     "cluster_topology",
     "is_cluster_url",
     "is_sentinel_url",
+    "is_tls_url",
+    "redis_py_url",
     "sentinel_topology",
     "single_topology",
     "topology_from_client",
     "topology_from_url",
+    "unix_socket_reason",
+    "unsupported_scheme",
 ]
