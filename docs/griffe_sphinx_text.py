@@ -9,7 +9,12 @@ rest before they are parsed:
 * a literal block (a paragraph ending in ``::`` followed by an indented
   block) becomes a fenced Python block;
 * text that follows the field list (an example, a note) is moved before it,
-  since the Sphinx parser would take it as part of the last field.
+  since the Sphinx parser would take it as part of the last field;
+* a blocking method made at run time from a coroutine method
+  (``name = blocking(AsyncClusterAPI.name)``, the synchronous adapter's
+  cross-server API) is documented as that method, without ``async``;
+* a method that overrides a documented one without a docstring of its own
+  shows the inherited docstring, as Python's ``inspect.getdoc`` does.
 
 It only changes what the documentation shows, never the package.
 """
@@ -100,9 +105,74 @@ def rewrite(text: str) -> str:
     return "\n".join(_fence_literal_blocks(_fields_last(text.split("\n"))))
 
 
+_COROUTINE_NOTE = "Note: this method is a coroutine."
+
+
+def _blocking_twin(cls: griffe.Class, name: str, value: Any) -> griffe.Function | None:
+    """The coroutine method that ``name = blocking(Base.method)`` wraps, as a blocking one."""
+    if not (isinstance(value, griffe.ExprCall) and str(value.function) == "blocking"
+            and len(value.arguments) == 1):
+        return None
+    base_name, _, method_name = str(value.arguments[0]).rpartition(".")
+    base = next((b for b in cls.resolved_bases if b.name == base_name), None)
+    coroutine = base.members.get(method_name) if base is not None else None
+    if not isinstance(coroutine, griffe.Function):
+        return None
+    twin = griffe.Function(
+        name,
+        parameters=coroutine.parameters,
+        returns=coroutine.returns,
+        lineno=coroutine.lineno,
+        endlineno=coroutine.endlineno,
+    )
+    if coroutine.docstring is not None:
+        text = coroutine.docstring.value.replace(_COROUTINE_NOTE, "").rstrip()
+        text = text.replace("await ", "")  # the examples, too, block
+        twin.docstring = griffe.Docstring(text, parent=twin)
+    twin.labels = coroutine.labels - {"async"}
+    return twin
+
+
 class SphinxText(griffe.Extension):
     """Rewrite every docstring of the loaded package before mkdocstrings parses it."""
 
     def on_instance(self, *, obj: griffe.Object, **kwargs: Any) -> None:
         if obj.docstring is not None:
             obj.docstring.value = rewrite(obj.docstring.value)
+
+    def on_class_members(self, *, cls: griffe.Class, **kwargs: Any) -> None:
+        for name, member in list(cls.members.items()):
+            if isinstance(member, griffe.Attribute):
+                twin = _blocking_twin(cls, name, member.value)
+                if twin is not None:
+                    cls.set_member(name, twin)
+
+    def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
+        for cls in _classes(pkg):
+            for name, member in cls.members.items():
+                if isinstance(member, griffe.Function) and member.docstring is None:
+                    _inherit_docstring(cls, name, member)
+
+
+def _classes(obj: griffe.Object) -> list[griffe.Class]:
+    found: list[griffe.Class] = []
+    for member in obj.members.values():
+        if member.is_alias:
+            continue
+        if isinstance(member, griffe.Class):
+            found.append(member)
+        if isinstance(member, (griffe.Module, griffe.Class)):
+            found.extend(_classes(member))
+    return found
+
+
+def _inherit_docstring(cls: griffe.Class, name: str, method: griffe.Function) -> None:
+    try:
+        bases = cls.mro()
+    except (ValueError, griffe.AliasResolutionError, griffe.CyclicAliasError):
+        return
+    for base in bases:
+        inherited = base.members.get(name)
+        if inherited is not None and not inherited.is_alias and inherited.docstring is not None:
+            method.docstring = griffe.Docstring(inherited.docstring.value, parent=method)
+            return
