@@ -15,7 +15,8 @@ from typing import Any
 
 import socketio
 
-from .core.direct_links import AsyncDirectFrames, unsupported_reason
+from .core.direct_links import AsyncDirectFrames, known_versions, unsupported
+from .core.direct_reasons import Unsupported
 from .core.manager_api import LocalStateAPI
 from .core.offline_queue import (
     UNREACHABLE,
@@ -52,6 +53,7 @@ class AsyncManagerBase(
         self._tasks = BackgroundTasks(self._get_logger)
         #: adopts the websocket clients direct frames reach (see :mod:`.core.direct_links`)
         self._direct = AsyncDirectFrames()
+        self._direct.on_unknown = self._unknown_connection
 
     def _receive_with(self, handler: MessageHandler, max_message_size: int | None) -> None:
         """Hand the transport's messages to ``handler`` through the size limit and a
@@ -82,9 +84,7 @@ class AsyncManagerBase(
     def set_server(self, server: Any) -> None:
         super().set_server(server)
         self.fanout.bind(server)
-        self.direct_frames_off = (self._direct_frames_off_by_choice()
-                                  or unsupported_reason(server))
-        if self.direct_frames_off is None:
+        if self._settle_direct_frames(lambda: unsupported(server), known_versions()):
             self._direct.install(server)
             self.fanout.links = self._direct.links
         try:
@@ -93,6 +93,12 @@ class AsyncManagerBase(
             return  # no loop yet: initialize() starts us with the first client
         # later: the server sets its namespaces after calling set_server
         loop.call_soon(self._start)
+
+    def _unknown_connection(self, found: Unsupported) -> None:
+        """A connection was not adopted because of a version (uvicorn's, websockets')
+        direct frames do not know: none will be; say so once."""
+        self.direct_frames_off = found.reason
+        self._direct_frames_unavailable(found, known_versions())
 
     def initialize(self) -> None:
         """Called by the server with its first client (python-socketio API)."""

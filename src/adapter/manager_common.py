@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
+from .core.direct_reasons import Unsupported, warning_text
 from .core.fanout import Fanout
 from .core.local_rooms import LocalRooms
 from .core.stats import Counters
@@ -25,6 +27,37 @@ from .protocol.rooms import room_list, sid_list
 
 DIRECT_FRAMES_ENV = "SOCKETIO_REDIS_ADAPTER_DIRECT_FRAMES"
 """``0`` turns direct frames off for every adapter whose ``direct_frames`` was left out."""
+
+#: where the package's own notices go (the server's logger is often silent)
+package_logger = logging.getLogger("socketio_redis_adapter")
+
+#: what replaces python-socketio's ``write_only=True`` for the classic flavour
+EMITTERS_INSTEAD = (
+    "use socketio_redis_adapter.Emitter (asyncio) or SyncEmitter to emit from a process "
+    "that is not a Socket.IO server"
+)
+
+
+def refuse_arguments(cls_name: str, prefix_argument: str, arguments: dict[str, Any],
+                     write_only_advice: str = EMITTERS_INSTEAD) -> None:
+    """Raise ``TypeError`` for keyword arguments a manager does not take.
+
+    python-socketio's ``channel`` and ``write_only`` get a message that says
+    what to use instead: ``prefix_argument`` (``key`` or ``channel_prefix``) for
+    the channel prefix, ``write_only_advice`` for a process that only emits.
+    """
+    if "channel" in arguments:
+        raise TypeError(
+            f"{cls_name}() takes no 'channel' argument: use {prefix_argument}=... (the "
+            f"channel prefix; all servers of one app must use the same {prefix_argument})"
+        )
+    if "write_only" in arguments:
+        raise TypeError(
+            f"{cls_name}() takes no 'write_only' argument (every manager is a full member "
+            f"of the cluster): {write_only_advice}"
+        )
+    for name in arguments:
+        raise TypeError(f"{cls_name}() got an unexpected keyword argument {name!r}")
 
 
 class ManagerCommon:
@@ -55,6 +88,7 @@ class ManagerCommon:
         self.direct_frames: bool | None = None
         #: why direct frames are not used, once the server is known (None: they are)
         self.direct_frames_off: str | None = "no server yet"
+        self._direct_frames_warned = False
 
     def _on_namespace(self, nsp: str, index: RoomIndex) -> None:
         """A namespace got its first socket (or was declared): receive and subscribe it."""
@@ -70,6 +104,35 @@ class ManagerCommon:
                 return f"turned off ({DIRECT_FRAMES_ENV}=0)"
             return None
         return None if choice else "turned off (direct_frames=False)"
+
+    def _settle_direct_frames(self, check: Callable[[], Unsupported | None], known: str
+                              ) -> bool:
+        """Set :attr:`direct_frames_off` for the server just set and return whether
+        direct frames serve it.
+
+        ``check`` says why the server cannot have them (asked only when the
+        user did not turn them off); ``known`` names the versions they know,
+        for the warning logged (once per manager) when the reason is not the
+        user's choice nor by design.
+        """
+        off = self._direct_frames_off_by_choice()
+        if off is not None:
+            self.direct_frames_off = off
+            return False
+        found = check()
+        self.direct_frames_off = None if found is None else found.reason
+        if found is not None:
+            self._direct_frames_unavailable(found, known)
+        return found is None
+
+    def _direct_frames_unavailable(self, found: Unsupported, known: str) -> None:
+        """Log why direct frames do not serve this server: a warning, once, when the
+        reason is unexpected (see :mod:`.core.direct_reasons`); else at INFO."""
+        if not found.unexpected:
+            package_logger.info("direct websocket frames are off: %s", found.reason)
+        elif not self._direct_frames_warned:
+            self._direct_frames_warned = True
+            package_logger.warning("%s", warning_text(found.reason, known))
 
     def _stat_sources(self) -> list[Any]:
         """The parts whose ``stats()`` (and ``table_sizes()``) add to the manager's."""
@@ -170,4 +233,4 @@ class ManagerCommon:
         return namespace or "/", [event, *event_args(data)], rooms, except_list, flags
 
 
-__all__ = ["ManagerCommon"]
+__all__ = ["DIRECT_FRAMES_ENV", "EMITTERS_INSTEAD", "ManagerCommon", "refuse_arguments"]

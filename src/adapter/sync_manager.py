@@ -27,7 +27,7 @@ import socketio
 from .core.blocking import ServerTasks, run_to_completion
 from .core.blocking_clock import BlockingClock
 from .core.blocking_publisher import BlockingBroadcastPublisher
-from .core.direct_frames import DirectFrames, unsupported_reason
+from .core.direct_frames import DirectFrames, known_versions, unsupported
 from .core.manager_api import LocalStateAPI
 from .core.offline_queue import UNREACHABLE, OfflineQueue, subscriber_side
 from .core.pacing import TURN_DELIVERIES
@@ -136,9 +136,7 @@ class SyncManagerBase(
         self._tasks.bind(server)
         self.connection.bind(server)
         self.publisher.bind(server)
-        self.direct_frames_off = (self._direct_frames_off_by_choice()
-                                  or unsupported_reason(server))
-        if self.direct_frames_off is None:
+        if self._settle_direct_frames(lambda: unsupported(server), known_versions()):
             self._direct.install(server)
             self.fanout.direct = self._direct
 

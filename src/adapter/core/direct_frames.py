@@ -19,7 +19,9 @@ client's order is kept:
 It relies on python-engineio's synchronous ``Socket`` (``_websocket_handler``,
 ``poll``, ``queue``) and simple-websocket's ``Server`` (``sock``, ``send``,
 ``connected``) in the versions listed in :data:`KNOWN_VERSIONS`, on a plain
-TCP socket (not TLS), in threading mode; anywhere else the queue is used.
+TCP socket (not TLS), in threading mode, and on ``socket.MSG_DONTWAIT`` (a
+non-blocking ``send`` that leaves the socket's own timeout alone: Windows
+lacks it); anywhere else the queue is used.
 Uncompressed frames are valid on connections that negotiated
 permessage-deflate, so the same bytes serve every client.
 
@@ -32,13 +34,15 @@ websocket PINGs; Engine.IO's own ping is a message).
 
 from __future__ import annotations
 
-import importlib.metadata
 import queue
 import socket as socket_module
+import sys
+from types import ModuleType
 from typing import Any
 
 from engineio import socket as eio_socket
 
+from .direct_reasons import Unsupported, known_text, version_reason
 from .handler_hook import hook_websocket_handler, owner_of, set_owner
 
 try:  # python-engineio requires it; tolerated missing all the same
@@ -83,21 +87,43 @@ class CountingQueue(queue.Queue):  # type: ignore[type-arg]
         return super()._get()
 
 
+def platform_reason(socket_lib: ModuleType | None = None, platform: str | None = None
+                    ) -> str | None:
+    """Why this platform cannot have direct frames, or None: ``socket_lib`` (the
+    ``socket`` module by default) has no ``MSG_DONTWAIT``, as on Windows."""
+    if not hasattr(socket_lib or socket_module, "MSG_DONTWAIT"):
+        return ("socket.MSG_DONTWAIT is not available on this platform "
+                f"({platform or sys.platform})")
+    return None
+
+
+def known_versions() -> str:
+    """What direct frames in threading mode know, for the manager's warning."""
+    return known_text(KNOWN_VERSIONS)
+
+
+def unsupported(server: Any, socket_lib: ModuleType | None = None) -> Unsupported | None:
+    """Why direct frames cannot serve ``server`` (a ``socketio.Server``), and whether
+    the reason deserves a warning (see :mod:`.direct_reasons`), or None."""
+    mode = getattr(server.eio, "async_mode", None)
+    if mode != "threading":  # gevent, eventlet: by design
+        return Unsupported(f"async mode {mode!r} (only 'threading')", False)
+    reason = platform_reason(socket_lib)
+    if reason is not None:
+        return Unsupported(reason, True)
+    for distribution, prefixes in KNOWN_VERSIONS.items():
+        reason = version_reason(distribution, prefixes)
+        if reason is not None:
+            return Unsupported(reason, True)
+    if not hasattr(eio_socket.Socket, "_websocket_handler"):
+        return Unsupported("python-engineio's Socket has no _websocket_handler", True)
+    return None
+
+
 def unsupported_reason(server: Any) -> str | None:
     """Why direct frames cannot serve ``server`` (a ``socketio.Server``), or None."""
-    mode = getattr(server.eio, "async_mode", None)
-    if mode != "threading":
-        return f"async mode {mode!r} (only 'threading')"
-    for distribution, prefixes in KNOWN_VERSIONS.items():
-        try:
-            version = importlib.metadata.version(distribution)
-        except importlib.metadata.PackageNotFoundError:
-            return f"{distribution} is not installed"
-        if not version.startswith(prefixes):
-            return f"{distribution} {version} (known: {', '.join(prefixes)}x)"
-    if not hasattr(eio_socket.Socket, "_websocket_handler"):
-        return "python-engineio's Socket has no _websocket_handler"
-    return None
+    found = unsupported(server)
+    return None if found is None else found.reason
 
 
 def _adopting_handler(original: Any) -> Any:
@@ -241,5 +267,5 @@ class DirectFrames:
 
 __all__ = [
     "KNOWN_VERSIONS", "CountingQueue", "DirectFrames", "RawFrame", "RawPacket",
-    "unsupported_reason",
+    "known_versions", "platform_reason", "unsupported", "unsupported_reason",
 ]

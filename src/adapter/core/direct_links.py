@@ -22,8 +22,10 @@ the clients as they connect.  It relies on python-engineio's ``AsyncSocket``
 :data:`KNOWN_VERSIONS`: aiohttp's ``WebSocketResponse`` and
 ``WebSocketWriter``; uvicorn's websocket protocols (``websockets-sansio``,
 ``wsproto`` and ``websockets``, the legacy ``websockets`` protocol's
-``state``).  Anything else (another ASGI server, another version) uses the
-queue.  Uncompressed frames are valid on connections that negotiated
+``state``); and on ``asyncio.Queue``'s internals in the Python versions of
+:data:`KNOWN_PYTHON`.  Anything else (another ASGI server, another version)
+uses the queue.  Nothing here is Unix-only: asyncio transports' ``write``
+serves Windows' Proactor loop too.  Uncompressed frames are valid on connections that negotiated
 permessage-deflate, so the same bytes serve every client.
 """
 
@@ -31,13 +33,14 @@ from __future__ import annotations
 
 import functools
 import importlib
-import importlib.metadata
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from engineio import async_socket
 
 from ..fastpath import LINK_AIOHTTP, LINK_UVICORN, LINK_WEBSOCKETS, DirectLinks
+from .direct_reasons import Unsupported, known_text, version_reason
 from .handler_hook import hook_websocket_handler, owner_of, set_owner
 
 #: the library versions whose internals this module relies on (version prefixes; uvicorn
@@ -48,6 +51,9 @@ KNOWN_VERSIONS = {
     "uvicorn": ("0.54.", "0.55."),
     "websockets": ("16.", "17."),
 }
+#: the Python versions whose ``asyncio.Queue`` internals the fast path's ``deliver``
+#: knows (the same bounds as its ``queue_is_pristine``, in both twins)
+KNOWN_PYTHON = ((3, 10), (3, 13))
 #: what each async mode needs besides python-engineio
 _MODE_LIBRARIES = {"aiohttp": ("aiohttp",), "asgi": ()}
 
@@ -55,35 +61,59 @@ _MODE_LIBRARIES = {"aiohttp": ("aiohttp",), "asgi": ()}
 @functools.cache
 def _version_reason(distribution: str) -> str | None:
     """Why ``distribution``'s installed version is not one this module knows, or None."""
-    try:
-        version = importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return f"{distribution} is not installed"
-    prefixes = KNOWN_VERSIONS[distribution]
-    if not version.startswith(prefixes):
-        return f"{distribution} {version} (known: {', '.join(prefixes)}x)"
+    return version_reason(distribution, KNOWN_VERSIONS[distribution])
+
+
+def _python_reason(version: tuple[int, ...]) -> str | None:
+    low, high = KNOWN_PYTHON
+    if not low <= version[:2] <= high:
+        return (f"Python {version[0]}.{version[1]} (known: "
+                f"{low[0]}.{low[1]}-{high[0]}.{high[1]})")
+    return None
+
+
+def known_versions() -> str:
+    """What direct frames on asyncio servers know, for the manager's warning."""
+    (low_major, low_minor), (high_major, high_minor) = KNOWN_PYTHON
+    return known_text(
+        KNOWN_VERSIONS, f", on Python {low_major}.{low_minor}-{high_major}.{high_minor}"
+    )
+
+
+def unsupported(server: Any, python: tuple[int, ...] = sys.version_info[:2]
+                ) -> Unsupported | None:
+    """Why direct frames cannot serve ``server`` (a ``socketio.AsyncServer``), and
+    whether the reason deserves a warning (see :mod:`.direct_reasons`), or None.
+
+    Under ASGI, each connection is checked again as it is adopted: only
+    uvicorn's websocket protocols are recognised, in the versions known.
+    """
+    mode = getattr(server.eio, "async_mode", None)
+    if mode not in _MODE_LIBRARIES:  # tornado, sanic...: by design
+        return Unsupported(f"async mode {mode!r} (only 'aiohttp' and 'asgi')", False)
+    reason = _python_reason(python)
+    if reason is not None:
+        return Unsupported(reason, True)
+    for distribution in ("python-engineio", *_MODE_LIBRARIES[mode]):
+        reason = _version_reason(distribution)
+        if reason is not None:
+            return Unsupported(reason, True)
+    if not hasattr(async_socket.AsyncSocket, "_websocket_handler"):
+        return Unsupported("python-engineio's AsyncSocket has no _websocket_handler", True)
     return None
 
 
 def unsupported_reason(server: Any) -> str | None:
-    """Why direct frames cannot serve ``server`` (a ``socketio.AsyncServer``), or None.
-
-    Under ASGI, each connection is checked again as it is adopted: only
-    uvicorn's websocket protocols are recognised.
-    """
-    mode = getattr(server.eio, "async_mode", None)
-    if mode not in _MODE_LIBRARIES:
-        return f"async mode {mode!r} (only 'aiohttp' and 'asgi')"
-    for distribution in ("python-engineio", *_MODE_LIBRARIES[mode]):
-        reason = _version_reason(distribution)
-        if reason is not None:
-            return reason
-    if not hasattr(async_socket.AsyncSocket, "_websocket_handler"):
-        return "python-engineio's AsyncSocket has no _websocket_handler"
-    return None
+    """Why direct frames cannot serve ``server`` (a ``socketio.AsyncServer``), or None."""
+    found = unsupported(server)
+    return None if found is None else found.reason
 
 
-def _aiohttp_link(ws: Any) -> tuple[int, Any, Any, Any, Any] | None:
+#: what adopting a client needs: (kind, transport, state, flow, open_state)
+Link = tuple[int, Any, Any, Any, Any]
+
+
+def _aiohttp_link(ws: Any) -> Link | None:
     """(kind, transport, state, flow, open_state) of python-engineio's aiohttp websocket."""
     # imported here: aiohttp is needed only by servers in aiohttp mode
     eio_aiohttp = importlib.import_module("engineio.async_drivers.aiohttp")
@@ -113,9 +143,10 @@ _UVICORN_PROTOCOLS = (
 )
 
 
-def _uvicorn_kind(protocol: Any, send: Any) -> int | None:
+def _uvicorn_kind(protocol: Any, send: Any) -> int | Unsupported | None:
     """The link kind of a uvicorn websocket protocol object whose ASGI ``send`` the
-    application got as ``send`` (not a middleware's), or None."""
+    application got as ``send`` (not a middleware's), or why uvicorn's versions are
+    not known (:class:`~.direct_reasons.Unsupported`), or None."""
     cls = type(protocol)
     for module_name, class_name, send_name, kind in _UVICORN_PROTOCOLS:
         module = sys.modules.get(module_name)
@@ -123,25 +154,27 @@ def _uvicorn_kind(protocol: Any, send: Any) -> int | None:
             continue
         if getattr(send, "__func__", None) is not getattr(cls, send_name, None):
             return None
-        if _version_reason("uvicorn") is not None:
-            return None
-        if kind == LINK_WEBSOCKETS and _version_reason("websockets") is not None:
-            return None
+        reason = _version_reason("uvicorn")
+        if reason is None and kind == LINK_WEBSOCKETS:
+            reason = _version_reason("websockets")
+        if reason is not None:
+            return Unsupported(reason, True)
         return kind
     return None
 
 
-def _asgi_link(ws: Any) -> tuple[int, Any, Any, Any, Any] | None:
+def _asgi_link(ws: Any) -> Link | Unsupported | None:
     """(kind, transport, state, flow, open_state) of python-engineio's ASGI websocket,
-    when the ASGI server is uvicorn (its ``send`` is the protocol's own method)."""
+    when the ASGI server is uvicorn (its ``send`` is the protocol's own method), or
+    why uvicorn's versions are not known."""
     eio_asgi = importlib.import_module("engineio.async_drivers.asgi")
     if type(ws) is not eio_asgi.WebSocket:
         return None
     send = ws.asgi_send
     protocol: Any = getattr(send, "__self__", None)  # None: not a bound method
     kind = _uvicorn_kind(protocol, send) if protocol is not None else None
-    if kind is None:
-        return None
+    if kind is None or isinstance(kind, Unsupported):
+        return kind
     transport = protocol.transport
     if kind == LINK_UVICORN:
         return kind, transport, protocol, protocol.writable, None
@@ -173,12 +206,15 @@ class AsyncDirectFrames:
     :meth:`install` hooks python-engineio (once per process; other servers
     are not affected); from then on each websocket client of the server
     whose parts this module knows is registered in :attr:`links`, which the
-    fan-out hands to ``deliver``.
+    fan-out hands to ``deliver``.  A uvicorn connection whose uvicorn (or
+    websockets) version is not known is handed to :attr:`on_unknown`.
     """
 
     def __init__(self) -> None:
         self.links = DirectLinks()
         self._mode = ""
+        #: called with why a connection was not adopted, when that deserves a warning
+        self.on_unknown: Callable[[Unsupported], None] | None = None
 
     def install(self, server: Any) -> None:
         """Adopt ``server``'s websocket clients from now on."""
@@ -198,6 +234,10 @@ class AsyncDirectFrames:
             found = _aiohttp_link(ws) if self._mode == "aiohttp" else _asgi_link(ws)
         except (ImportError, AttributeError):
             found = None
+        if isinstance(found, Unsupported):
+            if self.on_unknown is not None:
+                self.on_unknown(found)
+            return False
         if found is None:
             return False
         kind, transport, state, flow, open_state = found
@@ -218,4 +258,7 @@ class AsyncDirectFrames:
                 "direct_frames_queued": self.links.queued}
 
 
-__all__ = ["KNOWN_VERSIONS", "AsyncDirectFrames", "unsupported_reason"]
+__all__ = [
+    "KNOWN_PYTHON", "KNOWN_VERSIONS", "AsyncDirectFrames", "known_versions", "unsupported",
+    "unsupported_reason",
+]
