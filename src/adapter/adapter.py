@@ -16,6 +16,7 @@ from .classic_parts import ClassicParts
 from .core.offline_queue import OfflineQueue
 from .engine.subscriptions import ClassicSubscriptions
 from .fastpath import RoomIndex
+from .manager_common import refuse_arguments
 from .protocol.parsers import Parser
 from .transport.base import PubSubTransport
 from .transport.factory import connect
@@ -28,13 +29,20 @@ class AsyncRedisAdapter(ClassicParts, AsyncManagerBase):
     It speaks exactly the protocol of Node's ``@socket.io/redis-adapter`` 8.3,
     so Python and Node.js servers on one Redis serve one set of rooms.
 
-    :param url: the Redis URL: ``redis://``, ``rediss://``, ``unix://``,
-                ``redis+cluster://host:port[,host:port...]`` (Redis Cluster),
+    :param url: the Redis URL: ``redis://host:port/db``, ``rediss://...``
+                (TLS), ``unix:///path/to/redis.sock``,
+                ``redis+cluster://host:port[,host:port...]`` (Redis Cluster;
+                ``rediss+cluster://`` with TLS),
                 ``redis+sentinel://host:port[,host:port...]/db/service``
-                (Sentinel; the service defaults to ``key``), or a ready
+                (Sentinel, the service defaults to ``key``;
+                ``rediss+sentinel://`` with TLS), each with a Valkey
+                spelling that means the same (``valkey://``, ``valkeys://``,
+                ``valkey+cluster://``, ``valkeys+cluster://``,
+                ``valkey+sentinel://``, ``valkeys+sentinel://``), or a ready
                 ``redis.asyncio.Redis`` or ``redis.asyncio.RedisCluster``
-                client.
-    :param key: the channel prefix, Node's ``key`` option.
+                client.  Another scheme raises ``ValueError``.
+    :param key: the channel prefix, Node's ``key`` option (python-socketio's
+                ``channel``): every server of one application uses the same.
     :param requests_timeout: seconds to wait for other servers to answer a
                              request (Node's ``requestsTimeout``).
     :param publish_on_specific_response_channel: send responses to the
@@ -47,12 +55,12 @@ class AsyncRedisAdapter(ClassicParts, AsyncManagerBase):
     :param callback_timeout: seconds after which an unanswered callback of
                              an emit to a socket on another server is dropped.
     :param redis_options: extra keyword arguments for the connections made
-                          from ``url``, with redis-py's names.  ``redis://``
-                          and ``unix://`` URLs without options, and Cluster
-                          and Sentinel URLs, use the adapter's own lean
-                          connections (:class:`RawPubSub`); other URLs, or
-                          any options for them, use redis-py
-                          (:class:`RedisPubSub`).
+                          from ``url``, with redis-py's names.  ``redis://``,
+                          ``valkey://`` and ``unix://`` URLs without options,
+                          and Cluster and Sentinel URLs, use the adapter's own
+                          lean connections (:class:`RawPubSub`); other URLs
+                          (``rediss://``, ``valkeys://``), or any options for
+                          them, use redis-py (:class:`RedisPubSub`).
     :param logger: a ``logging.Logger``; the server's logger by default.
     :param offline_queue: how broadcasts are kept while Redis is unreachable
                           and published, in order, once the servers are
@@ -78,7 +86,13 @@ class AsyncRedisAdapter(ClassicParts, AsyncManagerBase):
                           library versions it knows; ``False`` turns it off
                           (left out: on, unless the environment has
                           ``SOCKETIO_REDIS_ADAPTER_DIRECT_FRAMES=0``).
-                          ``direct_frames_off`` says why it is not used, if so.
+                          ``direct_frames_off`` says why it is not used, if so;
+                          when that is a library version it does not know, a
+                          warning says so once, as the server starts.
+
+    python-socketio's ``AsyncRedisManager`` arguments ``channel`` and
+    ``write_only`` raise ``TypeError``: the channel prefix is ``key``, and a
+    process that only emits uses :class:`Emitter`.
 
     Example::
 
@@ -101,7 +115,9 @@ class AsyncRedisAdapter(ClassicParts, AsyncManagerBase):
         offline_queue: OfflineQueue | None = OfflineQueue(),  # noqa: B008 - frozen
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
         direct_frames: bool | None = None,
+        **unsupported: Any,
     ) -> None:
+        refuse_arguments(type(self).__name__, "key", unsupported)
         super().__init__(requests_timeout=requests_timeout, logger=logger)
         self.direct_frames = direct_frames
         self._assemble_classic(

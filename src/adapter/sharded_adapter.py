@@ -18,11 +18,19 @@ from .engine.sharded import ShardedEngine
 from .engine.sharded_receiver import ShardedReceiver
 from .engine.sharded_subscriptions import ShardedSubscriptions
 from .fastpath import RoomIndex
+from .manager_common import refuse_arguments
 from .protocol.sharded import check_mode
 from .protocol.sharded_codec import ShardedCodec
 from .transport.base import ShardedTransport
 from .transport.factory import connect_sharded
 from .transport.limits import DEFAULT_MAX_MESSAGE_SIZE
+
+#: what replaces python-socketio's ``write_only=True`` (the emitters speak the classic protocol)
+_EMIT_ONLY = (
+    "the emitters speak the classic protocol, not the sharded one; to emit from a process "
+    "that is not a Socket.IO server, give this adapter to a socketio.AsyncServer that serves "
+    "no clients, await its start() and emit through the server"
+)
 
 
 class AsyncShardedRedisAdapter(AsyncManagerBase):
@@ -36,14 +44,20 @@ class AsyncShardedRedisAdapter(AsyncManagerBase):
     scales with the number of shards, where classic pub/sub sends every
     message to every node.
 
-    :param url: the Redis URL: ``redis://``, ``rediss://``, ``unix://``,
+    :param url: the Redis URL: ``redis://host:port/db``, ``rediss://...``
+                (TLS), ``unix:///path/to/redis.sock``,
                 ``redis+cluster://host:port[,host:port...]``,
                 ``rediss+cluster://...``,
-                ``redis+sentinel://host:port[,host:port...]/db/service``, or a
-                ready ``redis.asyncio.Redis`` / ``redis.asyncio.RedisCluster``
-                (its nodes and credentials are used; the adapter opens its
-                own connections).
-    :param channel_prefix: Node's ``channelPrefix``.
+                ``redis+sentinel://host:port[,host:port...]/db/service``,
+                ``rediss+sentinel://...``, each with a Valkey spelling that
+                means the same (``valkey://``, ``valkeys://``,
+                ``valkey+cluster://``...), or a ready
+                ``redis.asyncio.Redis`` / ``redis.asyncio.RedisCluster`` (its
+                nodes and credentials are used; the adapter opens its own
+                connections).  Another scheme raises ``ValueError``.
+    :param channel_prefix: Node's ``channelPrefix`` (python-socketio's
+                           ``channel``): every server of one application
+                           uses the same.
     :param subscription_mode: Node's ``subscriptionMode``: ``"static"`` (two
                               channels per namespace), ``"dynamic"`` (also one
                               per room with a local socket, sockets' own rooms
@@ -83,7 +97,16 @@ class AsyncShardedRedisAdapter(AsyncManagerBase):
                           library versions it knows; ``False`` turns it off
                           (left out: on, unless the environment has
                           ``SOCKETIO_REDIS_ADAPTER_DIRECT_FRAMES=0``).
-                          ``direct_frames_off`` says why it is not used, if so.
+                          ``direct_frames_off`` says why it is not used, if so;
+                          when that is a library version it does not know, a
+                          warning says so once, as the server starts.
+
+    python-socketio's ``AsyncRedisManager`` arguments ``channel`` and
+    ``write_only`` raise ``TypeError``: the channel prefix is
+    ``channel_prefix``.  The emitters speak the classic protocol, which a
+    sharded cluster does not hear: a process that only emits gives this
+    adapter to a ``socketio.AsyncServer`` that serves no clients, awaits
+    :meth:`start` and emits through that server.
 
     Example::
 
@@ -107,7 +130,9 @@ class AsyncShardedRedisAdapter(AsyncManagerBase):
         offline_queue: OfflineQueue | None = OfflineQueue(),  # noqa: B008 - frozen
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
         direct_frames: bool | None = None,
+        **unsupported: Any,
     ) -> None:
+        refuse_arguments(type(self).__name__, "channel_prefix", unsupported, _EMIT_ONLY)
         super().__init__(requests_timeout=requests_timeout, logger=logger)
         self.direct_frames = direct_frames
         self.codec = ShardedCodec(channel_prefix, check_mode(subscription_mode))

@@ -15,6 +15,7 @@ from .classic_parts import ClassicParts
 from .core.offline_queue import OfflineQueue
 from .core.remote_socket import BlockingRemoteSocket
 from .fastpath import RoomIndex
+from .manager_common import refuse_arguments
 from .protocol.parsers import Parser
 from .sync_manager import SyncManagerBase
 from .transport.blocking_pubsub import BlockingPubSub
@@ -30,12 +31,19 @@ class RedisAdapter(ClassicParts, SyncManagerBase):
     so synchronous, asyncio and Node.js servers on one Redis serve one set of
     rooms.  The cross-server API has the same names, as blocking methods.
 
-    :param url: the Redis URL: ``redis://``, ``rediss://``, ``unix://``,
-                ``redis+cluster://host:port[,host:port...]`` (Redis Cluster) or
+    :param url: the Redis URL: ``redis://host:port/db``, ``rediss://...``
+                (TLS), ``unix:///path/to/redis.sock``,
+                ``redis+cluster://host:port[,host:port...]`` (Redis Cluster;
+                ``rediss+cluster://`` with TLS) or
                 ``redis+sentinel://host:port[,host:port...]/db/service``
-                (Sentinel; the service defaults to ``key``), as for
-                :class:`AsyncRedisAdapter`.
-    :param key: the channel prefix, Node's ``key`` option.
+                (Sentinel, the service defaults to ``key``;
+                ``rediss+sentinel://`` with TLS), each with a Valkey
+                spelling that means the same (``valkey://``, ``valkeys://``,
+                ``valkey+cluster://``...), as for
+                :class:`AsyncRedisAdapter`.  Another scheme raises
+                ``ValueError``.
+    :param key: the channel prefix, Node's ``key`` option (python-socketio's
+                ``channel``): every server of one application uses the same.
     :param requests_timeout: seconds to wait for other servers to answer a
                              request (Node's ``requestsTimeout``).
     :param publish_on_specific_response_channel: send responses to the
@@ -57,10 +65,14 @@ class RedisAdapter(ClassicParts, SyncManagerBase):
                           waking its writer thread (about ten times less CPU per
                           delivery at steady rates); each client's order is kept.
                           Used only with the python-engineio and simple-websocket
-                          versions it knows, on plain TCP; ``False`` turns it off
-                          (left out: on, unless the environment has
+                          versions it knows, on plain TCP, on platforms with
+                          ``socket.MSG_DONTWAIT`` (not Windows); ``False`` turns
+                          it off (left out: on, unless the environment has
                           ``SOCKETIO_REDIS_ADAPTER_DIRECT_FRAMES=0``).
-                          ``direct_frames_off`` says why it is not used, if so.
+                          ``direct_frames_off`` says why it is not used, if so;
+                          when that is a library version it does not know, or
+                          the platform, a warning says so once, as the server
+                          is made.
     :param offline_queue: how broadcasts are kept while Redis is unreachable
                           and published, in order, once the servers are
                           subscribed again (see :class:`OfflineQueue`); None
@@ -71,6 +83,10 @@ class RedisAdapter(ClassicParts, SyncManagerBase):
     Under eventlet or gevent the ``socket`` module must be monkey patched
     (the adapter refuses to start otherwise, as python-socketio's managers
     do).
+
+    python-socketio's ``RedisManager`` arguments ``channel`` and
+    ``write_only`` raise ``TypeError``: the channel prefix is ``key``, and a
+    process that only emits uses :class:`SyncEmitter` (or :class:`Emitter`).
 
     Example::
 
@@ -94,7 +110,9 @@ class RedisAdapter(ClassicParts, SyncManagerBase):
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
         direct_frames: bool | None = None,
         offline_queue: OfflineQueue | None = OfflineQueue(),  # noqa: B008 - frozen
+        **unsupported: Any,
     ) -> None:
+        refuse_arguments(type(self).__name__, "key", unsupported)
         super().__init__(requests_timeout=requests_timeout, logger=logger)
         self.direct_frames = direct_frames
         self._assemble_classic(
