@@ -17,7 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +203,7 @@ class ChatClient:
     def sid(self) -> str:
         sid = self.sio.get_sid()
         assert sid is not None
-        return sid
+        return str(sid)
 
     async def join(self, room: str) -> dict[str, str]:
         reply: dict[str, str] = await self.sio.call("join", room, timeout=10)
@@ -217,14 +217,15 @@ class ChatClient:
         ids: list[str] = await self.sio.call("who", room, timeout=10)
         return ids
 
-    async def wait_for(self, match: Callable[[dict[str, Any]], bool], timeout: float
+    async def wait_for(self, text: str, timeout: float, sender: str | None = None
                        ) -> dict[str, Any] | None:
-        """The first message ``match`` accepts, waiting up to ``timeout``; None if none came."""
+        """The first message with ``text`` (from ``sender``, if given), waiting up to
+        ``timeout``; None if none came."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
             for message in self.messages:
-                if match(message):
+                if message.get("text") == text and sender in (None, message.get("from")):
                     return message
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -248,7 +249,7 @@ async def relay(sender: ChatClient, receiver: ChatClient, sender_server: str,
     for attempt in range(attempts):
         text = f"{label} #{attempt}"
         await sender.say(ROOM, text)
-        got = await receiver.wait_for(lambda m, text=text: m.get("text") == text, 0.5)
+        got = await receiver.wait_for(text, 0.5)
         if got is not None:
             assert got == {"room": ROOM, "text": text, "from": sender.sid,
                            "server": sender_server}, got

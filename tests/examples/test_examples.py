@@ -78,8 +78,7 @@ async def ticks_reach(clients: list[ChatClient], worker: str) -> None:
     for client in clients:
         for tick in range(1, TICKS + 1):
             text = f"tick {tick}/{TICKS}"
-            got = await client.wait_for(
-                lambda m, text=text: m.get("text") == text and m.get("from") == worker, 10)
+            got = await client.wait_for(text, 10, sender=worker)
             assert got == {"room": ROOM, "text": text, "from": worker, "server": "emitter"}, (
                 f"{worker}: {text!r} did not reach a client; it got {client.messages!r}")
 
