@@ -118,12 +118,13 @@ class Launcher:
         self.processes.append(started)
         return started
 
-    async def python(self, script: str, *, env: dict[str, str] | None = None,
+    async def python(self, script: str, *args: str, env: dict[str, str] | None = None,
                      server: bool = True) -> ExampleProcess:
-        """``python <script>`` from the script's directory (``script`` is under examples/)."""
+        """``python <script> <args>`` from the script's directory (``script`` is under
+        examples/); for a server, once it listens."""
         path = EXAMPLES / script
-        label = f"python {script}" + "".join(f" {k}={v}" for k, v in (env or {}).items())
-        started = self.spawn(label, [sys.executable, path.name], path.parent,
+        label = " ".join([*(f"{k}={v}" for k, v in (env or {}).items()), "python", script, *args])
+        started = self.spawn(label, [sys.executable, path.name, *args], path.parent,
                              free_port() if server else None, env=env)
         if server:
             await self.listening(started)
@@ -266,10 +267,11 @@ async def page_served(url: str) -> None:
     assert "socket.io.min.js" in page, f"GET {url}/ is not the chat page"
 
 
-async def chat_crosses(url_a: str, url_b: str) -> None:
+async def chat_crosses(url_a: str, url_b: str) -> tuple[str, str]:
     """One client on each server, in one room: messages cross both ways; ``who`` sees both.
 
-    Each server also serves the chat page at ``/``.
+    Each server also serves the chat page at ``/``.  Returns the servers' names
+    (their ``join`` replies).
     """
     await page_served(url_a)
     await page_served(url_b)
@@ -285,6 +287,7 @@ async def chat_crosses(url_a: str, url_b: str) -> None:
         expected = sorted([a.sid, b.sid])
         assert await a.who(ROOM) == expected
         assert await b.who(ROOM) == expected
+        return server_a, server_b
     finally:
         await a.close()
         await b.close()

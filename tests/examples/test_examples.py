@@ -54,7 +54,8 @@ async def test_fastapi_chat(launcher: Launcher) -> None:
 async def test_flask_chat_threading_and_gevent(launcher: Launcher) -> None:
     a = await launcher.python("flask_chat/app.py")
     b = await launcher.python("flask_chat/app.py", env={"ASYNC_MODE": "gevent"})
-    await launcher.check(chat_crosses(a.url, b.url))
+    names = await launcher.check(chat_crosses(a.url, b.url))
+    assert names == (f"flask-threading:{a.port}", f"flask-gevent:{b.port}")
 
 
 async def test_django_asgi(launcher: Launcher) -> None:
@@ -83,19 +84,25 @@ async def ticks_reach(clients: list[ChatClient], worker: str) -> None:
                 f"{worker}: {text!r} did not reach a client; it got {client.messages!r}")
 
 
-async def join_all(clients: list[ChatClient], urls: list[str]) -> None:
+async def join_all(clients: list[ChatClient], urls: list[str]) -> list[str]:
+    """Connect each client to its server and join ROOM; return the servers' names."""
+    names = []
     for client, url in zip(clients, urls, strict=True):
         await client.connect(url)
-        await client.join(ROOM)
+        names.append((await client.join(ROOM))["server"])
+    return names
 
 
 @pytest.mark.parametrize("worker", ["async_worker", "sync_worker"])
 async def test_emitter_worker(launcher: Launcher, worker: str) -> None:
+    """The worker's messages reach a client of an aiohttp server and one of a Flask
+    server (gevent mode, chosen by the command-line flag this time)."""
     servers = [await launcher.python("aiohttp_chat/app.py"),
-               await launcher.python("flask_chat/app.py")]
+               await launcher.python("flask_chat/app.py", "--gevent")]
     clients = [ChatClient(), ChatClient()]
     try:
-        await launcher.check(join_all(clients, [server.url for server in servers]))
+        names = await launcher.check(join_all(clients, [server.url for server in servers]))
+        assert names == [f"aiohttp:{servers[0].port}", f"flask-gevent:{servers[1].port}"]
         process = await launcher.python(
             f"emitter_worker/{worker}.py", server=False,
             env={"ROOM": ROOM, "TICKS": str(TICKS), "INTERVAL": "0.1"},
