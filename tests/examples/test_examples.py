@@ -1,10 +1,12 @@
 """The copyable examples of ``examples/`` start as their docstrings say and work as a cluster.
 
 Each test starts a real redis-server of its own, starts an example twice on
-two free loopback ports (or a server and a worker, or a Node.js server and a
-Python one), connects a real python-socketio client to each server and checks
+two free loopback ports (a Node.js server and a Python one for the mixed
+cluster), connects a real python-socketio client to each server and checks
 that a message said through one server reaches the client on the other, both
 ways, and that ``who`` (``fetch_sockets``) sees the sockets of both servers.
+The worker tests start two chat servers of other examples and check that every
+message of the worker reaches a client of each.
 """
 
 from __future__ import annotations
