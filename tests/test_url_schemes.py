@@ -3,8 +3,10 @@
 ``valkey://``, ``valkeys://`` (TLS) and ``unix://`` URLs, and the Valkey
 spellings of the Cluster and Sentinel schemes, reach a real redis-server
 through every public class (AsyncRedisAdapter on both connection layers,
-AsyncShardedRedisAdapter, RedisAdapter, Emitter, SyncEmitter); the URL is
-mapped once (``redis_py_url``) for redis-py, TLS kept; any other scheme raises
+AsyncShardedRedisAdapter, RedisAdapter, Emitter, SyncEmitter), and
+``valkey+cluster://`` reaches a real Redis Cluster (``valkey+sentinel://`` is
+checked as far as the topology it makes); the URL is mapped once
+(``redis_py_url``) for redis-py, TLS kept; any other scheme raises
 ``ValueError`` naming the accepted ones.
 """
 
@@ -39,6 +41,7 @@ from socketio_redis_adapter.transport.urls import (
 from tests.support.redis_server import RedisServer
 from tests.support.sio_cluster import Client, PyServer, close_all
 from tests.support.sync_server import SyncServer
+from tests.support.topologies import RedisCluster
 
 
 def _key(what: str) -> str:
@@ -259,3 +262,15 @@ async def test_every_class_over_valkeys_tls(tls_redis: RedisServer) -> None:
     )
     await _sync_and_async_cross(url, tls_redis.tls_url)
     await _emitters_reach(url, tls_redis.tls_url)
+
+
+async def test_valkey_cluster_urls_reach_a_real_cluster(redis_cluster: RedisCluster) -> None:
+    """``valkey+cluster://`` beside ``redis+cluster://`` on one Redis Cluster, for the
+    classic adapters (asyncio and synchronous) and the sharded one."""
+    hosts = ",".join(f"{host}:{port}" for host, port in redis_cluster.startup_nodes)
+    url, other = f"valkey+cluster://{hosts}", f"redis+cluster://{hosts}"
+    await _broadcast_crosses(url, other, layer=RawPubSub)
+    await _broadcast_crosses(url, other, layer=ShardedPubSub,
+                             adapter_class=AsyncShardedRedisAdapter,
+                             channel_prefix=_key("cluster-sharded"))
+    await _sync_and_async_cross(url, other)
