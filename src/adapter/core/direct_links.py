@@ -25,8 +25,9 @@ the clients as they connect.  It relies on python-engineio's ``AsyncSocket``
 ``state``); and on ``asyncio.Queue``'s internals in the Python versions of
 :data:`KNOWN_PYTHON`.  Anything else (another ASGI server, another version)
 uses the queue.  Nothing here is Unix-only: asyncio transports' ``write``
-serves Windows' Proactor loop too.  Uncompressed frames are valid on connections that negotiated
-permessage-deflate, so the same bytes serve every client.
+serves Windows' Proactor loop too.  Uncompressed frames are valid on
+connections that negotiated permessage-deflate, so the same bytes serve every
+client.
 """
 
 from __future__ import annotations
