@@ -4,7 +4,12 @@
 # core, then runs pytest with the compiled core on every CPython the package
 # declares (3.11 here, 3.10, 3.12 and 3.13 from pyenv; on 3.12 with direct
 # frames off, so the whole suite also passes on Engine.IO's queues), and in pure
-# Python on the oldest and the newest (3.10 and 3.13).
+# Python on the oldest and the newest (3.10 and 3.13).  Also: the docs site
+# (mkdocs --strict), the distributions a release publishes (scripts/check_dist.sh:
+# sdist, wheel, twine, fresh installs with and without Cython, auditwheel, the
+# py.typed check), and the dependency floors on Python 3.10 (scripts/floors.sh).
+# Python packages come from pyproject.toml: the uvloop extra and the dependency
+# groups test and dev (and docs for the site), which need pip >= 25.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +34,10 @@ fi
 
 echo "== npm packages for the Node interop peers (tests/node)"
 npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
+if [ -f examples/mixed_cluster/package-lock.json ]; then
+  echo "== npm packages for the mixed Node + Python example (examples/mixed_cluster)"
+  npm ci --prefix examples/mixed_cluster --no-audit --no-fund --loglevel=error
+fi
 
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
@@ -38,11 +47,20 @@ fi
 VPY=.venv/bin/python
 "$VPY" -m pip install -q -U pip
 echo "== building and installing socketio-redis-adapter (the extension must compile)"
-SOCKETIO_REDIS_ADAPTER_REQUIRE_EXTENSIONS=1 "$VPY" -m pip install -q -e ".[test,dev,uvloop]"
+SOCKETIO_REDIS_ADAPTER_REQUIRE_EXTENSIONS=1 "$VPY" -m pip install -q -e ".[uvloop]" \
+  --group test --group dev
 
 echo "== lint"
 "$VPY" -m ruff check src tests benchmarks examples
 "$VPY" -m mypy
+
+if [ -f mkdocs.yml ]; then
+  echo "== docs site: mkdocs build --strict"
+  "$VPY" -m pip install -q --group docs
+  "$VPY" -m mkdocs build --strict -q --site-dir build/docs-site
+fi
+
+bash scripts/check_dist.sh
 
 # The tests mostly wait (on Redis, on sockets, on timeouts): four pytest-xdist workers
 # run them about 2.5 times faster on two cores.  Each worker starts its own redis-server
@@ -87,7 +105,8 @@ for version in $OTHER_PYTHONS; do
   venv=".venv-$version"
   [ -x "$venv/bin/python" ] || "$interpreter" -m venv "$venv"
   "$venv/bin/python" -m pip install -q -U pip
-  SOCKETIO_REDIS_ADAPTER_REQUIRE_EXTENSIONS=1 "$venv/bin/python" -m pip install -q ".[test,uvloop]"
+  SOCKETIO_REDIS_ADAPTER_REQUIRE_EXTENSIONS=1 "$venv/bin/python" -m pip install -q ".[uvloop]" \
+    --group test
   "$venv/bin/python" -c 'import socketio_redis_adapter as m; assert m.FASTPATH, "no compiled core"'
   SOCKETIO_REDIS_ADAPTER_DIRECT_FRAMES=$direct "$venv/bin/python" -m pytest -q -n "$WORKERS" \
     -m "not packaging and not topology and not soak and not examples" "$@"
@@ -99,6 +118,9 @@ for version in $OTHER_PYTHONS; do
       ;;
   esac
 done
+
+# the declared dependency floors (scripts/floors.txt) on the oldest Python
+bash scripts/floors.sh "$@"
 
 echo "== micro-benchmarks, short mode (so they cannot rot)"
 "$VPY" -m pytest benchmarks -q --benchmark-min-rounds=1 --benchmark-max-time=0.005 \

@@ -1,9 +1,11 @@
 """Choose the compiled core or its pure-Python twin, once, at import time.
 
-``SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS=1`` forces the pure-Python twin.  When
-the compiled module is missing for any other reason a single
-``RuntimeWarning`` says so.  The rest of the package imports the hot paths
-from here and nowhere else.
+``SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS=1`` forces the pure-Python twin,
+silently.  When the compiled module is missing for any other reason, a single
+``RuntimeWarning`` says so at import, with the reason and the two variables;
+``SOCKETIO_REDIS_ADAPTER_REQUIRE_EXTENSIONS=1`` turns that case into an
+``ImportError``.  :data:`FALLBACK_REASON` keeps the reason for later messages.
+The rest of the package imports the hot paths from here and nowhere else.
 """
 
 from __future__ import annotations
@@ -13,9 +15,27 @@ import sys
 import warnings
 from typing import TYPE_CHECKING
 
-NO_EXTENSIONS = bool(os.environ.get("SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS")) or (
-    sys.implementation.name != "cpython"
-)
+NO_EXTENSIONS = bool(os.environ.get("SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS"))
+REQUIRE_EXTENSIONS = bool(os.environ.get("SOCKETIO_REDIS_ADAPTER_REQUIRE_EXTENSIONS"))
+if sys.implementation.name != "cpython" and not REQUIRE_EXTENSIONS:
+    # the compiled core is built for CPython only
+    NO_EXTENSIONS = True
+
+#: why the compiled core is not used although nobody asked for the pure-Python
+#: twin (the ImportError), or None
+FALLBACK_REASON: str | None = None
+
+
+def _fallback_message(reason: str) -> str:
+    return (
+        "socketio-redis-adapter: the compiled core (socketio_redis_adapter._fastpath) "
+        f"could not be imported ({reason}), so the pure-Python implementation is used: "
+        "the same behaviour, slower. Set SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS=1 to use the "
+        "pure-Python implementation on purpose without this warning, or "
+        "SOCKETIO_REDIS_ADAPTER_REQUIRE_EXTENSIONS=1 to make a missing compiled core an "
+        "error; reinstalling with a C compiler available builds it."
+    )
+
 
 if TYPE_CHECKING or NO_EXTENSIONS:
     from . import _fastpath_py as _core
@@ -27,12 +47,17 @@ else:
 
         FASTPATH = True
     except ImportError as exc:  # pragma: no cover - depends on the build
-        warnings.warn(
-            f"socketio_redis_adapter: compiled fast path unavailable ({exc}); "
-            "using the pure-Python implementation",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+        FALLBACK_REASON = f"{type(exc).__name__}: {exc}"
+        if REQUIRE_EXTENSIONS:
+            raise ImportError(
+                "socketio-redis-adapter: SOCKETIO_REDIS_ADAPTER_REQUIRE_EXTENSIONS is set but "
+                f"the compiled core (socketio_redis_adapter._fastpath) could not be imported "
+                f"({FALLBACK_REASON})"
+            ) from exc
+        # One message, through the warnings machinery only (not also a log record, which
+        # would print it twice where logging is not configured): shown once by default,
+        # and filterable or turned into an error with -W / PYTHONWARNINGS.
+        warnings.warn(_fallback_message(FALLBACK_REASON), RuntimeWarning, stacklevel=2)
         from . import _fastpath_py as _core
 
         FASTPATH = False
@@ -54,6 +79,7 @@ parse_broadcast = _core.parse_broadcast
 unpack_broadcast = _core.unpack_broadcast
 
 __all__ = (
+    "FALLBACK_REASON",
     "FASTPATH",
     "ChannelRouter",
     "DeliveryCache",
