@@ -1,8 +1,10 @@
-"""Build modes of the wheel: compiled core, forced pure Python, broken compiler.
+"""Build modes of the wheel: compiled core, forced pure Python, broken compiler; the
+sdist, and a wheel built from it where Cython is not installed.
 
 Every build runs ``pip wheel --no-build-isolation`` (no network: setuptools and
 Cython come from the running interpreter) on a copy of the checkout in a tmp
-dir, so nothing is ever written into the repository.  Each wheel is built once
+dir, so nothing is ever written into the repository.  The sdist is made by
+setuptools' PEP 517 hook, in the same way.  Each wheel is built once
 per module and installed with ``pip install --target`` into its own directory,
 which a child interpreter puts first on ``sys.path`` so that the editable
 install of the checkout cannot shadow it.
@@ -17,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tarfile
 import textwrap
 import zipfile
 from collections.abc import Callable, Mapping
@@ -86,11 +89,24 @@ def _clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 def _copy_checkout(dest: Path) -> Path:
     """Copy what a build reads (never build artefacts) into ``dest``."""
     dest.mkdir(parents=True)
-    for name in ("pyproject.toml", "setup.py", "README.md", "LICENSE", "MANIFEST.in"):
+    for name in (
+        "pyproject.toml", "setup.py", "README.md", "LICENSE", "MANIFEST.in",
+        "scripts/wheel_smoke.py",
+    ):  # fmt: skip
         if (REPO / name).exists():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, dest / name)
     shutil.copytree(REPO / "src", dest / "src", ignore=shutil.ignore_patterns(*ARTEFACTS))
     return dest
+
+
+def _need_build_tools() -> None:
+    for module in ("setuptools", "Cython"):
+        if importlib.util.find_spec(module) is None:
+            pytest.fail(
+                f"{module} is not importable by {sys.executable}: install the test group "
+                "(pip install -e . --group test), which brings the build tools"
+            )
 
 
 def _build(
@@ -100,15 +116,15 @@ def _build(
     prepare: Callable[[Path], None] | None = None,
 ) -> Build:
     """Build a wheel from a fresh copy of the checkout under ``root``."""
-    for module in ("setuptools", "Cython"):
-        if importlib.util.find_spec(module) is None:
-            pytest.fail(
-                f"{module} is not importable by {sys.executable}: install the test extra "
-                "(pip install -e '.[test]'), which brings the build tools"
-            )
+    _need_build_tools()
     tree = _copy_checkout(root / "tree")
     if prepare is not None:
         prepare(tree)
+    return _wheel_from(tree, root, env)
+
+
+def _wheel_from(tree: Path, root: Path, env: Mapping[str, str] | None = None) -> Build:
+    """Build a wheel of the source tree ``tree`` into ``root``/wheels."""
     out = root / "wheels"
     out.mkdir()
     cmd = [
@@ -349,6 +365,14 @@ def test_pure_wheel_warns_once_without_the_switch(pure_install: Path, tmp_path: 
     runtime = _runtime_warnings(result)
     assert len(runtime) == 1, result["warnings"]
     assert "pure-Python implementation" in runtime[0], runtime
+    # the package, the reason (the ImportError) and both switches
+    for part in (
+        "socketio-redis-adapter",
+        "ImportError: cannot import name '_fastpath'",
+        "SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS=1",
+        "SOCKETIO_REDIS_ADAPTER_REQUIRE_EXTENSIONS=1",
+    ):
+        assert part in runtime[0], (part, runtime)
 
 
 def test_pure_wheel_is_silent_with_no_extensions(pure_install: Path, tmp_path: Path) -> None:
@@ -376,4 +400,144 @@ def test_compiled_wheel_honours_no_extensions_at_import(
     assert result["FASTPATH"] is False
     assert result["router_module"] == f"{PKG}._fastpath_py.router"
     assert result["core_file"] is None
+    assert _runtime_warnings(result) == [], result["warnings"]
+
+
+def test_pure_wheel_with_require_extensions_fails_at_import(
+    pure_install: Path, tmp_path: Path
+) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", IMPORT_PROBE],
+        cwd=tmp_path,
+        env=_clean_env(
+            {"PYTHONPATH": str(pure_install), "SOCKETIO_REDIS_ADAPTER_REQUIRE_EXTENSIONS": "1"}
+        ),
+        capture_output=True,
+        text=True,
+        timeout=IMPORT_TIMEOUT,
+    )
+    assert proc.returncode != 0, proc.stdout
+    assert "ImportError" in proc.stderr, proc.stderr
+    assert "SOCKETIO_REDIS_ADAPTER_REQUIRE_EXTENSIONS is set" in proc.stderr, proc.stderr
+
+
+# -- the sdist, and a wheel built from it without Cython ----------------------------------
+
+
+@dataclass
+class Sdist:
+    path: Path
+    root: str  # the directory every member is under, ``name-version``
+
+    @property
+    def names(self) -> set[str]:
+        """The members' paths below the root directory."""
+        with tarfile.open(self.path) as tf:
+            return {
+                name.split("/", 1)[1] for name in tf.getnames() if name.startswith(self.root + "/")
+            }
+
+
+@pytest.fixture(scope="module")
+def sdist(tmp_path_factory: pytest.TempPathFactory) -> Sdist:
+    """The sdist of a fresh copy of the checkout, made by setuptools' PEP 517 hook."""
+    _need_build_tools()
+    root = tmp_path_factory.mktemp("sdist")
+    tree = _copy_checkout(root / "tree")
+    out = root / "dist"
+    out.mkdir()
+    hook = "import sys; from setuptools import build_meta as b; print(b.build_sdist(sys.argv[1]))"
+    proc = subprocess.run(
+        [sys.executable, "-c", hook, str(out)],
+        cwd=tree,
+        env=_clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=BUILD_TIMEOUT,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    name = proc.stdout.strip().splitlines()[-1]
+    assert name.endswith(".tar.gz"), proc.stdout[-4000:]
+    return Sdist(out / name, name.removesuffix(".tar.gz"))
+
+
+def test_sdist_holds_what_a_build_needs(sdist: Sdist) -> None:
+    names = sdist.names
+    pxi = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "src" / "fastpath").glob("*.pxi"))
+    assert pxi, "no .pxi parts in the checkout"
+    for needed in (
+        "src/_fastpath.pyx",
+        *pxi,
+        "src/_fastpath.c",  # generated from the .pyx when the sdist is made
+        "LICENSE",
+        "MANIFEST.in",
+        "PKG-INFO",
+        "pyproject.toml",
+        "setup.py",
+        "src/adapter/py.typed",
+        "scripts/wheel_smoke.py",
+        *(f"src/adapter/{m.split('/', 1)[1]}" for m in _source_modules()),
+    ):
+        assert needed in names, (needed, sorted(names))
+    assert not [n for n in names if n.endswith((".so", ".pyd", ".o", ".pyc"))], sorted(names)
+    assert not [n for n in names if n.startswith("tests/")], sorted(names)
+    with tarfile.open(sdist.path) as tf:
+        member = tf.extractfile(f"{sdist.root}/src/_fastpath.c")
+        assert member is not None
+        assert b"Generated by Cython" in member.read(200)
+
+
+# A stand-in for Cython that refuses to be imported, put first on sys.path of the build:
+# it records that the build asked for Cython (and so did without it).
+CYTHON_BLOCKER = textwrap.dedent(
+    """
+    import os
+    open(os.environ["CYTHON_BLOCKER_MARK"], "a").write("asked\\n")
+    raise ImportError("Cython is not installed (test stand-in)")
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def sdist_build_without_cython(
+    sdist: Sdist, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Build, Path]:
+    """A wheel built from the unpacked sdist where ``import Cython`` fails."""
+    root = tmp_path_factory.mktemp("sdist-no-cython")
+    with tarfile.open(sdist.path) as tf:
+        tf.extractall(root / "unpacked", filter="data")
+    blocker = root / "blocker"
+    (blocker / "Cython").mkdir(parents=True)
+    (blocker / "Cython" / "__init__.py").write_text(CYTHON_BLOCKER)
+    mark = root / "cython-asked"
+    build = _wheel_from(
+        root / "unpacked" / sdist.root,
+        root,
+        {
+            "PYTHONPATH": str(blocker),
+            "CYTHON_BLOCKER_MARK": str(mark),
+            # the shipped C must compile: a fallback to pure Python would fail the build
+            "SOCKETIO_REDIS_ADAPTER_REQUIRE_EXTENSIONS": "1",
+        },
+    )
+    return build, mark
+
+
+def test_a_wheel_built_from_the_sdist_without_cython_has_the_compiled_core(
+    sdist_build_without_cython: tuple[Build, Path], tmp_path: Path
+) -> None:
+    build, mark = sdist_build_without_cython
+    assert build.returncode == 0, build.output[-4000:]
+    assert mark.exists(), "the build never tried to import Cython: " + build.output[-4000:]
+    compiled = build.extension_modules()
+    assert len(compiled) == 1, build.names
+    assert compiled[0].startswith(f"{PKG}/_fastpath"), compiled
+    assert "Root-Is-Purelib: false" in build.read(f"{PKG}-0.1.0.dist-info/WHEEL")
+    assert "WARNING" not in build.output, build.output[-4000:]
+    assert build.wheel is not None
+    site = _install(build.wheel, tmp_path / "site")
+    result = _probe_import(site, tmp_path)
+    assert result["FASTPATH"] is True
+    assert result["router_module"] == f"{PKG}._fastpath"
     assert _runtime_warnings(result) == [], result["warnings"]

@@ -55,9 +55,10 @@ else:
                 f"({FALLBACK_REASON})"
             ) from exc
         # One message, through the warnings machinery only (not also a log record, which
-        # would print it twice where logging is not configured): shown once by default,
-        # and filterable or turned into an error with -W / PYTHONWARNINGS.
-        warnings.warn(_fallback_message(FALLBACK_REASON), RuntimeWarning, stacklevel=2)
+        # would print it twice where logging is not configured): shown once, attributed
+        # to this module (so -W ignore::RuntimeWarning:socketio_redis_adapter.fastpath
+        # matches it whoever imported it first).
+        warnings.warn(_fallback_message(FALLBACK_REASON), RuntimeWarning, stacklevel=1)
         from . import _fastpath_py as _core
 
         FASTPATH = False
