@@ -54,7 +54,15 @@ class OfflineQueueFull(ConnectionError):
 
 @dataclass(frozen=True)
 class OfflineQueue:
-    """How broadcasts are kept while Redis is unreachable (see the module doc).
+    """How broadcasts are kept while Redis is unreachable.
+
+    While Redis cannot be reached, or this server or the others are still
+    subscribing again after it came back, ``emit`` keeps each broadcast in
+    this queue; once every server that was subscribed before the outage is
+    back, the queue is published in order, and new broadcasts wait behind it.
+    Publishes that a lost connection left unconfirmed are sent again ahead of
+    the queue (at least once).  Pass ``offline_queue=None`` to the adapter to
+    have ``emit`` raise :class:`OfflineQueueFull` instead.
 
     :param max_messages: broadcasts kept at most; ``emit`` raises
                          :class:`OfflineQueueFull` beyond.
