@@ -59,7 +59,8 @@ class OfflineQueue:
     While Redis cannot be reached, or this server or the others are still
     subscribing again after it came back, ``emit`` keeps each broadcast in
     this queue; once as many servers as before the outage are subscribed
-    again (at most ``wait_for_servers`` seconds), the queue is published in order, and new broadcasts wait behind it.
+    again (or ``wait_for_servers`` seconds have passed), the queue is
+    published in order, and new broadcasts wait behind it.
     Publishes that a lost connection left unconfirmed are sent again ahead of
     the queue (at least once).  Pass ``offline_queue=None`` to the adapter to
     have ``emit`` raise :class:`OfflineQueueFull` instead.
