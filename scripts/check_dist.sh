@@ -68,7 +68,10 @@ tools() {
 copy_checkout() {
   mkdir -p "$WORK/tree"
   git ls-files -z --cached --others --exclude-standard \
-    | while IFS= read -r -d '' path; do if [ -f "$path" ]; then printf '%s\0' "$path"; fi; done \
+    | while IFS= read -r -d '' path; do
+        case "$path" in */node_modules/*) continue ;; esac
+        if [ -f "$path" ]; then printf '%s\0' "$path"; fi
+      done \
     | tar --null -T - -cf - | tar -xf - -C "$WORK/tree"
 }
 
