@@ -57,7 +57,7 @@ echo "== lint"
 if [ -f mkdocs.yml ]; then
   echo "== docs site: mkdocs build --strict"
   "$VPY" -m pip install -q --group docs
-  "$VPY" -m mkdocs build --strict -q --site-dir build/docs-site
+  NO_MKDOCS_2_WARNING=1 "$VPY" -m mkdocs build --strict -q --site-dir build/docs-site
 fi
 
 bash scripts/check_dist.sh

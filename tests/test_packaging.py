@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
 pytestmark = [pytest.mark.packaging, pytest.mark.timeout(900)]
 
@@ -541,3 +543,25 @@ def test_a_wheel_built_from_the_sdist_without_cython_has_the_compiled_core(
     assert result["FASTPATH"] is True
     assert result["router_module"] == f"{PKG}._fastpath"
     assert _runtime_warnings(result) == [], result["warnings"]
+
+
+# -- the dependency floors -----------------------------------------------------------------
+
+
+def test_the_floors_file_pins_every_declared_dependency_at_its_floor() -> None:
+    """scripts/floors.sh tests scripts/floors.txt: it must say what pyproject.toml declares."""
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    declared = [*project["dependencies"], *project["optional-dependencies"]["uvloop"]]
+    floors: dict[str, Version] = {}
+    for requirement in declared:
+        match = re.match(r"([A-Za-z0-9_.-]+)(\[[^\]]*\])?\s*>=\s*([0-9][^,;\s]*)", requirement)
+        assert match, f"{requirement!r}: every dependency needs a floor (>=)"
+        floors[match.group(1).lower()] = Version(match.group(3))
+    pins: dict[str, Version] = {}
+    for line in (REPO / "scripts" / "floors.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            pins[name.strip().lower()] = Version(version.strip())
+    assert pins == floors, (pins, floors)
