@@ -76,6 +76,10 @@ def extensions() -> list[Extension]:
     if cythonize is not None and os.path.exists(PYX):
         return cythonized(cythonize)
     if os.path.exists(C_SOURCE):
+        print(f"* Cython is not installed: compiling the shipped {C_SOURCE} *", file=sys.stderr)
+        sources = [p for p in (PYX, *PXI) if os.path.exists(p)]
+        if any(os.path.getmtime(p) > os.path.getmtime(C_SOURCE) for p in sources):
+            warn(f"{C_SOURCE} is older than the Cython sources; install Cython to regenerate it")
         return [Extension(NAME, [C_SOURCE], depends=PXI)]
     reason = f"neither Cython nor {C_SOURCE} is available"
     if REQUIRE_EXTENSIONS:

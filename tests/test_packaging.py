@@ -532,6 +532,7 @@ def test_a_wheel_built_from_the_sdist_without_cython_has_the_compiled_core(
     build, mark = sdist_build_without_cython
     assert build.returncode == 0, build.output[-4000:]
     assert mark.exists(), "the build never tried to import Cython: " + build.output[-4000:]
+    assert "compiling the shipped src/_fastpath.c" in build.output, build.output[-4000:]
     compiled = build.extension_modules()
     assert len(compiled) == 1, build.names
     assert compiled[0].startswith(f"{PKG}/_fastpath"), compiled
