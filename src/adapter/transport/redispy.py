@@ -122,7 +122,16 @@ class RedisPubSub(SubscriberBase, MessageSizeLimit):
             **common,
             "socket_timeout": None,
             **redis_options,
-            "retry": Retry(NoBackoff(), 0),
+            # no retry at all, whatever redis_options say: the session loop reconnects
+            # and subscribes again.  A retry that catches errors makes redis-py reconnect
+            # inside the read that failed before it raises (newer redis-py, even with 0
+            # retries): that connection subscribes nothing, and until its handshake is
+            # answered (CLIENT SETINFO waits while Redis 7.2+ or Valkey is paused, a
+            # connect to an unreachable host waits for its timeout) the lost connection
+            # still counts as up
+            "retry": Retry(NoBackoff(), 0, supported_errors=()),
+            "retry_on_error": [],
+            "retry_on_timeout": False,
             "decode_responses": False,
         }
         publisher = aioredis.Redis.from_url(url, **publisher_options)
