@@ -161,6 +161,7 @@ async def test_a_ready_redis_client_is_accepted(redis_server: RedisServer) -> No
         await redis_client.aclose()
 
 
+@pytest.mark.needs_tls
 async def test_broadcast_over_tls() -> None:
     """``rediss://`` URLs (redis-py's connection layer, certificate verified)."""
     server = RedisServer(tls=True)

@@ -287,6 +287,7 @@ async def test_all_rooms_is_not_supported_by_the_sharded_adapter(sharded: Sharde
     assert state["requests"] == 0 and state["ackRequests"] == 0
 
 
+@pytest.mark.needs_tls
 async def test_tls_and_acl_user_on_standalone_redis(clients: list[SioClient]) -> None:
     server = RedisServer(tls=True)  # TLS only: a plain connection could not get through
     server.start()
@@ -404,6 +405,7 @@ async def test_on_redis_cluster(
             assert set(await b.command("all_rooms", nsp="/")) == {c1.sid, c2.sid, "room-b"}
 
 
+@pytest.mark.needs_tls
 async def test_sharded_on_a_tls_cluster_with_an_acl_user(
     tls_cluster: Any, clients: list[SioClient]
 ) -> None:

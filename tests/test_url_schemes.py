@@ -249,6 +249,7 @@ async def test_every_class_over_a_unix_socket(unix_redis: RedisServer) -> None:
     await _emitters_reach(unix_redis.unix_url, unix_redis.url)
 
 
+@pytest.mark.needs_tls
 async def test_every_class_over_valkeys_tls(tls_redis: RedisServer) -> None:
     """``valkeys://`` keeps TLS (certificate verified against the test CA) for redis-py
     (AsyncRedisAdapter, emitters), the raw connections (sharded) and the blocking ones

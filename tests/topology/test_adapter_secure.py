@@ -85,6 +85,7 @@ def _tls_target(request: pytest.FixtureRequest, topology: str, form: str
     return base, {"ssl_ca_certs": ca}
 
 
+@pytest.mark.needs_tls
 @pytest.mark.parametrize("form", ["query", "redis_options"])
 @pytest.mark.parametrize("topology", ["standalone", "cluster"])
 @pytest.mark.parametrize("flavour", FLAVOURS)
@@ -97,6 +98,7 @@ async def test_tls_every_feature_across_servers(
     assert result.passed == list(STEPS)
 
 
+@pytest.mark.needs_tls
 @pytest.mark.parametrize("topology", ["standalone", "cluster"])
 @pytest.mark.parametrize("flavour", FLAVOURS)
 async def test_tls_without_the_ca_the_adapter_cannot_start(
@@ -389,6 +391,7 @@ async def wait_stat(adapter: Any, name: str, at_least: int, timeout: float = 5.0
         await asyncio.sleep(0.05)
 
 
+@pytest.mark.needs_tls
 @pytest.mark.parametrize("flavour", FLAVOURS)
 async def test_acl_minimal_rules_over_tls(tls_server: RedisServer, flavour: str) -> None:
     """The same rules over TLS (the classic flavour then runs on redis-py's connections)."""
@@ -411,6 +414,7 @@ async def test_acl_minimal_rules_over_tls(tls_server: RedisServer, flavour: str)
     assert denials <= allowed, denials
 
 
+@pytest.mark.needs_tls
 @pytest.mark.parametrize("flavour", FLAVOURS)
 async def test_acl_over_tls_with_a_database_number(tls_server: RedisServer, flavour: str) -> None:
     """``rediss://.../1``: redis-py (the classic flavour's TLS connections) sends ``SELECT 1``
@@ -463,6 +467,7 @@ def _sentinel_tls_options(ca: str | None, sentinel_kwargs: dict[str, Any]) -> di
     return options
 
 
+@pytest.mark.needs_tls
 @pytest.mark.parametrize("flavour", FLAVOURS)
 async def test_sentinel_over_tls_every_feature(
     tls_sentinel_set: RedisSentinelSet, flavour: str
@@ -492,6 +497,7 @@ _MISSING = {
 }
 
 
+@pytest.mark.needs_tls
 @pytest.mark.parametrize("missing", sorted(_MISSING))
 @pytest.mark.parametrize("flavour", FLAVOURS)
 async def test_sentinel_over_tls_without_the_ca_the_adapter_cannot_start(
@@ -548,6 +554,7 @@ async def _delivered(sender: PyServer, receiver: Client, event: str, timeout: fl
     raise AssertionError(f"no {event!r} arrived within {timeout}s")
 
 
+@pytest.mark.needs_tls
 @pytest.mark.timeout(150)
 @pytest.mark.parametrize("flavour", FLAVOURS)
 async def test_sentinel_over_tls_follows_a_failover(

@@ -152,6 +152,7 @@ def test_sentinels_promote_the_replica(sentinel_set: RedisSentinelSet) -> None:
         client.close()
 
 
+@pytest.mark.needs_tls
 @pytest.mark.timeout(30)
 def test_tls_cluster_accepts_tls_and_refuses_plain_tcp(tls_cluster: RedisCluster) -> None:
     assert tls_cluster.url.startswith("rediss+cluster://127.0.0.1:")
