@@ -89,6 +89,13 @@ async def test_close_publishes_held_broadcasts_when_redis_answers(
     receiver = await PyServer.start(own_redis.url, **options)
     client = await Client.connect(receiver.url, rooms=["room"])
     try:
+        # the outage guarantee is about the servers known before it: the publisher
+        # counts them every second, so wait until its count includes the receiver
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while publisher.adapter.publisher.known_servers < 2:
+            assert loop.time() < deadline, "the publisher never counted 2 servers"
+            await asyncio.sleep(0.02)
         own_redis.kill()
         for seq in range(20):
             await publisher.sio.emit("held", seq, to="room")
@@ -96,7 +103,6 @@ async def test_close_publishes_held_broadcasts_when_redis_answers(
         # the receiver is subscribed again (every channel, its room's too in the sharded
         # flavour, confirmed by Redis); the publisher closes before its own recovery ran
         await receiver.adapter.start()
-        loop = asyncio.get_running_loop()
         deadline = loop.time() + 10
         while not receiver.adapter.connection.connected:
             assert loop.time() < deadline, "the receiver is not subscribed again"
