@@ -304,6 +304,8 @@ async def test_killed_subscribers_resume_within_a_second(
     try:
         await sender.sio.emit("tick", 0, room="news")
         await client.wait_for("tick")
+        held = [_held(server.adapter) for server in servers]
+        resubscribed = [server.adapter.stats["resubscribed"] for server in servers]
         stop_at = loop.time() + 3.0
         killed_at = loop.time() + 1.0
         killed = 0
@@ -339,9 +341,22 @@ async def test_killed_subscribers_resume_within_a_second(
             assert stats["slow_consumer_disconnects"] >= 1, stats
             assert any("the likely cause is a slow consumer" in message
                        for message in messages), messages
+        # every channel and pattern subscribed again on the new connections, each once
+        for server, count, old in zip(servers, held, resubscribed, strict=True):
+            deadline = loop.time() + 5
+            while not server.adapter.connection.connected:
+                assert loop.time() < deadline, "not subscribed again"
+                await asyncio.sleep(0.02)
+            assert count >= 2 and server.adapter.stats["resubscribed"] - old == count
     finally:
         await close_all([client], servers)
         admin.close()
+
+
+def _held(adapter: Any) -> int:
+    """How many channels and patterns ``adapter``'s subscriber holds."""
+    connection = adapter.connection
+    return len(connection.channels) + len(getattr(connection, "patterns", ()))
 
 
 @pytest.mark.parametrize("flavour", RUNNING)

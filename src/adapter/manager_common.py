@@ -146,8 +146,10 @@ class ManagerCommon:
     def stats(self) -> dict[str, int]:
         """Every counter: ``received``, ``published``, ``malformed``, ``delivered``,
         ``dropped`` (broadcasts for rooms no local socket is in, left unread),
-        the transport's ``reconnects``, ``handler_errors`` and
-        ``publish_failures``, and the offline queue's ``offline_queued``,
+        the transport's ``reconnects``, ``resubscribed`` (subscriptions made
+        again, and confirmed by Redis, after a lost connection, a failover or a
+        moved slot), ``handler_errors`` and ``publish_failures``, and the
+        offline queue's ``offline_queued``,
         ``offline_flushed``, ``offline_expired``, ``offline_rejected``,
         ``offline_dropped`` and ``resent`` (see :class:`OfflineQueue`), and the
         pacing's ``paced`` (messages that waited for a later loop turn because

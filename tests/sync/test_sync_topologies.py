@@ -53,7 +53,8 @@ async def test_on_a_redis_cluster(redis_cluster: RedisCluster) -> None:
 
 async def test_behind_sentinel_through_a_failover(sentinel_set: RedisSentinelSet) -> None:
     """The master is killed: the sync server learns the new one from the sentinels, its
-    listener subscribes there, and broadcasts flow both ways again."""
+    listener subscribes there (every channel and pattern again, each counted once in
+    ``stats["resubscribed"]``), and broadcasts flow both ways again."""
     sync, py = await _pair(sentinel_set.url)
     clients: list[Client] = []
     try:
@@ -64,6 +65,9 @@ async def test_behind_sentinel_through_a_failover(sentinel_set: RedisSentinelSet
         await py.sio.emit("before", 0, to="r")
         await on_sync.wait_for("before")
 
+        connection = sync.adapter.connection
+        held = len(connection.channels) + len(connection.patterns)
+        resubscribed = sync.adapter.stats["resubscribed"]
         killed = sentinel_set.kill_master()
         started = time.monotonic()
         new_master = await asyncio.to_thread(sentinel_set.wait_new_master, 25.0)
@@ -87,6 +91,11 @@ async def test_behind_sentinel_through_a_failover(sentinel_set: RedisSentinelSet
             await asyncio.sleep(0.1)
         assert sync.adapter.connection.topology.primary().port == new_master.port
         assert await sync.call(sync.adapter.server_count) == 2
+        deadline = time.monotonic() + 10
+        while not connection.connected:  # Redis confirmed every subscription again
+            assert time.monotonic() < deadline, "the sync server's listener is not back"
+            await asyncio.sleep(0.05)
+        assert held >= 3 and sync.adapter.stats["resubscribed"] - resubscribed == held
         print(f"sync server behind sentinel: broadcasts both ways "
               f"{time.monotonic() - started:.1f} s after the master was killed")
     finally:

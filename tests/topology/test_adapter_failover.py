@@ -1,10 +1,12 @@
 """The adapter resumes broadcasting by itself after a Redis failover, in under 10 s.
 
-For both flavours (classic ``AsyncRedisAdapter`` and ``AsyncShardedRedisAdapter`` in
-``dynamic`` mode), two python-socketio servers share one Redis topology, each with a client
-(the remote one in a room).  Server A emits a numbered ``tick`` every 50 ms; the Redis node
-that carries those broadcasts is killed with SIGKILL, and the test measures the time from the
-kill to the first tick *emitted after the kill* that the client of server B receives:
+For both flavours (classic ``AsyncRedisAdapter`` and ``AsyncShardedRedisAdapter``: on a
+cluster in each of Node's subscription modes ``static``, ``dynamic`` and ``dynamic-private``,
+under Sentinel in ``dynamic`` mode), two python-socketio servers share one Redis topology,
+each with a client (the remote one in a room).  Server A emits a numbered ``tick`` every
+50 ms; the Redis node that carries those broadcasts is killed with SIGKILL, and the test
+measures the time from the kill to the first tick *emitted after the kill* that the client of
+server B receives:
 
 * on a Redis Cluster of 3 masters + 3 replicas, the killed master is the one the flavour
   really uses: for the classic flavour, the node its topology publishes and subscribes on
@@ -20,7 +22,10 @@ XML).  Emits that raise while Redis is down are caught and counted (the adapter 
 the ticker never stops on them.  After the failover, a room broadcast and cross-server
 requests (``server_count``, ``fetch_sockets``) must work, every tick emitted after the
 resumption must arrive exactly once, and both adapters' ``stats`` must show the lost
-subscriber connection (``reconnects``).
+subscriber connection (``reconnects``).  No subscription is lost silently: every channel (and
+pattern) an adapter held on the killed node is subscribed again, on the node that serves it
+now, and counted in ``stats["resubscribed"]``; the sharded flavour's channels on the other
+masters stay where they were.
 """
 
 from __future__ import annotations
@@ -53,6 +58,8 @@ POLL = 0.01
 ROOM = "failover-room"
 
 FLAVOURS = ("classic", "sharded-dynamic")
+#: on a cluster: every sharded subscription mode
+CLUSTER_FLAVOURS = ("classic", "sharded-static", "sharded-dynamic", "sharded-dynamic-private")
 
 Recorder = list[tuple[int, float]]
 
@@ -64,7 +71,7 @@ def adapter_options(flavour: str, prefix: str) -> dict[str, Any]:
         options.update(adapter_class=AsyncRedisAdapter, key=prefix)
     else:
         options.update(adapter_class=AsyncShardedRedisAdapter, channel_prefix=prefix,
-                       subscription_mode="dynamic")
+                       subscription_mode=flavour.removeprefix("sharded-"))
     return options
 
 
@@ -198,6 +205,7 @@ async def run_failover(
 ) -> float:
     """Tick, kill, measure the resumption, then check the cluster works; returns seconds."""
     before = [dict(adapter.stats) for adapter in rig.adapters]
+    held = [subscriptions(adapter) for adapter in rig.adapters]
     ticker = Ticker(rig.servers[0])
     ticker.begin()
     try:
@@ -209,6 +217,9 @@ async def run_failover(
         n_kill = ticker.started
         t_kill = time.monotonic()
         killed = kill()
+        # what each adapter held on the killed node: subscribed again, and counted
+        lost = [{name for name, port in names.items() if port == killed.port}
+                for names in held]
         loop = asyncio.get_running_loop()
         promotion = loop.run_in_executor(None, wait_promotion, killed)
 
@@ -252,8 +263,8 @@ async def run_failover(
 
     # the outage was real: emits raised or were held by the offline queue (the default),
     # every subscriber lost its connection
-    held = stats[0]["offline_queued"] - before[0]["offline_queued"]
-    assert errors_at_resume + held > 0, message
+    queued = stats[0]["offline_queued"] - before[0]["offline_queued"]
+    assert errors_at_resume + queued > 0, message
     for name, old, new in zip("AB", before, stats, strict=True):
         assert new["reconnects"] > old["reconnects"], f"server {name}: {message}"
     # after the resumption, every tick arrived; twice only if it was one of the publishes
@@ -263,7 +274,47 @@ async def run_failover(
     assert len(numbers) - len(set(numbers)) <= resent, f"duplicate ticks: {message}"
     assert not [n for n in expected if n not in set(numbers)], message
     assert new_master.port != killed.port
+    await check_resubscribed(rig, before, lost, new_master)
     return seconds
+
+
+def subscriptions(adapter: Any) -> dict[bytes, int]:
+    """Every channel and pattern ``adapter`` holds, with the port of the node it is
+    subscribed on (the classic flavour's subscriber node; a sharded channel's placement)."""
+    connection = adapter.connection
+    if isinstance(adapter, AsyncShardedRedisAdapter):
+        return {channel: subscriber.address.port
+                for channel, subscriber in connection._placed.items()}
+    port = connection.topology.primary().port
+    return {name: port for name in (*connection.channels, *connection.patterns)}
+
+
+async def check_resubscribed(rig: Rig, before: list[dict[str, int]], lost: list[set[bytes]],
+                             new_master: RedisNode) -> None:
+    """Each adapter subscribed again exactly what it held on the killed node (counted in
+    ``resubscribed``, once each), holds everything it held, and the sharded flavour's
+    channels are all where Redis says their slot is (the killed node's on the new master,
+    the others unmoved)."""
+    for name, adapter, old, gone in zip("AB", rig.adapters, before, lost, strict=True):
+        assert gone, f"server {name} held nothing on the killed node"
+
+        def settled(adapter: Any = adapter, old: dict[str, int] = old,
+                    gone: set[bytes] = gone) -> bool:
+            return (adapter.connection.connected
+                    and adapter.stats["resubscribed"] - old["resubscribed"] >= len(gone))
+
+        await wait_until(settled, 10, f"server {name} subscribed again")
+        await asyncio.sleep(0.2)  # a second subscription of one channel would show now
+        grown = adapter.stats["resubscribed"] - old["resubscribed"]
+        assert grown == len(gone), f"server {name}: resubscribed {grown}, lost {len(gone)}"
+        now = subscriptions(adapter)
+        assert set(now) >= gone, f"server {name} lost {gone - set(now)}"
+        if isinstance(adapter, AsyncShardedRedisAdapter):
+            topology = adapter.connection.topology
+            for channel, port in now.items():
+                assert port == topology.node_for(channel).port, channel
+                if channel in gone:
+                    assert port == new_master.port, channel
 
 
 async def check_after_failover(rig: Rig) -> None:
@@ -311,7 +362,7 @@ def node_used(cluster: RedisCluster, rig: Rig, prefix: str) -> RedisNode:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("flavour", FLAVOURS)
+@pytest.mark.parametrize("flavour", CLUSTER_FLAVOURS)
 async def test_cluster_master_failover_resumes_broadcasts(
     failover_cluster: RedisCluster, flavour: str,
     record_property: Callable[[str, object], None],

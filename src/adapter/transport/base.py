@@ -74,7 +74,8 @@ class PubSubTransport(Protocol):
     async def numsub(self, channel: bytes) -> int: ...
 
     def stats(self) -> dict[str, int]:
-        """The transport's counters: ``reconnects``, ``handler_errors``, ``publish_failures``."""
+        """The transport's counters: ``reconnects``, ``resubscribed``, ``handler_errors``,
+        ``publish_failures``."""
         ...
 
     async def close(self) -> None: ...
@@ -109,7 +110,8 @@ class ShardedTransport(Protocol):
     async def shardnumsub(self, channel: bytes) -> int: ...
 
     def stats(self) -> dict[str, int]:
-        """The transport's counters: ``reconnects``, ``handler_errors``, ``publish_failures``."""
+        """The transport's counters: ``reconnects``, ``resubscribed``, ``handler_errors``,
+        ``publish_failures``."""
         ...
 
     async def close(self) -> None: ...

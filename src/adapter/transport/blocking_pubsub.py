@@ -166,13 +166,14 @@ class BlockingPubSub(SubscriptionBook, MessageSizeLimit):
             self.drops.report(None, "")
 
     def stats(self) -> dict[str, int]:
-        """``reconnects``, ``handler_errors``, ``publish_failures`` (posted publishes
-        refused, or left unconfirmed by a lost connection), ``closed_by_redis``,
-        ``slow_consumer_disconnects``, ``refusals``."""
+        """``reconnects``, ``resubscribed``, ``handler_errors``, ``publish_failures``
+        (posted publishes refused, or left unconfirmed by a lost connection),
+        ``closed_by_redis``, ``slow_consumer_disconnects``, ``refusals``."""
         publisher = self._publisher
         refused = publisher.refused if publisher is not None else 0
         return {
             "reconnects": self.reconnects,
+            "resubscribed": self.resubscribed,
             "handler_errors": self.handler_errors,
             "publish_failures": self.publish_failures + self._refused_posts + refused,
             **self.drops.stats(),
@@ -490,7 +491,7 @@ class BlockingPubSub(SubscriptionBook, MessageSizeLimit):
         kind = reply[0]
         if kind in CONFIRMATIONS and len(reply) > 1:
             with self._lock:
-                self._sent.answered(kind, reply[1])
+                self._strike_answered(kind, reply[1])
                 settled = self._confirmations.pop((kind, reply[1]), [])
             self._check_resubscribed()
             for confirmation in settled:

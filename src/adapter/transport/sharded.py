@@ -99,6 +99,11 @@ class ShardedPubSub(MessageSizeLimit):
         self.channels: set[bytes] = set()
         #: subscriber connections lost so far
         self.reconnects = 0
+        #: channels subscribed again, and confirmed by Redis, after Redis or a lost
+        #: connection dropped their subscription (a slot moved, a failover)
+        self.resubscribed = 0
+        #: channels held whose confirmed subscription was dropped, not confirmed again yet
+        self._dropped_channels: set[bytes] = set()
         #: exceptions raised by ``on_message`` (logged, never fatal)
         self.handler_errors = 0
         self._links = NodeLinks(topology.settings, self._refused)
@@ -165,6 +170,7 @@ class ShardedPubSub(MessageSizeLimit):
             if channel not in self.channels:
                 continue
             self.channels.discard(channel)
+            self._dropped_channels.discard(channel)
             for future in self._confirmations.pop(channel, ()):
                 if not future.done():
                     future.cancel()
@@ -296,6 +302,9 @@ class ShardedPubSub(MessageSizeLimit):
             if kind == b"ssubscribe":
                 if expected and expected[0] == (kind, channel):
                     expected.popleft()
+                if channel in self._dropped_channels:
+                    self._dropped_channels.discard(channel)
+                    self.resubscribed += 1
                 for future in self._confirmations.pop(channel, ()):
                     if not future.done():
                         future.set_result(None)
@@ -328,6 +337,7 @@ class ShardedPubSub(MessageSizeLimit):
         refusal = RedisRefusedError(command, [channel], error, subscriber.address)
         logger.error("%s; not subscribed (subscribing again sends it again)", refusal)
         self.channels.discard(channel)
+        self._dropped_channels.discard(channel)
         for future in self._confirmations.pop(channel, ()):
             if not future.done():
                 future.set_exception(refusal)
@@ -336,6 +346,8 @@ class ShardedPubSub(MessageSizeLimit):
         subscriber.channels.discard(channel)
         if self._placed.get(channel) is subscriber:
             del self._placed[channel]
+            if channel in self.channels and channel not in self._confirmations:
+                self._dropped_channels.add(channel)  # Redis had confirmed it
 
     def _handler_failed(self, exc: BaseException) -> None:
         self.handler_errors += 1
@@ -495,10 +507,11 @@ class ShardedPubSub(MessageSizeLimit):
         return self._links.failures
 
     def stats(self) -> dict[str, int]:
-        """``reconnects``, ``handler_errors``, ``publish_failures``, ``closed_by_redis``,
-        ``slow_consumer_disconnects`` and ``refusals`` so far."""
+        """``reconnects``, ``resubscribed``, ``handler_errors``, ``publish_failures``,
+        ``closed_by_redis``, ``slow_consumer_disconnects`` and ``refusals`` so far."""
         return {
             "reconnects": self.reconnects,
+            "resubscribed": self.resubscribed,
             "handler_errors": self.handler_errors,
             "publish_failures": self.publish_failures,
             **self.drops.stats(),
@@ -542,6 +555,7 @@ class ShardedPubSub(MessageSizeLimit):
         self._subscribers.clear()
         self._placed.clear()
         self.channels.clear()
+        self._dropped_channels.clear()
         for futures in self._confirmations.values():
             for future in futures:
                 if not future.done():

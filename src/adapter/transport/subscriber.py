@@ -80,10 +80,11 @@ class SubscriberBase(SubscriptionBook):
         return self._ever_up and not self.connected
 
     def stats(self) -> dict[str, int]:
-        """``reconnects``, ``handler_errors``, ``publish_failures``, ``closed_by_redis``,
-        ``slow_consumer_disconnects`` and ``refusals`` so far."""
+        """``reconnects``, ``resubscribed``, ``handler_errors``, ``publish_failures``,
+        ``closed_by_redis``, ``slow_consumer_disconnects`` and ``refusals`` so far."""
         return {
             "reconnects": self.reconnects,
+            "resubscribed": self.resubscribed,
             "handler_errors": self.handler_errors,
             "publish_failures": self.publish_failures,
             **self.drops.stats(),

@@ -56,6 +56,13 @@ class SubscriptionBook:
         self.patterns: set[bytes] = set()
         #: subscriber connections lost so far
         self.reconnects = 0
+        #: channels and patterns subscribed again, and confirmed by Redis, on a connection
+        #: that replaced one that was up (a lost connection, a failover)
+        self.resubscribed = 0
+        #: a subscriber connection was up before the current one
+        self._had_connection = False
+        #: the current connection replaces one that was up: its confirmations count
+        self._replacing = False
         #: exceptions raised by ``on_message`` (logged, never fatal)
         self.handler_errors = 0
         #: commands Redis refused (AUTH, (P)SUBSCRIBE...)
@@ -90,6 +97,7 @@ class SubscriptionBook:
         them all, the subscriptions are being made again (held under ``_lock`` by a
         host that reads it from another thread)."""
         self._resubscription = self._sent.subscriptions_owed()
+        self._replacing, self._had_connection = self._had_connection, True
 
     def _resubscription_sent(self) -> None:
         """Called once the connection is marked up: done at once when it sent nothing."""
@@ -115,8 +123,17 @@ class SubscriptionBook:
     def _answered(self, kind: bytes, name: bytes | None) -> None:
         """A reply of ``kind`` (for ``name``) came: strike it from the commands owed."""
         with self._lock:
-            self._sent.answered(kind, name)
+            self._strike_answered(kind, name)
         self._check_resubscribed()
+
+    def _strike_answered(self, kind: bytes, name: bytes | None) -> None:
+        """Under ``_lock``: strike a reply from the commands owed, counting a name the
+        connection subscribed again in ``resubscribed``."""
+        if (self._replacing and name is not None and self._resubscription
+                and any(sent.kind == kind and name in sent.owed
+                        for sent in self._resubscription)):
+            self.resubscribed += 1
+        self._sent.answered(kind, name)
 
     def _refused_reply(self, error: object) -> None:
         """An error reply on the subscriber connection: it answers the oldest command owed."""
