@@ -35,6 +35,7 @@ _EXPORTS = {
     "RemoteSocket": ".core.remote_socket",
     "RequestTimeoutError": ".core.waiters",
     "SyncEmitter": ".emitter",
+    "UnsupportedServerError": ".transport.errors",
 }
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
     from .sharded_adapter import AsyncShardedRedisAdapter
     from .sync_adapter import RedisAdapter
     from .transport.base import PubSubConnection, PubSubTransport, ShardedTransport
-    from .transport.errors import RedisRefusedError
+    from .transport.errors import RedisRefusedError, UnsupportedServerError
     from .transport.raw import RawPubSub
     from .transport.redispy import RedisPubSub
 
@@ -89,5 +90,6 @@ __all__ = (
     "RemoteSocket",
     "RequestTimeoutError",
     "SyncEmitter",
+    "UnsupportedServerError",
     "__version__",
 )

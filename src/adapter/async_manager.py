@@ -112,7 +112,10 @@ class AsyncManagerBase(
         this to join the cluster before that (for example at application
         start-up) or to wait until this server receives broadcasts.  Raises
         ``TimeoutError`` or a Redis error if the subscriptions could not be
-        confirmed; the adapter keeps retrying in the background either way.
+        confirmed; the adapter keeps retrying in the background either way,
+        except on a server without sharded pub/sub (the sharded adapter on
+        Redis 6.2), where it raises ``UnsupportedServerError`` and tries no
+        more.
 
         Note: this method is a coroutine.
         """

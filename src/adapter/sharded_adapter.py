@@ -39,10 +39,21 @@ class AsyncShardedRedisAdapter(AsyncManagerBase):
     It speaks exactly the protocol of Node's ``createShardedAdapter``
     (``@socket.io/redis-adapter`` 8.3 on socket.io-adapter 2.5), so Python
     and Node.js servers with the sharded adapter on one Redis serve one set
-    of rooms.  It needs Redis 7 or later (SPUBLISH/SSUBSCRIBE), standalone or
+    of rooms.  It needs sharded pub/sub (SPUBLISH/SSUBSCRIBE): Redis 7.0 or
+    later, or any Valkey version, on one server, a Sentinel-watched master or a
     Redis Cluster; on a cluster each channel lives on one shard, so traffic
     scales with the number of shards, where classic pub/sub sends every
     message to every node.
+
+    On an older server (Redis 6.2) every call that needs Redis raises
+    :class:`~socketio_redis_adapter.UnsupportedServerError`, which names the
+    server's version and that minimum: :meth:`start`, ``emit`` (the first one
+    too, when the adapter was never started) and the cluster requests
+    (``server_count``, ``fetch_sockets``...).  It is raised at once and
+    nothing is retried; it is logged once, as an error of the
+    ``socketio_redis_adapter`` logger, also when python-socketio starts the
+    adapter by itself with its first client.  :class:`AsyncRedisAdapter`
+    (classic pub/sub) works with Redis 6.2.
 
     :param url: the Redis URL: ``redis://host:port/db``, ``rediss://...``
                 (TLS), ``unix:///path/to/redis.sock``,

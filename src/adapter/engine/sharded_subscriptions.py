@@ -20,6 +20,7 @@ from ..core.tasks import BackgroundTasks
 from ..fastpath import RoomIndex
 from ..protocol.sharded import ShardedChannels
 from ..transport.base import ShardedTransport
+from ..transport.errors import UnsupportedServerError
 from .sharded_receiver import ShardedReceiver
 from .subscriptions import report_subscription
 
@@ -106,6 +107,8 @@ class ShardedSubscriptions:
     async def _subscribe_room(self, channel: bytes) -> None:
         try:
             await self.transport.ssubscribe(channel)
+        except UnsupportedServerError:
+            pass  # no sharded pub/sub: the transport logged it, once
         except (asyncio.TimeoutError, ConnectionError) as exc:
             # the transport keeps the channel and subscribes it when it can
             self._logger().warning("room channel %r not confirmed yet: %r", channel, exc)

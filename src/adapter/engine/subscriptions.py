@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 
 from ..protocol.channels import Channels
 from ..transport.base import PubSubTransport
-from ..transport.errors import RedisRefusedError
+from ..transport.errors import RedisRefusedError, UnsupportedServerError
 
 
 class ClassicSubscriptions:
@@ -79,6 +79,8 @@ def report_subscription(logger: logging.Logger, nsp: str, future: asyncio.Future
     if future.cancelled() or future.exception() is None:
         return
     error = future.exception()
+    if isinstance(error, UnsupportedServerError):  # the transport logged it, once
+        return
     if isinstance(error, RedisRefusedError):  # start() again retries; see the transport
         logger.error("namespace %s not subscribed: %s", nsp, error)
         return

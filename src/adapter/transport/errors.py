@@ -9,7 +9,9 @@ lasts, see :class:`RefusalLog`).
 
 from __future__ import annotations
 
+import re
 import time
+from typing import Any
 
 #: the error codes of a refusal (authentication and ACL); others (MOVED, LOADING...) are not
 REFUSAL_CODES = frozenset({"NOPERM", "NOAUTH", "WRONGPASS"})
@@ -47,6 +49,72 @@ class RedisRefusedError(ConnectionError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.command, self.targets, self.reply, self.address))
+
+
+class UnsupportedServerError(RedisRefusedError):
+    """The server has no sharded pub/sub: ``SSUBSCRIBE``, ``SPUBLISH`` and ``PUBSUB
+    SHARDNUMSUB`` are unknown commands there (Redis before 7.0).
+
+    :class:`~socketio_redis_adapter.AsyncShardedRedisAdapter` needs Redis 7.0 or
+    later, or any Valkey version; the classic adapters work with Redis 6.2 too.
+    Raised by ``start()``, ``emit`` and the cluster requests, at once and without
+    trying again (logged once); a :class:`RedisRefusedError`, so that ``emit``
+    raises it rather than hold broadcasts for an outage.  ``str()`` reads
+    ``Redis 6.2.14 at 127.0.0.1:6379 has no sharded pub/sub (SSUBSCRIBE is an unknown
+    command there): AsyncShardedRedisAdapter needs Redis 7.0 or later, or any Valkey
+    version; ...``.
+
+    :ivar server: the server's name and version as it reported them
+                  (``Redis 6.2.14``), or None when it could not be asked.
+    """
+
+    #: the servers the sharded flavour needs
+    MINIMUM = "Redis 7.0 or later, or any Valkey version"
+
+    def __init__(self, command: bytes | str, reply: object = "", address: object = None,
+                 server: str | None = None) -> None:
+        super().__init__(command, (), reply, address)
+        self.server = server
+        where = f" at {address}" if address is not None else ""
+        who = server if server is not None else "The Redis server"
+        self.args = (
+            f"{who}{where} has no sharded pub/sub ({self.command} is an unknown command "
+            f"there): AsyncShardedRedisAdapter needs {self.MINIMUM}; with this server use "
+            "AsyncRedisAdapter (classic pub/sub), or upgrade the server",
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.command, self.reply, self.address, self.server))
+
+
+#: how a server answers a command or subcommand it does not have (every Redis version's
+#: wording: ``ERR unknown command `SSUBSCRIBE`...``, ``ERR Unknown subcommand or wrong
+#: number of arguments for 'shardnumsub'``, ``ERR Unknown PUBSUB subcommand...``)
+_UNKNOWN_COMMAND = re.compile(r"ERR unknown (?:\w+ )?(?:sub)?command\b", re.IGNORECASE)
+
+
+def is_unknown_command(reply: object) -> bool:
+    """True when an error reply says the command (or subcommand) does not exist."""
+    text = _text(reply) if isinstance(reply, (bytes, str)) else str(reply)
+    return _UNKNOWN_COMMAND.match(text) is not None
+
+
+def server_label(hello: Any) -> str | None:
+    """``Redis 6.2.14`` or ``Valkey 9.1.2``, from a ``HELLO`` reply (RESP2: a flat list
+    of names and values; RESP3: a map); None when it names no version."""
+    if isinstance(hello, list):
+        hello = dict(zip(hello[::2], hello[1::2], strict=False))
+    if not isinstance(hello, dict):
+        return None
+    fields = {_text(key).lower(): value for key, value in hello.items()
+              if isinstance(key, (bytes, str))}
+    version = fields.get("version")
+    if not isinstance(version, (bytes, str)):
+        return None
+    name = fields.get("server")
+    name = _text(name) if isinstance(name, (bytes, str)) else "redis"
+    name = {"redis": "Redis", "valkey": "Valkey"}.get(name.lower(), name)
+    return f"{name} {_text(version)}"
 
 
 def is_refusal(reply: object) -> bool:
@@ -103,5 +171,6 @@ class RefusalLog:
 
 
 __all__ = [
-    "REFUSAL_CODES", "RedisRefusedError", "RefusalLog", "auth_refused", "info_field", "is_refusal",
+    "REFUSAL_CODES", "RedisRefusedError", "RefusalLog", "UnsupportedServerError", "auth_refused",
+    "info_field", "is_refusal", "is_unknown_command", "server_label",
 ]

@@ -15,6 +15,14 @@ the channels are subscribed where they live now, retrying with a backoff of
 reply or a failed connection makes it learn the topology again.  On a
 standalone Redis 7 or a Sentinel-watched master every channel lives on the
 one primary.
+
+A server without sharded pub/sub (Redis before 7.0) answers ``SSUBSCRIBE``,
+``SPUBLISH`` and ``PUBSUB SHARDNUMSUB`` with "unknown command": the transport
+then asks its version once (``HELLO``), logs one error and raises
+:class:`~.errors.UnsupportedServerError` from every call, without sending
+anything again; nothing is retried.  Until Redis has confirmed one sharded
+command, ``spost`` waits for the reply of its ``SPUBLISH`` (as ``spublish``
+does), so that the first broadcast to such a server raises too.
 """
 
 from __future__ import annotations
@@ -23,13 +31,22 @@ import asyncio
 import collections
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
+
+import hiredis
 
 from ..fastpath import PushParser, RespError
 from .base import MessageHandler
 from .drops import DropReport
 from .endpoints import Address, open_link
-from .errors import RedisRefusedError, RefusalLog, info_field
+from .errors import (
+    RedisRefusedError,
+    RefusalLog,
+    UnsupportedServerError,
+    info_field,
+    is_unknown_command,
+    server_label,
+)
 from .limits import MessageSizeLimit
 from .links import NodeLinks, pubsub_count
 from .resp_connection import RespProtocol, encode_command, encode_spublish
@@ -125,6 +142,14 @@ class ShardedPubSub(MessageSizeLimit):
         self._dropped_nodes: set[Address] = set()
         self._refusal: RedisRefusedError | None = None
         self._refusal_log = RefusalLog()
+        #: set once the server turned out to have no sharded pub/sub (Redis < 7.0)
+        self.unsupported: UnsupportedServerError | None = None
+        self._diagnosis: asyncio.Future[UnsupportedServerError] | None = None
+        #: Redis confirmed a sharded command (SSUBSCRIBE or SPUBLISH) once: ``spost``
+        #: no longer waits for replies
+        self._sharded_confirmed = False
+        #: SPUBLISHes ``spost`` waited for and Redis refused (NOPERM...)
+        self._refused_posts = 0
         #: set by :meth:`pause_reading`: every subscriber connection is left unread
         self.reading_paused = False
 
@@ -147,6 +172,8 @@ class ShardedPubSub(MessageSizeLimit):
         """Subscribe to sharded channels; wait until Redis confirms each one."""
         if self._closed:
             raise ConnectionError("the connection is closed")
+        if self.unsupported is not None:
+            raise self.unsupported
         loop = asyncio.get_running_loop()
         waiters = []
         for channel in channels:
@@ -163,6 +190,7 @@ class ShardedPubSub(MessageSizeLimit):
             for future in waiters:
                 future.set_exception(self._refusal)
         await asyncio.wait_for(asyncio.gather(*waiters), self.confirm_timeout)
+        self._sharded_confirmed = True
 
     async def sunsubscribe(self, *channels: bytes) -> None:
         """Stop holding sharded channels (SUNSUBSCRIBE where they are subscribed)."""
@@ -332,6 +360,9 @@ class ShardedPubSub(MessageSizeLimit):
             self._stale = True
             self._kick()
             return
+        if is_unknown_command(error):
+            self._unsupported_subscription(subscriber.address, command, channel, error)
+            return
         # not a matter of topology (NOPERM...): give up on this channel, say why
         self.refusals += 1
         refusal = RedisRefusedError(command, [channel], error, subscriber.address)
@@ -341,6 +372,53 @@ class ShardedPubSub(MessageSizeLimit):
         for future in self._confirmations.pop(channel, ()):
             if not future.done():
                 future.set_exception(refusal)
+
+    def _unsupported_subscription(self, address: Address, command: bytes, channel: bytes,
+                                  error: RespError) -> None:
+        """The server does not know SSUBSCRIBE: drop the channel for good and fail its
+        waiters with the :class:`UnsupportedServerError` (logged once)."""
+        self.refusals += 1
+        self.channels.discard(channel)
+        waiters = self._confirmations.pop(channel, [])
+
+        def fail(diagnosis: asyncio.Future[UnsupportedServerError]) -> None:
+            for future in waiters:
+                if future.done():
+                    continue
+                if diagnosis.cancelled():
+                    future.cancel()
+                else:
+                    future.set_exception(diagnosis.result())
+
+        self._diagnose(address, command, error).add_done_callback(fail)
+
+    def _diagnose(self, address: Address | None, command: bytes, reply: object
+                  ) -> asyncio.Future[UnsupportedServerError]:
+        """The error for a server without sharded pub/sub: made once (its version
+        asked with ``HELLO``), kept in :attr:`unsupported` and logged once."""
+        if self._diagnosis is None:
+            self._diagnosis = asyncio.ensure_future(
+                self._unsupported_error(address, command, reply))
+        return self._diagnosis
+
+    async def _unsupported_error(self, address: Address | None, command: bytes,
+                                 reply: object) -> UnsupportedServerError:
+        server = None
+        if address is not None:
+            try:
+                hello = await asyncio.wait_for(self._links.command(address, "HELLO", "2"),
+                                               self.topology.settings.connect_timeout)
+                server = server_label(hello)
+            except Exception as exc:  # refused (ACL...) or gone: the message says less
+                logger.debug("cannot ask %s for its version: %r", address, exc)
+        error = UnsupportedServerError(command, reply, address, server)
+        self.unsupported = error
+        logger.error("%s", error)
+        return error
+
+    async def _raise_unsupported(self, address: Address | None, command: bytes,
+                                 reply: object) -> NoReturn:
+        raise await asyncio.shield(self._diagnose(address, command, reply)) from None
 
     def _unplace(self, subscriber: _NodeSubscriber, channel: bytes) -> None:
         subscriber.channels.discard(channel)
@@ -402,12 +480,19 @@ class ShardedPubSub(MessageSizeLimit):
         """SPUBLISH and return the number of receivers; raise on failure.
 
         Follows ``MOVED`` replies (a few times) by learning the topology again.
+        Raises :class:`UnsupportedServerError` on a server without sharded pub/sub.
         """
+        if self.unsupported is not None:
+            raise self.unsupported
         for attempt in range(3):
             link = await self._route(channel)
             try:
-                return int(await link.request(encode_spublish(channel, data)))
+                receivers = int(await link.request(encode_spublish(channel, data)))
+                self._sharded_confirmed = True
+                return receivers
             except Exception as exc:
+                if is_unknown_command(exc):
+                    await self._raise_unsupported(self._node_of(channel), b"spublish", exc)
                 if not _is_redirect(exc) or attempt == 2:
                     raise
                 self._routes.clear()
@@ -421,14 +506,36 @@ class ShardedPubSub(MessageSizeLimit):
         refuses, or that a lost connection leaves unconfirmed, is logged and
         counted in ``publish_failures`` (a ``MOVED`` reply also makes the
         topology be learned again for the next ones).  Waits while the write
-        buffer is full.
+        buffer is full.  Until Redis has confirmed one sharded command, waits
+        for the reply instead (see the module doc): raises
+        :class:`UnsupportedServerError` on a server without sharded pub/sub.
         """
+        if not self._sharded_confirmed:
+            await self._checked_spost(channel, data)
+            return
         link = self._routes.get(channel)
         if (link is None or link.transport is None
                 or self._route_generation != self.topology.generation):
             link = await self._route(channel)
         if link.post(encode_spublish(channel, data)):
             await link.drain()
+
+    async def _checked_spost(self, channel: bytes, data: bytes) -> None:
+        """``spost`` before any sharded command was confirmed: an SPUBLISH whose reply
+        is awaited; a refusal other than "unknown command" is logged and counted, as
+        a posted one's is."""
+        try:
+            await self.spublish(channel, data)
+        except hiredis.ReplyError as exc:
+            self._refused_posts += 1
+            logger.error("Redis refused a PUBLISH: %s", exc)
+
+    def _node_of(self, channel: bytes) -> Address | None:
+        """The node serving ``channel`` as last learned (None when not known)."""
+        try:
+            return self.topology.node_for(channel)
+        except Exception:
+            return None
 
     async def _route(self, channel: bytes) -> RespProtocol:
         """The command connection to the primary of ``channel``'s slot."""
@@ -449,6 +556,9 @@ class ShardedPubSub(MessageSizeLimit):
 
     def _refused(self, error: Exception) -> None:
         """A posted SPUBLISH came back with an error: learn the topology if it moved."""
+        if is_unknown_command(error) and not self._closed:
+            self._diagnose(self._node_of(b""), b"spublish", error)  # logged there, once
+            return
         if not _is_redirect(error) or self._closed:
             return
         self._routes.clear()
@@ -463,12 +573,24 @@ class ShardedPubSub(MessageSizeLimit):
         self._stale = False
 
     async def shardnumsub(self, channel: bytes) -> int:
-        """``PUBSUB SHARDNUMSUB channel``, summed over every node of a cluster."""
+        """``PUBSUB SHARDNUMSUB channel``, summed over every node of a cluster.
+
+        Raises :class:`UnsupportedServerError` on a server without sharded pub/sub.
+        """
+        if self.unsupported is not None:
+            raise self.unsupported
         await self.topology.ensure()
-        if self.topology.cluster:
-            return await self._links.pubsub_sum(self.topology.nodes(), "SHARDNUMSUB", channel)
-        reply = await self._links.command(self.topology.node_for(channel),
-                                          "PUBSUB", "SHARDNUMSUB", channel)
+        try:
+            if self.topology.cluster:
+                return await self._links.pubsub_sum(self.topology.nodes(), "SHARDNUMSUB",
+                                                    channel)
+            reply = await self._links.command(self.topology.node_for(channel),
+                                              "PUBSUB", "SHARDNUMSUB", channel)
+        except hiredis.ReplyError as exc:
+            if is_unknown_command(exc):
+                await self._raise_unsupported(self._node_of(channel), b"PUBSUB SHARDNUMSUB",
+                                              exc)
+            raise
         return pubsub_count(reply)
 
     # -- state -----------------------------------------------------------------
@@ -504,7 +626,7 @@ class ShardedPubSub(MessageSizeLimit):
 
     @property
     def publish_failures(self) -> int:
-        return self._links.failures
+        return self._links.failures + self._refused_posts
 
     def stats(self) -> dict[str, int]:
         """``reconnects``, ``resubscribed``, ``handler_errors``, ``publish_failures``,
@@ -544,7 +666,8 @@ class ShardedPubSub(MessageSizeLimit):
                 for channel in subscriber.channels:
                     subscriber.send(b"sunsubscribe", channel)
         await asyncio.sleep(0)  # let the SUNSUBSCRIBEs go out
-        tasks = [task for task in (self._placer, self._relearning) if task is not None]
+        tasks = [task for task in (self._placer, self._relearning, self._diagnosis)
+                 if task is not None]
         for subscriber in list(self._subscribers.values()):
             if subscriber.watcher is not None:
                 tasks.append(subscriber.watcher)
