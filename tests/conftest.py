@@ -4,11 +4,12 @@ the multi-node topologies of :mod:`tests.support.topologies`."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from tests.support.redis_server import RedisServer
-from tests.support.servers import SERVER, describe
+from tests.support.servers import SERVER, describe, kind_binary
 from tests.support.topologies import RedisCluster, RedisSentinelSet
 
 
@@ -20,19 +21,63 @@ def pytest_report_header(config: pytest.Config) -> str:
 _SERVER_HAS = {
     "needs_sharded_pubsub": SERVER.sharded_pubsub,
     "needs_tls": SERVER.tls,
+    # the other way round: the refusal of the sharded flavour on this run's topologies
+    "lacks_sharded_pubsub": not SERVER.sharded_pubsub,
 }
+
+#: the values of a test parameter that name the sharded flavour (see below)
+SHARDED_FLAVOURS = frozenset({
+    "sharded", "static", "dynamic", "dynamic-private",
+    "sharded-static", "sharded-dynamic", "sharded-dynamic-private",
+})
+
+
+def _names_sharded_flavour(value: Any) -> bool:
+    if isinstance(value, str):
+        return value in SHARDED_FLAVOURS
+    if isinstance(value, (tuple, list)):
+        return any(isinstance(part, str) and part in SHARDED_FLAVOURS for part in value)
+    return False
+
+
+def _mark_sharded_flavour(item: pytest.Item) -> None:
+    """The rule: a test run with a parameter whose value names the sharded flavour is
+    marked ``needs_sharded_pubsub``.
+
+    Parameters are those of ``@pytest.mark.parametrize`` and those of parametrized
+    fixtures (``@pytest.fixture(params=...)``), whatever their names.  A value names
+    the sharded flavour when it is ``"sharded"``, a subscription mode (``"static"``,
+    ``"dynamic"``, ``"dynamic-private"``), one of those behind ``"sharded-"``, or a
+    tuple or list holding one of them (``("cluster", "dynamic")``).  So
+    ``@pytest.mark.parametrize("flavour", ["classic", "sharded"])`` runs its classic
+    case on every server and its sharded case where sharded pub/sub exists.  A test
+    about the sharded flavour alone, without such a parameter, carries the marker
+    itself (``@pytest.mark.needs_sharded_pubsub``, or the module's ``pytestmark``).
+    """
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and any(map(_names_sharded_flavour, callspec.params.values())):
+        item.add_marker(pytest.mark.needs_sharded_pubsub)
+
+
+def _needs_missing_server(item: pytest.Item) -> bool:
+    """``needs_server(kind)``: the test starts a server of that kind beside the run's
+    (``RedisServer(kind=...)``); it is deselected where that binary is not installed."""
+    return any(kind_binary(mark.args[0]) is None for mark in item.iter_markers("needs_server"))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect (not skip) the tests that need what this run's server lacks: they are
-    neither run nor counted as passed, and the report's "deselected" count shows them."""
+    neither run nor counted as passed, and the report's "deselected" count shows them.
+
+    First the rule of :func:`_mark_sharded_flavour` marks the sharded cases of the
+    tests parametrized by flavour."""
+    for item in items:
+        _mark_sharded_flavour(item)
     lacking = {marker for marker, present in _SERVER_HAS.items() if not present}
-    if not lacking:
-        return
     kept, dropped = [], []
     for item in items:
         needs = {mark.name for mark in item.iter_markers()} & lacking
-        (dropped if needs else kept).append(item)
+        (dropped if needs or _needs_missing_server(item) else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept

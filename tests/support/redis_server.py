@@ -1,7 +1,9 @@
 """A real ``redis-server`` on a free loopback port, started and stopped by the tests.
 
 The binary is the run's server (:mod:`tests.support.servers`): Redis 7 by default,
-Valkey 9 or Redis 6.2 when ``SOCKETIO_REDIS_ADAPTER_TEST_SERVER`` says so."""
+Valkey 9 or Redis 6.2 when ``SOCKETIO_REDIS_ADAPTER_TEST_SERVER`` says so.  A test
+that needs one kind whatever the run's is asks for it: ``RedisServer(kind="redis-6.2")``
+(and is marked ``needs_server("redis-6.2")``)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import tempfile
 import time
 
 from .ports import free_port
-from .servers import require_tls, server_binary
+from .servers import require_tls, server_binary, server_kind
 
 # prctl, looked up here rather than in the forked child (no dlopen after fork)
 _PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
@@ -31,14 +33,20 @@ def _die_with_parent() -> None:
 
 
 class RedisServer:
-    """One redis-server process that the tests own (stopped by its PID only)."""
+    """One redis-server process that the tests own (stopped by its PID only).
+
+    :param kind: the kind of server (``redis``, ``valkey``, ``redis-6.2``, see
+                 :mod:`tests.support.servers`); None for the run's.
+    """
 
     def __init__(
-        self, port: int | None = None, unix_socket: bool = False, tls: bool = False
+        self, port: int | None = None, unix_socket: bool = False, tls: bool = False,
+        kind: str | None = None,
     ) -> None:
+        self.kind = server_kind(kind)
         if tls:
-            require_tls()
-        self.binary = server_binary()
+            require_tls(self.kind)
+        self.binary = server_binary(kind)
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.workdir = tempfile.mkdtemp(prefix="sra-redis-")

