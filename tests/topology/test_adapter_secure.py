@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
 
 from socketio_redis_adapter import RedisRefusedError
 from tests.support.acl_rules import classic_rules, sentinel_rules, sharded_rules, user_rules
@@ -40,11 +41,13 @@ from tests.support.secure_rig import (
     delete_user,
     run_scenario,
 )
+from tests.support.servers import SERVER
 from tests.support.sio_cluster import Client, PyServer, close_all, settle
 from tests.support.topologies import (
     RedisCluster,
     RedisSentinelSet,
     acl_setuser,
+    admin_command,
     apply_acl,
     user_url,
 )
@@ -116,11 +119,6 @@ async def test_tls_without_the_ca_the_adapter_cannot_start(
 
 def _username() -> str:
     return f"sio-{uuid.uuid4().hex[:10]}"
-
-
-def _delete_user_tls(server: RedisServer, username: str) -> None:
-    """``ACL DELUSER`` on the TLS-only server."""
-    delete_user([server.port], username, tls_ca=server.tls_files["ca"])
 
 
 def _rules(flavour: str, prefix: str, cluster: bool = False, sentinel: bool = False
@@ -391,55 +389,100 @@ async def wait_stat(adapter: Any, name: str, at_least: int, timeout: float = 5.0
         await asyncio.sleep(0.05)
 
 
-@pytest.mark.needs_tls
-@pytest.mark.parametrize("flavour", FLAVOURS)
-async def test_acl_minimal_rules_over_tls(tls_server: RedisServer, flavour: str) -> None:
-    """The same rules over TLS (the classic flavour then runs on redis-py's connections)."""
-    username, prefix = _username(), f"acl-{uuid.uuid4().hex[:8]}"
-    ca = tls_server.tls_files["ca"]
-    acl_setuser("127.0.0.1", tls_server.port, username,
-                *user_rules(PASSWORD, _rules(flavour, prefix)), tls_ca=ca)
-    url = user_url(f"rediss://127.0.0.1:{tls_server.port}/0", username, PASSWORD)
-    try:
-        result = await run_scenario(url, flavour, prefix=prefix,
-                                    redis_options={"ssl_ca_certs": ca})
-        denials = acl_denials([tls_server.port], username, tls_ca=ca)
-    finally:
-        _delete_user_tls(tls_server, username)
-    assert result.ok, result.describe()
-    # redis-py (the classic flavour's rediss:// connections) also sends CLIENT SETINFO
-    # LIB-NAME/LIB-VER and ignores its refusal: Redis 7.0 does not know it (no ACL LOG
-    # entry), Redis 7.2+ refuses it to these rules and logs that
-    allowed = {("command", "client|setinfo")} if flavour == "classic" else set()
-    assert denials <= allowed, denials
+#: how the tests below reach one server where the classic flavour runs on redis-py's
+#: connections: ``rediss://`` on the TLS-only server, or ``redis://`` with ``redis_options``
+#: on the plain one (any ``redis_options`` give the classic flavour redis-py's connections)
+REDIS_PY_TRANSPORTS = [pytest.param("tls", marks=pytest.mark.needs_tls), "plain"]
 
 
-@pytest.mark.needs_tls
-@pytest.mark.parametrize("flavour", FLAVOURS)
-async def test_acl_over_tls_with_a_database_number(tls_server: RedisServer, flavour: str) -> None:
-    """``rediss://.../1``: redis-py (the classic flavour's TLS connections) sends ``SELECT 1``
-    on connect, which these rules refuse, so the adapter cannot start without ``+select``;
-    the sharded flavour's own connections send no SELECT (pub/sub ignores databases)."""
-    ca = tls_server.tls_files["ca"]
-    prefix = f"acl-{uuid.uuid4().hex[:8]}"
-    names = []
-    for extra in ([], ["+select"]):
+class RedisPyTarget:
+    """The TLS-only server of this module or the session's plain one, for ACL users."""
+
+    def __init__(self, request: pytest.FixtureRequest, transport: str) -> None:
+        if transport == "tls":
+            self.server: RedisServer = request.getfixturevalue("tls_server")
+            self.ca: str | None = self.server.tls_files["ca"]
+            self.scheme = "rediss"
+        else:
+            self.server = request.getfixturevalue("redis_server")
+            self.ca = None
+            self.scheme = "redis"
+        self.users: list[str] = []
+
+    @property
+    def redis_options(self) -> dict[str, Any]:
+        return {"ssl_ca_certs": self.ca} if self.ca else {"socket_connect_timeout": 5}
+
+    def url(self, username: str, db: int = 0) -> str:
+        return user_url(f"{self.scheme}://127.0.0.1:{self.server.port}/{db}", username, PASSWORD)
+
+    def add_user(self, rules: list[str]) -> str:
         username = _username()
-        names.append(username)
-        acl_setuser("127.0.0.1", tls_server.port, username,
-                    *user_rules(PASSWORD, [*_rules(flavour, prefix), *extra]), tls_ca=ca)
+        self.users.append(username)
+        acl_setuser("127.0.0.1", self.server.port, username, *user_rules(PASSWORD, rules),
+                    tls_ca=self.ca)
+        return username
+
+    def denials(self, username: str) -> set[tuple[str, str]]:
+        return acl_denials([self.server.port], username, tls_ca=self.ca)
+
+    def knows(self, command: str) -> bool:
+        """Whether the server knows ``command`` (``client|setinfo``: Redis 7.2+, Valkey)."""
+        reply = admin_command(self.server.port, "COMMAND", "INFO", command, tls_ca=self.ca)
+        return bool(reply and reply[0])
+
+    def cleanup(self) -> None:
+        for username in self.users:
+            delete_user([self.server.port], username, tls_ca=self.ca)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+@pytest.mark.parametrize("transport", REDIS_PY_TRANSPORTS)
+async def test_acl_minimal_rules_on_redis_py_connections(
+    request: pytest.FixtureRequest, transport: str, flavour: str
+) -> None:
+    """The same rules where the classic flavour runs on redis-py's connections (over TLS, or
+    with ``redis_options``), which also send ``CLIENT SETINFO LIB-NAME/LIB-VER`` and ignore
+    its refusal: Redis 7.0 does not know it (no ACL LOG entry); Redis 7.2+ and Valkey refuse
+    it to these rules and log it.  The sharded flavour's own connections send neither."""
+    target = RedisPyTarget(request, transport)
+    prefix = f"acl-{uuid.uuid4().hex[:8]}"
     try:
+        username = target.add_user(_rules(flavour, prefix))
+        result = await run_scenario(target.url(username), flavour, prefix=prefix,
+                                    redis_options=target.redis_options)
+        denials = target.denials(username)
+    finally:
+        target.cleanup()
+    assert result.ok, result.describe()
+    if flavour == "classic" and target.knows("client|setinfo"):
+        assert denials == {("command", "client|setinfo")}, denials
+    else:
+        assert denials == set(), denials
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+@pytest.mark.parametrize("transport", REDIS_PY_TRANSPORTS)
+async def test_acl_on_redis_py_connections_with_a_database_number(
+    request: pytest.FixtureRequest, transport: str, flavour: str
+) -> None:
+    """A URL with database 1: redis-py (the classic flavour's connections over TLS or with
+    ``redis_options``) sends ``SELECT 1`` on connect, which these rules refuse, so the adapter
+    cannot start without ``+select``; the sharded flavour's own connections send no SELECT
+    (pub/sub ignores databases)."""
+    target = RedisPyTarget(request, transport)
+    prefix = f"acl-{uuid.uuid4().hex[:8]}"
+    try:
+        names = [target.add_user([*_rules(flavour, prefix), *extra])
+                 for extra in ([], ["+select"])]
         results = [
-            await run_scenario(
-                user_url(f"rediss://127.0.0.1:{tls_server.port}/1", username, PASSWORD),
-                flavour, prefix=prefix, redis_options={"ssl_ca_certs": ca},
-            )
+            await run_scenario(target.url(username, db=1), flavour, prefix=prefix,
+                               redis_options=target.redis_options)
             for username in names
         ]
-        denials = [acl_denials([tls_server.port], username, tls_ca=ca) for username in names]
+        denials = [target.denials(username) for username in names]
     finally:
-        for username in names:
-            _delete_user_tls(tls_server, username)
+        target.cleanup()
     if flavour == "classic":
         assert results[0].failed == "start", results[0].describe()
         assert ("command", "select") in denials[0]
@@ -447,6 +490,48 @@ async def test_acl_over_tls_with_a_database_number(tls_server: RedisServer, flav
         assert results[0].ok, results[0].describe()
         assert denials[0] == set()
     assert results[1].ok, results[1].describe()
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_acl_database_rules_leave_pub_sub_alone(
+    request: pytest.FixtureRequest, flavour: str
+) -> None:
+    """Valkey 9 has database rules (``alldbs``, ``resetdbs``, ``db=N``), and pub/sub is in no
+    database: a user allowed no database at all runs the adapter with the same rules, on its
+    own connections and on redis-py's with database 0 (no SELECT); only redis-py's SELECT of
+    a URL's other database needs that database allowed (``ACL LOG`` reason ``database``).
+    Redis has no database rules: its ``ACL SETUSER`` refuses them."""
+    target = RedisPyTarget(request, "plain")
+    prefix = f"acl-{uuid.uuid4().hex[:8]}"
+    rules = _rules(flavour, prefix)
+    try:
+        try:
+            nowhere = target.add_user([*rules, "resetdbs"])
+        except redis.ResponseError as error:
+            assert SERVER.name != "valkey", error
+            assert "resetdbs" in str(error), error
+            return
+        assert SERVER.name == "valkey"
+        results = [
+            await run_scenario(target.url(nowhere), flavour, prefix=prefix),
+            await run_scenario(target.url(nowhere), flavour, prefix=prefix,
+                               redis_options=target.redis_options),
+        ]
+        only_0 = target.add_user([*rules, "+select", "resetdbs", "db=0"])
+        other_db = await run_scenario(target.url(only_0, db=1), flavour, prefix=prefix,
+                                      redis_options=target.redis_options)
+        denials = [target.denials(username) for username in (nowhere, only_0)]
+    finally:
+        target.cleanup()
+    for result in results:
+        assert result.ok, result.describe()
+    if flavour == "classic":
+        assert denials[0] == {("command", "client|setinfo")}, denials  # redis-py's, ignored
+        assert other_db.failed == "start", other_db.describe()
+        assert ("database", "1") in denials[1], denials
+    else:
+        assert denials[0] == set(), denials
+        assert other_db.ok, other_db.describe()
 
 
 # --------------------------------------------------------------------------- Sentinel over TLS
