@@ -443,7 +443,8 @@ async def test_classic_adapters_on_a_redis_cluster(
 ) -> None:
     """Node's createAdapter on a node-redis cluster client and our AsyncRedisAdapter on
     ``redis+cluster://``: server counts summed over the nodes, broadcasts, rooms,
-    fetchSockets and allRooms both ways."""
+    fetchSockets, allRooms, socketsJoin/socketsLeave, serverSideEmit with acknowledgements
+    and disconnectSockets both ways, and our RemoteSocket of the Node server's socket."""
     mixed = classic_on_cluster
     assert mixed.node.ready_info["cluster"] is True
     assert mixed.node.ready_info["adapter"] == "classic"
@@ -522,8 +523,32 @@ async def test_classic_adapters_on_a_redis_cluster(
     assert counted(await mixed.py.server_side_call("hello", 2)) == counted(["node", [1, 2]])
     await no_pending_requests(mixed, "node")
     await no_pending_requests(mixed, "py")
-    reasons = watch_disconnect(mixed, 1)
+
+    # socketsLeave both ways: the Node server's socket by ours, servers[1]'s by Node's
+    await mixed.py.sockets_leave("joined", rooms=[sids[0]])
+    await mixed.node.command("sockets_leave", nsp="/", rooms=["room3"], target="joined")
+    await wait_rooms(mixed, 0, set(), {"joined"})
+    await wait_rooms(mixed, 2, set(), {"joined"})
+    assert set(await mixed.node.command("all_rooms", nsp="/")) == expected
+    assert await mixed.py.all_rooms() == expected
+    # our RemoteSocket of the Node server's socket: emit, join, leave
+    [remote] = await mixed.py.fetch_sockets(rooms=[sids[0]])
+    await remote.emit("direct", 1, b"\x02")
+    assert await mixed.clients[0].wait_for("direct") == [[1, b"\x02"]]
+    await remote.join("rs")
+    await wait_rooms(mixed, 0, {"rs"})
+    await mixed.emit("py", "to-rs", ["r"], rooms=["rs"])
+    await mixed.check("py", "to-rs", {0: ["r"]}, rooms=["rs"])
+    await remote.leave("rs")
+    await wait_rooms(mixed, 0, set(), {"rs"})
+
+    # disconnectSockets both ways
+    reasons = [watch_disconnect(mixed, number) for number in range(3)]
     await mixed.node.command("disconnect_sockets", nsp="/", rooms=["room2"])
     await eventually(_disconnected(mixed, 1), "client 1 disconnected by the Node server")
-    assert reasons == [("/", SERVER_DISCONNECT)]
-    assert mixed.clients[0].sio.connected and mixed.clients[2].sio.connected
+    await mixed.py.disconnect_sockets(rooms=[sids[0]])
+    event = await mixed.node.wait_event("disconnect", nsp="/", id=sids[0])
+    assert event["reason"] == "server namespace disconnect"
+    await eventually(_disconnected(mixed, 0), "client 0 disconnected by a Python server")
+    assert reasons[:2] == [[("/", SERVER_DISCONNECT)]] * 2
+    assert reasons[2] == [] and mixed.clients[2].sio.connected

@@ -360,8 +360,9 @@ async def shard_channels_on_nodes(nodes: list[tuple[str, int]], prefix: str) -> 
 
 @pytest.mark.parametrize(
     ("adapter", "mode"),
-    [("sharded", "dynamic"), ("sharded", "static"), ("classic", None)],
-    ids=["sharded-dynamic", "sharded-static", "classic"],
+    [("sharded", "dynamic"), ("sharded", "dynamic-private"), ("sharded", "static"),
+     ("classic", None)],
+    ids=["sharded-dynamic", "sharded-dynamic-private", "sharded-static", "classic"],
 )
 async def test_on_redis_cluster(
     redis_cluster: Any, clients: list[SioClient], adapter: str, mode: str | None
@@ -398,8 +399,10 @@ async def test_on_redis_cluster(
             assert len(listed) == len(set(listed))
             uids = [(await p.command("adapter_state", nsp="/"))["uid"] for p in (a, b)]
             expected = {f"{prefix}#/#", *(f"{prefix}#/#{uid}#" for uid in uids)}
-            if mode == "dynamic":
+            if mode in ("dynamic", "dynamic-private"):
                 expected.add(f"{prefix}#/#room-b#")
+            if mode == "dynamic-private":  # each socket's own room too
+                expected |= {f"{prefix}#/#{c1.sid}#", f"{prefix}#/#{c2.sid}#"}
             assert set(listed) == expected
         else:
             assert set(await b.command("all_rooms", nsp="/")) == {c1.sid, c2.sid, "room-b"}
