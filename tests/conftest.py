@@ -21,6 +21,7 @@ def pytest_report_header(config: pytest.Config) -> str:
 _SERVER_HAS = {
     "needs_sharded_pubsub": SERVER.sharded_pubsub,
     "needs_tls": SERVER.tls,
+    "needs_atomic_slot_migration": SERVER.atomic_slot_migration,
     # the other way round: the refusal of the sharded flavour on this run's topologies
     "lacks_sharded_pubsub": not SERVER.sharded_pubsub,
 }

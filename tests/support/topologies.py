@@ -682,12 +682,15 @@ class RedisCluster:
         """The master serving ``key`` (or a sharded channel name: same hash slot)."""
         return self.master_for_slot(key_slot(key.encode() if isinstance(key, str) else key))
 
-    def move_slot(self, slot: int, target: RedisNode, timeout: float = 10.0) -> RedisNode:
+    def move_slot(self, slot: int, target: RedisNode, timeout: float = 10.0,
+                  atomic: bool = False) -> RedisNode:
         """Move ``slot`` (it holds no keys: pub/sub channels are not keys) to master ``target``.
 
         The resharding steps of ``redis-cli --cluster reshard`` without MIGRATE: IMPORTING on
-        the target, MIGRATING on the owner, then ``SETSLOT NODE`` on every master; returns
-        the former owner once every live node sees ``target`` serving the slot.
+        the target, MIGRATING on the owner, then ``SETSLOT NODE`` on every master; with
+        ``atomic``, Valkey 9's atomic slot migration instead (``CLUSTER MIGRATESLOTS`` on the
+        owner, which hands the slot over by itself: see ``needs_atomic_slot_migration``).
+        Returns the former owner once every live node sees ``target`` serving the slot.
         """
         views = self.views()
         ids = {view.port: view.node_id for view in views}
@@ -695,13 +698,18 @@ class RedisCluster:
         if source.port == target.port:
             raise ValueError(f"slot {slot} is already served by {target!r}")
         target_id, source_id = ids[target.port], ids[source.port]
-        target.command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
-        source.command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
-        for node in (target, source):
-            node.command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
-        for view in views:
-            if view.is_master and view.port not in (target.port, source.port):
-                self.node_by_port(view.port).command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+        if atomic:
+            source.command("CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", slot, slot, "NODE",
+                           target_id)
+        else:
+            target.command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+            source.command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+            for node in (target, source):
+                node.command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+            for view in views:
+                if view.is_master and view.port not in (target.port, source.port):
+                    self.node_by_port(view.port).command("CLUSTER", "SETSLOT", slot, "NODE",
+                                                         target_id)
 
         def moved() -> bool:
             return all(

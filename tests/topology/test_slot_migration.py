@@ -8,8 +8,9 @@ broadcasts (to everyone on the main channel, to a room on the room's channel, to
 its own channel) and requests (answered on the requester's own channel) flow again with no
 restart.  In each of Node's subscription modes (``static``, ``dynamic``, ``dynamic-private``),
 every channel of the moved slot is subscribed again on its new owner, by both servers, and
-counted once in their ``stats["resubscribed"]``; no other channel moves.  Every wait is
-bounded.
+counted once in their ``stats["resubscribed"]``; no other channel moves.  The slot moves
+the way ``redis-cli --cluster reshard`` moves it (``CLUSTER SETSLOT``), and on Valkey 9 also
+with its atomic slot migration (``CLUSTER MIGRATESLOTS``).  Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from tests.support.sio_cluster import Client, PyServer
 from tests.support.topologies import RedisCluster, RedisNode
 
 MODES = ("static", "dynamic", "dynamic-private")
+#: how the slot moves: CLUSTER SETSLOT steps, or Valkey 9's CLUSTER MIGRATESLOTS
+MOVES = ["setslot", pytest.param("migrateslots", marks=pytest.mark.needs_atomic_slot_migration)]
 
 #: how long broadcasts may take to flow again after a slot moved (correctness, not speed)
 RESUME_WAIT = 10.0
@@ -102,8 +105,9 @@ async def wait_resubscribed(servers: list[PyServer], before: list[int],
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("move", MOVES)
 async def test_sharded_subscriptions_and_publishes_follow_a_moved_slot(
-    moving_cluster: RedisCluster, mode: str,
+    moving_cluster: RedisCluster, move: str, mode: str,
 ) -> None:
     cluster = moving_cluster
     prefix = f"mig-{uuid.uuid4().hex[:10]}"
@@ -140,7 +144,8 @@ async def test_sharded_subscriptions_and_publishes_follow_a_moved_slot(
             target = next(m for m in cluster.masters() if m.port != owner.port)
             moving = [held_in_slot(server, slot) for server in servers]
             before = [server.adapter.stats["resubscribed"] for server in servers]
-            await asyncio.to_thread(cluster.move_slot, slot, target)
+            await asyncio.to_thread(cluster.move_slot, slot, target,
+                                    atomic=move == "migrateslots")
 
             if not request:
                 await emit_until_received(servers[0], clients[1], f"after-move-{step}", to)
