@@ -27,14 +27,16 @@ What the adapter sends (raw RESP2 connections: ``redis://``, ``redis+cluster://`
   ``redis_options={"sentinel_kwargs": {"username": ..., "password": ...}}``
   (:func:`sentinel_rules`).
 
-Redis checks a PSUBSCRIBE pattern *literally* against the user's channel rules (a rule
-``&key#*`` does not allow ``PSUBSCRIBE key#/#*``), so the classic flavour needs the
-pattern ``&key#<nsp>#*`` of every namespace it serves (which also allows publishing to
-that namespace's broadcast and room channels).  Keys here have no glob characters
-(``* ? [ ] \\``); the adapter escapes those in its pattern, and the rule must then be
-written escaped the same way.
+Redis (and Valkey 9 alike) checks a PSUBSCRIBE pattern *literally* against the user's
+channel rules (a rule ``&key#*`` does not allow ``PSUBSCRIBE key#/#*``), so the classic
+flavour needs the pattern ``&key#<nsp>#*`` of every namespace it serves (which also allows
+publishing to that namespace's broadcast and room channels).  Keys here have no glob
+characters (``* ? [ ] \\``); the adapter escapes those in its pattern, and the rule must
+then be written escaped the same way.
 
-Redis 7.0 does not know ``client|setinfo``: do not name it in a rule there.
+Redis 7.0 does not know ``client|setinfo``: do not name it in a rule there.  Valkey 9's
+database rules (``resetdbs``, ``db=N``) do not concern pub/sub (see
+``test_acl_database_rules_leave_pub_sub_alone``).
 """
 
 from __future__ import annotations

