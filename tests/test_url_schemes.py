@@ -180,6 +180,7 @@ async def test_async_adapter_over_valkey_url_redis_py(redis_server: RedisServer)
     )
 
 
+@pytest.mark.needs_sharded_pubsub
 async def test_sharded_adapter_over_valkey_url(redis_server: RedisServer) -> None:
     prefix = _key("sharded-scheme")
     await _broadcast_crosses(
@@ -265,13 +266,25 @@ async def test_every_class_over_valkeys_tls(tls_redis: RedisServer) -> None:
     await _emitters_reach(url, tls_redis.tls_url)
 
 
+def _cluster_urls(cluster: RedisCluster) -> tuple[str, str]:
+    hosts = ",".join(f"{host}:{port}" for host, port in cluster.startup_nodes)
+    return f"valkey+cluster://{hosts}", f"redis+cluster://{hosts}"
+
+
 async def test_valkey_cluster_urls_reach_a_real_cluster(redis_cluster: RedisCluster) -> None:
     """``valkey+cluster://`` beside ``redis+cluster://`` on one Redis Cluster, for the
-    classic adapters (asyncio and synchronous) and the sharded one."""
-    hosts = ",".join(f"{host}:{port}" for host, port in redis_cluster.startup_nodes)
-    url, other = f"valkey+cluster://{hosts}", f"redis+cluster://{hosts}"
+    classic adapters (asyncio and synchronous)."""
+    url, other = _cluster_urls(redis_cluster)
     await _broadcast_crosses(url, other, layer=RawPubSub)
+    await _sync_and_async_cross(url, other)
+
+
+@pytest.mark.needs_sharded_pubsub
+async def test_valkey_cluster_urls_reach_a_real_cluster_sharded(
+    redis_cluster: RedisCluster,
+) -> None:
+    """The same for the sharded adapter."""
+    url, other = _cluster_urls(redis_cluster)
     await _broadcast_crosses(url, other, layer=ShardedPubSub,
                              adapter_class=AsyncShardedRedisAdapter,
                              channel_prefix=_key("cluster-sharded"))
-    await _sync_and_async_cross(url, other)
