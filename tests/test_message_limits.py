@@ -120,6 +120,7 @@ async def test_oversized_messages_on_every_classic_channel_are_dropped(
         await close_all(clients, servers)
 
 
+@pytest.mark.needs_sharded_pubsub
 async def test_oversized_messages_on_sharded_channels_are_dropped(
     redis_server: RedisServer,
 ) -> None:

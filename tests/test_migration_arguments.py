@@ -90,6 +90,7 @@ async def test_an_emitter_with_the_key_replaces_a_write_only_manager(
         await server.stop()
 
 
+@pytest.mark.needs_sharded_pubsub
 async def test_a_server_without_clients_emits_to_a_sharded_cluster(
     redis_server: RedisServer,
 ) -> None:
