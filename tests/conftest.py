@@ -3,6 +3,7 @@ the multi-node topologies of :mod:`tests.support.topologies`."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -60,10 +61,23 @@ def _mark_sharded_flavour(item: pytest.Item) -> None:
         item.add_marker(pytest.mark.needs_sharded_pubsub)
 
 
+#: set to 1 (CI does), a test that needs a server kind not installed is an error, not
+#: deselected
+ENV_REQUIRE_SERVERS = "SOCKETIO_REDIS_ADAPTER_TEST_REQUIRE_SERVERS"
+
+
 def _needs_missing_server(item: pytest.Item) -> bool:
     """``needs_server(kind)``: the test starts a server of that kind beside the run's
-    (``RedisServer(kind=...)``); it is deselected where that binary is not installed."""
-    return any(kind_binary(mark.args[0]) is None for mark in item.iter_markers("needs_server"))
+    (``RedisServer(kind=...)``); it is deselected where that binary is not installed
+    (an error with ``SOCKETIO_REDIS_ADAPTER_TEST_REQUIRE_SERVERS=1``)."""
+    missing = [mark.args[0] for mark in item.iter_markers("needs_server")
+               if kind_binary(mark.args[0]) is None]
+    if missing and os.environ.get(ENV_REQUIRE_SERVERS) == "1":
+        raise pytest.UsageError(
+            f"{item.nodeid} needs {', '.join(missing)}, which is not installed "
+            f"({ENV_REQUIRE_SERVERS}=1): run `bash scripts/servers.sh`"
+        )
+    return bool(missing)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
