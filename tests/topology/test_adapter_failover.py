@@ -1,12 +1,11 @@
 """The adapter resumes broadcasting by itself after a Redis failover, in under 10 s.
 
-For both flavours (classic ``AsyncRedisAdapter`` and ``AsyncShardedRedisAdapter``: on a
-cluster in each of Node's subscription modes ``static``, ``dynamic`` and ``dynamic-private``,
-under Sentinel in ``dynamic`` mode), two python-socketio servers share one Redis topology,
-each with a client (the remote one in a room).  Server A emits a numbered ``tick`` every
-50 ms; the Redis node that carries those broadcasts is killed with SIGKILL, and the test
-measures the time from the kill to the first tick *emitted after the kill* that the client of
-server B receives:
+For both flavours (classic ``AsyncRedisAdapter``, and ``AsyncShardedRedisAdapter`` in each of
+Node's subscription modes ``static``, ``dynamic`` and ``dynamic-private``), two
+python-socketio servers share one Redis topology, each with a client (the remote one in a
+room).  Server A emits a numbered ``tick`` every 50 ms; the Redis node that carries those
+broadcasts is killed with SIGKILL, and the test measures the time from the kill to the first
+tick *emitted after the kill* that the client of server B receives:
 
 * on a Redis Cluster of 3 masters + 3 replicas, the killed master is the one the flavour
   really uses: for the classic flavour, the node its topology publishes and subscribes on
@@ -57,9 +56,7 @@ AFTER_RESUME = 10
 POLL = 0.01
 ROOM = "failover-room"
 
-FLAVOURS = ("classic", "sharded-dynamic")
-#: on a cluster: every sharded subscription mode
-CLUSTER_FLAVOURS = ("classic", "sharded-static", "sharded-dynamic", "sharded-dynamic-private")
+FLAVOURS = ("classic", "sharded-static", "sharded-dynamic", "sharded-dynamic-private")
 
 Recorder = list[tuple[int, float]]
 
@@ -362,7 +359,7 @@ def node_used(cluster: RedisCluster, rig: Rig, prefix: str) -> RedisNode:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("flavour", CLUSTER_FLAVOURS)
+@pytest.mark.parametrize("flavour", FLAVOURS)
 async def test_cluster_master_failover_resumes_broadcasts(
     failover_cluster: RedisCluster, flavour: str,
     record_property: Callable[[str, object], None],
