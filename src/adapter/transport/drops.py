@@ -9,6 +9,9 @@ the transports then call :meth:`DropReport.sample` with ``suspect=True``.  Where
 before (sampled at each new subscriber connection) and after tells whether the
 limit was the cause ("confirmed"); otherwise the warning names it as the likely
 cause.  INFO is never required: a refusal or an error only means "cannot tell".
+The count exists in recent Redis and Valkey versions (Valkey 9 has it); Redis 6.2
+and 7.0 have none, under any name: a server whose ``INFO stats`` lacks it is not
+asked again.
 """
 
 from __future__ import annotations
@@ -35,14 +38,14 @@ class DropReport:
         (the usual cause).
     """
 
-    __slots__ = ("closed_by_redis", "slow_consumer_disconnects", "_before", "_info_refused",
+    __slots__ = ("closed_by_redis", "slow_consumer_disconnects", "_before", "_no_info",
                  "_tasks")
 
     def __init__(self) -> None:
         self.closed_by_redis = 0
         self.slow_consumer_disconnects = 0
         self._before: dict[Hashable, int | None] = {}
-        self._info_refused = False
+        self._no_info = False
         self._tasks: set[asyncio.Task[None]] = set()
 
     def sample(self, node: Hashable, probe: Probe, suspect: bool, where: str) -> None:
@@ -58,14 +61,18 @@ class DropReport:
 
     async def _sample(self, node: Hashable, probe: Probe, suspect: bool, where: str) -> None:
         count: int | None = None
-        if not self._info_refused:
+        if not self._no_info:
             try:
                 count = await probe()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # refused (ACL) or failed: never fatal, stop asking
                 logger.debug("INFO stats not available (%r); not asking again", exc)
-                self._info_refused = True
+                self._no_info = True
+            else:
+                # not counted by this server (Redis 6.2, 7.0), or not to be asked: the
+                # next connections cannot tell either
+                self._no_info = count is None
         before = self._before.get(node)
         self._before[node] = count
         if suspect:
