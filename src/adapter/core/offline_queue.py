@@ -39,6 +39,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..transport.errors import RedisRefusedError
+from ..transport.reconnect import ReconnectPolicy
 from .waiters import AdapterClosedError
 
 #: what a transport raises when Redis cannot be reached (anything else is raised to ``emit``)
@@ -144,6 +145,9 @@ class HeldBroadcasts:
     loop's thread).
     """
 
+    #: the recovery's ``transport.reconnect.ReconnectPolicy`` delays between two
+    #: attempts to count the servers while Redis does not answer (or refuses)
+    min_retry_delay = 0.02
     max_retry_delay = 0.25
 
     def __init__(
@@ -299,7 +303,8 @@ class HeldBroadcasts:
 
     async def _recover(self) -> None:
         """Wait until Redis and the servers are back, then publish the queue in order."""
-        delay = 0.02
+        policy = ReconnectPolicy(self.min_retry_delay, self.max_retry_delay,
+                                 self.max_retry_delay)
         back_since: float | None = None
         count = 0
         while not self._closed:
@@ -309,8 +314,7 @@ class HeldBroadcasts:
                 count = await self._count_within(1.0)
             except Exception:  # unreachable still (or refused): try again shortly
                 back_since = None
-                await self._sleep(delay)
-                delay = min(delay * 2, self.max_retry_delay)
+                await self._sleep(policy.failed(refused=False))
                 continue
             now = self._time()
             if back_since is None:

@@ -9,8 +9,9 @@ greenlet or an eventlet green thread, by the server's async mode): it reads
 the subscriber connection and hands every message from the fast path's
 ``PushParser`` to ``on_message``, foreign rooms dropped by the channel filter
 before they become objects, exactly as the asyncio transport does.  It
-reconnects and subscribes again by itself (50 ms doubling to 0.5 s between
-attempts; at once after Redis closed a connection that was up).
+reconnects and subscribes again by itself, as every connection does (see
+:mod:`.reconnect`: 50 ms doubling to 0.5 s between attempts, 5 s at most while
+Redis refuses it; at once after Redis closed a connection that was up).
 
 Every URL of the asyncio transports, in their ``redis`` or ``valkey``
 spellings: one server (``redis://``, ``rediss://``, ``unix://``), a

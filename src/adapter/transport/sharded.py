@@ -10,8 +10,10 @@ round-robin over nodes.  Each channel is subscribed with its own SSUBSCRIBE
 Subscriptions follow the cluster by themselves: when a node's connection is
 lost, when Redis reports that a channel's slot moved (an unsolicited
 ``sunsubscribe`` or a ``MOVED`` reply), the topology is learned again and
-the channels are subscribed where they live now, retrying with a backoff of
-50 ms doubling to 1 s.  Publishing goes to the slot's primary; a ``MOVED``
+the channels are subscribed where they live now, at once, then retrying
+with the :class:`~.reconnect.ReconnectPolicy` every connection uses: 50 ms
+doubling to 0.5 s while Redis cannot be reached, to 5 s while it refuses the
+connection (AUTH, ACL).  Publishing goes to the slot's primary; a ``MOVED``
 reply or a failed connection makes it learn the topology again.  On a
 standalone Redis 7 or a Sentinel-watched master every channel lives on the
 one primary.
@@ -49,6 +51,7 @@ from .errors import (
 )
 from .limits import MessageSizeLimit
 from .links import NodeLinks, pubsub_count
+from .reconnect import MAX_DELAY, MAX_REFUSED_DELAY, MIN_DELAY, ReconnectPolicy
 from .resp_connection import RespProtocol, encode_command, encode_spublish
 from .topology import Topology
 
@@ -100,9 +103,11 @@ class ShardedPubSub(MessageSizeLimit):
                                same time means the connection is dead.
     """
 
-    min_retry_delay = 0.05
-    max_refused_delay = 5.0
-    max_retry_delay = 0.5  # subscriptions resume within ~0.5 s of Redis being back
+    #: the :class:`~.reconnect.ReconnectPolicy` delays, as the classic subscribers'
+    #: (subscriptions resume within ~0.5 s of Redis being back)
+    min_reconnect_delay = MIN_DELAY
+    max_reconnect_delay = MAX_DELAY
+    max_refused_delay = MAX_REFUSED_DELAY
 
     def __init__(
         self, topology: Topology, *, confirm_timeout: float = 5.0,
@@ -132,6 +137,8 @@ class ShardedPubSub(MessageSizeLimit):
         self._stale = False
         self._wake: asyncio.Event | None = None
         self._placer: asyncio.Task[None] | None = None
+        #: the placer's delays between attempts (made again when it starts)
+        self._policy = self._reconnect_policy()
         self._relearning: asyncio.Task[None] | None = None
         self._closed = False
         self._outage = False
@@ -216,35 +223,39 @@ class ShardedPubSub(MessageSizeLimit):
         if self._placer is None or self._placer.done():
             self._placer = asyncio.ensure_future(self._place_forever())
 
+    def _reconnect_policy(self) -> ReconnectPolicy:
+        return ReconnectPolicy(self.min_reconnect_delay, self.max_reconnect_delay,
+                               self.max_refused_delay)
+
     async def _place_forever(self) -> None:
         assert self._wake is not None
+        policy = self._policy = self._reconnect_policy()
         while not self._closed:
             await self._wake.wait()
             self._wake.clear()
-            delay = self.min_retry_delay
+            policy.succeeded()  # a new need to place: the first failure waits the least
             while not self._closed:
                 waiting = [channel for channel in self.channels if channel not in self._placed]
                 if not waiting:
                     break
                 try:
                     await self._place(waiting)
-                    delay = self.min_retry_delay
+                    policy.succeeded()
                     await asyncio.sleep(0)
                 except asyncio.CancelledError:
                     raise
                 except RedisRefusedError as exc:
                     self._connection_refused(exc, waiting)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, self.max_refused_delay)
+                    await asyncio.sleep(policy.failed(refused=True))
                 except Exception as exc:
                     self._stale = True
                     self._dropped_nodes.clear()  # not reachable: an outage, not a drop
+                    delay = policy.failed(refused=False)
                     logger.warning(
                         "cannot subscribe %d sharded channels yet (%r); retrying in %.2fs",
                         len(waiting), exc, delay,
                     )
                     await asyncio.sleep(delay)
-                    delay = min(delay * 2, self.max_retry_delay)
 
     def _connection_refused(self, refusal: RedisRefusedError, waiting: list[bytes]) -> None:
         """Redis refused a subscriber connection (AUTH...): fail the waiters, keep trying."""

@@ -17,7 +17,7 @@ from typing import Any
 
 from .drops import DropReport
 from .errors import RedisRefusedError, RefusalLog
-from .reconnect import ReconnectPolicy
+from .reconnect import MAX_DELAY, MAX_REFUSED_DELAY, MIN_DELAY, ReconnectPolicy
 from .sent_commands import SentCommand, SentCommands
 
 logger = logging.getLogger("socketio_redis_adapter")
@@ -44,9 +44,11 @@ class SubscriptionBook:
     :meth:`_connection_failed`, then waits :meth:`_next_attempt_delay`.
     """
 
-    min_reconnect_delay = 0.05
-    max_reconnect_delay = 0.5  # deliveries resume within ~0.5 s of Redis being back
-    max_refused_delay = 5.0
+    #: the :class:`~.reconnect.ReconnectPolicy` delays (its defaults: deliveries resume
+    #: within ~0.5 s of Redis being back; a refusal is tried again every 5 s at most)
+    min_reconnect_delay = MIN_DELAY
+    max_reconnect_delay = MAX_DELAY
+    max_refused_delay = MAX_REFUSED_DELAY
 
     _lock: AbstractContextManager[Any]
     _closed: bool
