@@ -18,17 +18,12 @@ import socketio
 from .core.direct_links import AsyncDirectFrames, known_versions, unsupported
 from .core.direct_reasons import Unsupported
 from .core.manager_api import LocalStateAPI
-from .core.offline_queue import (
-    UNREACHABLE,
-    BroadcastPublisher,
-    OfflineQueue,
-    subscriber_side,
-)
+from .core.offline_queue import UNREACHABLE, BroadcastPublisher, OfflineQueue
 from .core.pacing import FanoutPacer
 from .core.tasks import BackgroundTasks
 from .engine.api import AsyncClusterAPI
 from .manager_common import ManagerCommon
-from .transport.base import MessageHandler
+from .transport.base import MessageHandler, abilities
 from .transport.limits import apply_limit, check_limit
 
 
@@ -65,16 +60,15 @@ class AsyncManagerBase(
         """Make the :class:`BroadcastPublisher` that ``emit`` hands broadcasts to
         when Redis is unreachable (called by a flavour once ``connection``,
         ``engine`` and ``_post`` are set)."""
-        transport = self.connection
+        transport = abilities(self.connection)
         self.publisher = BroadcastPublisher(
             self._post,
-            subscriber_side(transport),
+            transport,
             lambda: self.engine.server_count("/"),
             offline_queue,
             self._get_logger,
         )
-        if hasattr(transport, "on_lost_posts"):
-            transport.on_lost_posts = self.publisher.requeue
+        transport.on_lost_posts = self.publisher.requeue
 
     def _stat_sources(self) -> list[Any]:
         return [self.connection, self.publisher, self.pacer, self._direct]
@@ -200,22 +194,17 @@ class AsyncManagerBase(
         if callback is not None:
             await self.engine.emit_with_callback(namespace, payload, rooms, except_list, callback)
             return
-        # encoded before delivering: data that cannot be serialized reaches no one
-        message = None if ignore_queue else self.codec.encode_broadcast(
-            namespace, payload, rooms, except_list, flags
+        message = self._broadcast_here(
+            namespace, payload, rooms, except_list, flags, volatile, ignore_queue
         )
-        index = self.local.indexes.get(namespace)
-        if index is not None and len(index):
-            self.fanout.deliver(index, namespace, payload, rooms, except_list, volatile)
         if message is not None:
             # held while the cluster is not back (see BroadcastPublisher)
             channel, data = message
             publisher = self.publisher
-            if publisher.holding or publisher.subscriber.resubscribing:
-                publisher.hold(channel, data)
-            else:
+            posting = publisher.send(channel, data)
+            if posting is not None:
                 try:
-                    await self._post(channel, data)
+                    await posting
                 except UNREACHABLE as exc:
                     publisher.unreachable(channel, data, exc)
             self.counters.published += 1

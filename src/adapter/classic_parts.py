@@ -19,6 +19,7 @@ from .engine.receiver import ClassicReceiver
 from .fastpath import ChannelRouter, RoomIndex
 from .protocol.classic import ClassicCodec
 from .protocol.parsers import Parser
+from .transport.base import abilities
 from .uid import new_uid
 
 
@@ -61,7 +62,7 @@ class ClassicParts:
 
     def _counters(self) -> dict[str, int]:
         return {"dropped": self._router.dropped,
-                "oversized": getattr(self.connection, "oversized", 0)}
+                "oversized": abilities(self.connection).oversized}
 
     def _receive_namespace(self, nsp: str, index: RoomIndex) -> None:
         """Read ``nsp``'s broadcasts, requests and responses from now on."""

@@ -24,6 +24,7 @@ from .fastpath import RoomIndex
 from .protocol.broadcast import event_args
 from .protocol.handshake import HandshakeCache
 from .protocol.rooms import room_list, sid_list
+from .transport.base import abilities
 
 DIRECT_FRAMES_ENV = "SOCKETIO_REDIS_ADAPTER_DIRECT_FRAMES"
 """``0`` turns direct frames off for every adapter whose ``direct_frames`` was left out."""
@@ -81,6 +82,9 @@ class ManagerCommon:
         self.counters = Counters()
         self.local = LocalRooms(self.rooms, self._on_namespace)
         self.fanout = Fanout(self.counters)
+        #: delivers a broadcast to this server's clients (a synchronous manager's takes
+        #: its state lock)
+        self._deliver: Callable[..., Any] = self.fanout.deliver
         #: each connection's handshake, for the requests that describe sockets
         self.handshakes = HandshakeCache()
         #: write broadcast frames straight to idle websocket clients when the server
@@ -135,7 +139,8 @@ class ManagerCommon:
             package_logger.warning("%s", warning_text(found.reason, known))
 
     def _stat_sources(self) -> list[Any]:
-        """The parts whose ``stats()`` (and ``table_sizes()``) add to the manager's."""
+        """The parts whose ``stats()`` (and ``table_sizes()``) add to the manager's: the
+        transport first."""
         return [self.connection]
 
     def _counters(self) -> dict[str, int]:
@@ -204,8 +209,9 @@ class ManagerCommon:
             "pending_disconnect": sum(map(len, self.pending_disconnect.values())),
         }
         parts = (self.local, self.fanout, self.handshakes, self._tasks, self.engine,
-                 *self._stat_sources(), getattr(self, "receiver", None),
-                 getattr(self, "_subscriptions", None), self.codec)
+                 abilities(self.connection), *self._stat_sources()[1:],
+                 getattr(self, "receiver", None), getattr(self, "_subscriptions", None),
+                 self.codec)
         for part in parts:
             report = getattr(part, "table_sizes", None)
             if report is not None:
@@ -233,6 +239,23 @@ class ManagerCommon:
         if compress is not None:
             flags["compress"] = bool(compress)
         return namespace or "/", [event, *event_args(data)], rooms, except_list, flags
+
+    def _broadcast_here(
+        self, namespace: str, payload: list[Any], rooms: list[Any], except_list: list[Any],
+        flags: dict[str, Any], volatile: bool, ignore_queue: bool,
+    ) -> tuple[bytes, bytes] | None:
+        """The half of an ``emit`` (without callback) that every manager shares: encode
+        the broadcast, deliver it to this server's clients, and return the
+        ``(channel, data)`` to hand to the publisher's ``send`` (None with
+        ``ignore_queue``)."""
+        # encoded before delivering: data that cannot be serialized reaches no one
+        message = None if ignore_queue else self.codec.encode_broadcast(
+            namespace, payload, rooms, except_list, flags
+        )
+        index = self.local.indexes.get(namespace)
+        if index is not None and len(index):
+            self._deliver(index, namespace, payload, rooms, except_list, volatile)
+        return message
 
 
 __all__ = ["DIRECT_FRAMES_ENV", "EMITTERS_INSTEAD", "ManagerCommon", "refuse_arguments"]

@@ -21,7 +21,7 @@ from .fastpath import RoomIndex
 from .manager_common import refuse_arguments
 from .protocol.sharded import check_mode
 from .protocol.sharded_codec import ShardedCodec
-from .transport.base import ShardedTransport
+from .transport.base import ShardedTransport, abilities
 from .transport.factory import connect_sharded
 from .transport.limits import DEFAULT_MAX_MESSAGE_SIZE
 
@@ -175,7 +175,7 @@ class AsyncShardedRedisAdapter(AsyncManagerBase):
 
     def _counters(self) -> dict[str, int]:
         # rooms without a local socket are never subscribed (dynamic modes): nothing to drop
-        return {"dropped": 0, "oversized": getattr(self.connection, "oversized", 0)}
+        return {"dropped": 0, "oversized": abilities(self.connection).oversized}
 
     def _on_namespace(self, nsp: str, index: RoomIndex) -> None:
         self.receiver.add_namespace(nsp, index)

@@ -29,11 +29,11 @@ from .core.blocking_clock import BlockingClock
 from .core.blocking_publisher import BlockingBroadcastPublisher
 from .core.direct_frames import DirectFrames, known_versions, unsupported
 from .core.manager_api import LocalStateAPI
-from .core.offline_queue import UNREACHABLE, OfflineQueue, subscriber_side
+from .core.offline_queue import OfflineQueue
 from .core.pacing import TURN_DELIVERIES
 from .engine.sync_api import SyncClusterAPI
 from .manager_common import ManagerCommon
-from .transport.base import MessageHandler
+from .transport.base import MessageHandler, abilities
 from .transport.limits import apply_limit, check_limit
 
 
@@ -81,6 +81,7 @@ class SyncManagerBase(
         self._direct = DirectFrames()
         self._started = False
         self._closed = False
+        self._deliver = self._deliver_locked
 
     def _receive_with(self, handler: MessageHandler, max_message_size: int | None) -> None:
         """Hand the transport's messages to ``handler`` under the state lock, behind the
@@ -115,12 +116,17 @@ class SyncManagerBase(
         async def post(channel: bytes, data: bytes) -> None:
             connection.post_now(channel, data)
 
+        transport = abilities(connection)
         self.publisher = BlockingBroadcastPublisher(
-            post, subscriber_side(connection), lambda: self.engine.server_count("/"),
-            offline_queue, self._get_logger,
+            post, transport, lambda: self.engine.server_count("/"),
+            offline_queue, self._get_logger, post_now=connection.post_now,
         )
-        if hasattr(connection, "on_lost_posts"):
-            connection.on_lost_posts = self.publisher.requeue
+        transport.on_lost_posts = self.publisher.requeue
+
+    def _deliver_locked(self, *args: Any) -> None:
+        """Deliver a broadcast to this server's clients, under the state lock."""
+        with self._state_lock:
+            self.fanout.deliver(*args)
 
     def _subscribe_namespace(self, nsp: str, wait: bool) -> None:
         raise NotImplementedError
@@ -268,25 +274,13 @@ class SyncManagerBase(
                 self.engine.emit_with_callback(namespace, payload, rooms, except_list, callback)
             )
             return
-        # encoded before delivering: data that cannot be serialized reaches no one
-        message = None if ignore_queue else self.codec.encode_broadcast(
-            namespace, payload, rooms, except_list, flags
+        message = self._broadcast_here(
+            namespace, payload, rooms, except_list, flags, volatile, ignore_queue
         )
-        index = self.local.indexes.get(namespace)
-        if index is not None and len(index):
-            with self._state_lock:
-                self.fanout.deliver(index, namespace, payload, rooms, except_list, volatile)
         if message is not None:
             # held while the cluster is not back (see core/offline_queue.py)
             channel, data = message
-            publisher = self.publisher
-            if publisher.holding or publisher.subscriber.resubscribing:
-                publisher.hold(channel, data)
-            else:
-                try:
-                    self.connection.post_now(channel, data)
-                except UNREACHABLE as exc:
-                    publisher.unreachable(channel, data, exc)
+            self.publisher.send(channel, data)
             self.counters.published += 1
 
     async def _disconnect_local(self, nsp: str, sid: str, close: bool) -> None:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
 from .blocking import run_to_completion
-from .offline_queue import HeldBroadcasts
+from .offline_queue import UNREACHABLE, HeldBroadcasts
 
 
 class BlockingBroadcastPublisher(HeldBroadcasts):
@@ -25,10 +26,34 @@ class BlockingBroadcastPublisher(HeldBroadcasts):
     while all is well, and runs the recovery while broadcasts are held; it
     sleeps on a server event that holding a broadcast and :meth:`close` set.
     ``post`` and ``count_servers`` are coroutine functions that never suspend
-    (they block), as a synchronous manager's engine has them.
+    (they block), as a synchronous manager's engine has them; ``post_now``,
+    when given, is ``post`` as a plain function (what :meth:`send` calls).
 
     :meth:`bind` it to the server, then :meth:`start` it.
     """
+
+    def __init__(self, *args: Any, post_now: Callable[[bytes, bytes], Any] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._post_now = post_now if post_now is not None else (
+            lambda channel, data: run_to_completion(self._post(channel, data))
+        )
+
+    def send(self, channel: bytes, data: bytes) -> None:
+        """The way in for a broadcast: hold it while the cluster is not back, else
+        publish it now (a post that finds Redis unreachable holds it too).
+
+        Raises :class:`~.offline_queue.OfflineQueueFull` when it is held and does
+        not fit, :class:`~.waiters.AdapterClosedError` once closed; returns None,
+        with nothing left to await.
+        """
+        if self.holding or self.subscriber.resubscribing:
+            self.hold(channel, data)
+            return
+        try:
+            self._post_now(channel, data)
+        except UNREACHABLE as exc:
+            self.unreachable(channel, data, exc)
 
     def _new_lock(self) -> AbstractContextManager[Any]:
         # reentrant: the recovery publishes the last broadcasts with it held

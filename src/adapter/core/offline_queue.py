@@ -108,29 +108,19 @@ class Subscriber(Protocol):
 Post = Callable[[bytes, bytes], Awaitable[Any]]
 
 
-class _NeverResubscribing:
-    """Stands for a transport that has no ``resubscribing`` (one given as ``connection``)."""
-
-    resubscribing = False
-
-
-def subscriber_side(transport: Any) -> Subscriber:
-    """What the publisher reads of ``transport``: itself, when it says whether it is
-    resubscribing."""
-    return transport if hasattr(transport, "resubscribing") else _NeverResubscribing()
-
-
 class HeldBroadcasts:
     """Holds broadcasts in order while the cluster is not back, and publishes them then:
     the queue and the recovery, whatever runs them.
 
-    ``emit`` asks it first: while :attr:`holding` (or the subscriber is
-    resubscribing) it calls :meth:`hold`; otherwise it calls the transport's
-    ``post`` and, when that raises one of :data:`UNREACHABLE`, :meth:`unreachable`.
+    ``emit`` hands it every broadcast through :meth:`send`, which holds it
+    while :attr:`holding` (or while the subscriber is resubscribing) and
+    otherwise publishes it with the transport's ``post``; a post that raises
+    one of :data:`UNREACHABLE` goes to :meth:`unreachable`.
 
     :param post: the transport's ``post(channel, data)`` (a coroutine function;
                  a synchronous manager's never suspends).
-    :param subscriber: the transport (its ``resubscribing`` flag).
+    :param subscriber: the transport (its ``resubscribing`` flag: see
+                       :func:`~socketio_redis_adapter.transport.base.abilities`).
     :param count_servers: returns how many servers are subscribed now.
     :param limits: the offline queue's limits; None for no queue.
     :param logger: returns the logger to use.
@@ -214,6 +204,21 @@ class HeldBroadcasts:
         """The queue is empty and :attr:`holding` over (called under :attr:`_lock`)."""
 
     # -- publishing ------------------------------------------------------------
+
+    def send(self, channel: bytes, data: bytes) -> Awaitable[Any] | None:
+        """The way in for a broadcast: hold it while the cluster is not back, else
+        publish it.
+
+        Returns None once it is held (raises :class:`OfflineQueueFull` when it
+        does not fit, :class:`AdapterClosedError` once closed); else the
+        transport's ``post(channel, data)``, for the caller to await (so an
+        ``emit`` awaits no coroutine of the publisher's own), passing one of
+        :data:`UNREACHABLE` it raises to :meth:`unreachable`.
+        """
+        if self.holding or self.subscriber.resubscribing:
+            self.hold(channel, data)
+            return None
+        return self._post(channel, data)
 
     def unreachable(self, channel: bytes, data: bytes, error: BaseException) -> None:
         """The transport's ``post`` raised ``error`` (one of :data:`UNREACHABLE`):
@@ -490,5 +495,5 @@ class BroadcastPublisher(HeldBroadcasts):
 
 __all__ = [
     "UNREACHABLE", "BroadcastPublisher", "HeldBroadcasts", "NO_QUEUE", "OfflineQueue",
-    "OfflineQueueFull", "subscriber_side",
+    "OfflineQueueFull",
 ]

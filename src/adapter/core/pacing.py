@@ -36,6 +36,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from ..transport.base import abilities
 from .stats import Counters
 
 TURN_DELIVERIES = 100_000
@@ -68,7 +69,8 @@ class FanoutPacer:
     :param handler: the receiver's ``on_message(pattern, channel, data, route)``.
     :param counters: whose ``delivered`` measures the fan-out each message caused.
     :param transport: the subscriber transport; its ``pause_reading()`` and
-                      ``resume_reading()`` are called when it has them.
+                      ``resume_reading()`` are called (see
+                      :class:`~socketio_redis_adapter.transport.base.TransportAbilities`).
     :param logger: returns the adapter's logger.
 
 
@@ -90,7 +92,7 @@ class FanoutPacer:
         self.turn_deliveries = TURN_DELIVERIES
         #: bytes of messages waiting in the backlog before the transport stops reading
         self.max_backlog_bytes = MAX_BACKLOG_BYTES
-        self._transport = transport
+        self._transport = abilities(transport)
         self._logger = logger
         #: deliveries since the backlog was last served (no reset between loop turns: at
         #: worst a message waits for one turn it did not need to, never more)
@@ -158,9 +160,10 @@ class FanoutPacer:
         self._paused = pause
         if pause:
             self.pauses += 1
-        switch = getattr(self._transport, "pause_reading" if pause else "resume_reading", None)
-        if switch is not None:
-            switch()
+        if pause:
+            self._transport.pause_reading()
+        else:
+            self._transport.resume_reading()
 
     # -- reports and closing ------------------------------------------------------
 

@@ -32,7 +32,7 @@ from ..protocol.requests import (
     server_side_request,
 )
 from ..protocol.rooms import room_list
-from ..transport.base import PubSubTransport
+from ..transport.base import PubSubTransport, abilities
 from ..uid import new_uid
 from .answers import carry_out
 from .base import EngineBase
@@ -71,6 +71,8 @@ class ClassicEngine(EngineBase):
         )
         self.codec = codec
         self.transport = transport
+        #: what the transport can do beyond its interface (``count_and_publish``)
+        self.abilities = abilities(transport)
         self.responder = Responder(
             codec, local, self.pending, self.handlers, self._send_later,
             specific_response_channel=specific_response_channel,
@@ -150,14 +152,15 @@ class ClassicEngine(EngineBase):
     ) -> list[Any]:
         """Ask every other server a classic request; return the payload of each response.
 
-        On a transport with ``count_and_publish`` the request goes out with the
-        ``PUBSUB NUMSUB`` that counts the servers, in one round trip.
+        On a transport that :attr:`~.TransportAbilities.counts_and_publishes` the
+        request goes out with the ``PUBSUB NUMSUB`` that counts the servers, in one
+        round trip.
         """
         message = timeout_message or (
             lambda got, want: f"timeout reached while waiting for {what} response"
         )
-        count_and_publish = getattr(self.transport, "count_and_publish", None)
-        if count_and_publish is not None:
+        if self.abilities.counts_and_publishes:
+            count_and_publish = self.abilities.count_and_publish
             channel = self.codec.channels.request(nsp)
 
             async def publish(request_id: str) -> int:

@@ -34,7 +34,7 @@ from typing import Any, cast
 import hiredis
 
 from ..fastpath import PushParser, RespError
-from .base import ChannelFilter, MessageHandler
+from .base import ChannelFilter, MessageHandler, TransportAbilities
 from .blocking_link import BlockingLink, blocking_discovery_command
 from .errors import RedisRefusedError
 from .limits import MessageSizeLimit
@@ -67,7 +67,7 @@ class _Confirmation:
             self.event.set()
 
 
-class BlockingPubSub(SubscriptionBook, MessageSizeLimit):
+class BlockingPubSub(SubscriptionBook, MessageSizeLimit, TransportAbilities):
     """Classic pub/sub on blocking connections (see the module doc).
 
     :param url: a ``redis://``, ``rediss://``, ``unix://``,

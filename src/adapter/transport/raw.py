@@ -57,6 +57,9 @@ class RawPubSub(SubscriberBase, MessageSizeLimit):
     After a failed connection it learns the topology again.
     """
 
+    #: NUMSUB and PUBLISH in one write (see :meth:`count_and_publish`)
+    counts_and_publishes = True
+
     def __init__(
         self,
         url: str | Topology,

@@ -73,6 +73,8 @@ class RedisPubSub(SubscriberBase, MessageSizeLimit):
 
     #: redis-py reads a whole message before the adapter sees it: the size is checked after
     checks_after_reading = True
+    #: NUMSUB and PUBLISH in one pipeline (see :meth:`count_and_publish`)
+    counts_and_publishes = True
 
     def __init__(
         self,

@@ -38,7 +38,7 @@ from typing import Any, NoReturn
 import hiredis
 
 from ..fastpath import PushParser, RespError
-from .base import MessageHandler
+from .base import MessageHandler, TransportAbilities
 from .drops import DropReport
 from .endpoints import Address, open_link
 from .errors import (
@@ -88,7 +88,7 @@ class _NodeSubscriber:
         self.expected.append((command, channel))
 
 
-class ShardedPubSub(MessageSizeLimit):
+class ShardedPubSub(MessageSizeLimit, TransportAbilities):
     """Sharded pub/sub over a :class:`~.topology.Topology` (see the module doc).
 
     :param topology: where channels live (one server, Sentinel, or Cluster).

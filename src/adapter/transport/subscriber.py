@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Iterable
 from typing import Any
 
-from .base import ChannelFilter, MessageHandler
+from .base import ChannelFilter, MessageHandler, TransportAbilities
 from .errors import RedisRefusedError
 from .sent_commands import CONFIRMATIONS
 from .subscription_book import SubscriptionBook, logger
@@ -17,7 +17,7 @@ def _ignore_message(pattern: bytes | None, channel: bytes, data: bytes, route: A
     return None
 
 
-class SubscriberBase(SubscriptionBook):
+class SubscriberBase(SubscriptionBook, TransportAbilities):
     """What every asyncio subscriber shares: the subscriptions it must hold (its
     :class:`~.subscription_book.SubscriptionBook`), the waiters for Redis'
     confirmations, dispatching, and the reconnect loop.
