@@ -188,15 +188,11 @@ class AsyncManagerBase(
 
         Note: this method is a coroutine.
         """
-        namespace, payload, rooms, except_list, flags = self._broadcast_args(
-            event, data, namespace, room, skip_sid, to, except_rooms, volatile, compress
-        )
+        message = self._broadcast_here(event, data, namespace, room, skip_sid, to,
+                                       except_rooms, volatile, compress, ignore_queue, callback)
         if callback is not None:
-            await self.engine.emit_with_callback(namespace, payload, rooms, except_list, callback)
+            await message  # the engine's emit_with_callback
             return
-        message = self._broadcast_here(
-            namespace, payload, rooms, except_list, flags, volatile, ignore_queue
-        )
         if message is not None:
             # held while the cluster is not back (see BroadcastPublisher)
             channel, data = message

@@ -222,12 +222,20 @@ class ManagerCommon:
         self.fanout.forget(eio_sid)
         self.handshakes.forget(eio_sid)
 
-    @staticmethod
-    def _broadcast_args(
-        event: str, data: Any, namespace: str | None, room: Any, skip_sid: Any, to: Any,
-        except_rooms: Any, volatile: bool, compress: bool | None,
-    ) -> tuple[str, list[Any], list[Any], list[Any], dict[str, Any]]:
-        """An ``emit``'s arguments as ``(namespace, payload, rooms, except_rooms, flags)``."""
+    def _broadcast_here(
+        self, event: str, data: Any, namespace: str | None, room: Any, skip_sid: Any, to: Any,
+        except_rooms: Any, volatile: bool, compress: bool | None, ignore_queue: bool,
+        callback: Callable[..., Any] | None,
+    ) -> Any:
+        """The half of an ``emit`` that every manager shares, in one call (the asyncio
+        ``emit`` is a hot path).
+
+        The arguments become a broadcast; with a ``callback``, returns the
+        engine's ``emit_with_callback(...)`` coroutine for the caller to run;
+        else encodes the broadcast, delivers it to this server's clients and
+        returns the ``(channel, data)`` to hand to the publisher's ``send``
+        (None with ``ignore_queue``).
+        """
         rooms = room_list(to or room)
         except_list = (
             room_list(except_rooms) + sid_list(skip_sid)
@@ -238,16 +246,10 @@ class ManagerCommon:
             flags["volatile"] = True
         if compress is not None:
             flags["compress"] = bool(compress)
-        return namespace or "/", [event, *event_args(data)], rooms, except_list, flags
-
-    def _broadcast_here(
-        self, namespace: str, payload: list[Any], rooms: list[Any], except_list: list[Any],
-        flags: dict[str, Any], volatile: bool, ignore_queue: bool,
-    ) -> tuple[bytes, bytes] | None:
-        """The half of an ``emit`` (without callback) that every manager shares: encode
-        the broadcast, deliver it to this server's clients, and return the
-        ``(channel, data)`` to hand to the publisher's ``send`` (None with
-        ``ignore_queue``)."""
+        namespace = namespace or "/"
+        payload = [event, *event_args(data)]
+        if callback is not None:
+            return self.engine.emit_with_callback(namespace, payload, rooms, except_list, callback)
         # encoded before delivering: data that cannot be serialized reaches no one
         message = None if ignore_queue else self.codec.encode_broadcast(
             namespace, payload, rooms, except_list, flags
@@ -256,6 +258,5 @@ class ManagerCommon:
         if index is not None and len(index):
             self._deliver(index, namespace, payload, rooms, except_list, volatile)
         return message
-
 
 __all__ = ["DIRECT_FRAMES_ENV", "EMITTERS_INSTEAD", "ManagerCommon", "refuse_arguments"]

@@ -266,17 +266,11 @@ class SyncManagerBase(
         :class:`OfflineQueueFull` (a ``ConnectionError``): the event then
         reached this server's clients only.
         """
-        namespace, payload, rooms, except_list, flags = self._broadcast_args(
-            event, data, namespace, room, skip_sid, to, except_rooms, volatile, compress
-        )
+        message = self._broadcast_here(event, data, namespace, room, skip_sid, to,
+                                       except_rooms, volatile, compress, ignore_queue, callback)
         if callback is not None:
-            run_to_completion(
-                self.engine.emit_with_callback(namespace, payload, rooms, except_list, callback)
-            )
+            run_to_completion(message)  # the engine's emit_with_callback
             return
-        message = self._broadcast_here(
-            namespace, payload, rooms, except_list, flags, volatile, ignore_queue
-        )
         if message is not None:
             # held while the cluster is not back (see core/offline_queue.py)
             channel, data = message
