@@ -18,7 +18,6 @@ import socketio
 
 from socketio_redis_adapter import OfflineQueue, OfflineQueueFull
 from socketio_redis_adapter.core.blocking_publisher import BlockingBroadcastPublisher
-from socketio_redis_adapter.core.offline_queue import UNREACHABLE
 
 LOGGER = logging.getLogger("test-blocking-publisher")
 
@@ -55,15 +54,7 @@ def _publisher(redis: _Redis, limits: OfflineQueue | None) -> BlockingBroadcastP
 
 def _emit(publisher: BlockingBroadcastPublisher, redis: _Redis, data: bytes) -> None:
     """What a synchronous manager's ``emit`` does with a broadcast."""
-    if publisher.holding or publisher.subscriber.resubscribing:
-        publisher.hold(b"ch", data)
-        return
-    try:
-        redis.post(b"ch", data).send(None)
-    except StopIteration:
-        return
-    except UNREACHABLE as exc:
-        publisher.unreachable(b"ch", data, exc)
+    publisher.send(b"ch", data)
 
 
 def _wait(predicate: Any, what: str, timeout: float = 10.0) -> None:

@@ -164,10 +164,6 @@ class _ProbedAbilities(TransportAbilities):
         self.transport = transport
         self.counts_and_publishes = callable(getattr(transport, "count_and_publish", None))
 
-    def stats(self) -> dict[str, int]:
-        stats: dict[str, int] = self.transport.stats()
-        return stats
-
     @property  # type: ignore[override]
     def on_lost_posts(self) -> LostPostsHandler | None:
         handler: LostPostsHandler | None = getattr(self.transport, "on_lost_posts", None)
