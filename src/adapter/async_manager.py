@@ -53,7 +53,8 @@ class AsyncManagerBase(
     def _receive_with(self, handler: MessageHandler, max_message_size: int | None) -> None:
         """Hand the transport's messages to ``handler`` through the size limit and a
         :class:`FanoutPacer` (called by a flavour once ``connection`` is set)."""
-        self.pacer = FanoutPacer(handler, self.counters, self.connection, self._get_logger)
+        self.pacer = FanoutPacer(handler, self.counters, abilities(self.connection),
+                                 self._get_logger)
         apply_limit(self.connection, check_limit(max_message_size), self.pacer.on_message)
 
     def _hold_broadcasts_in_outages(self, offline_queue: OfflineQueue | None) -> None:

@@ -36,7 +36,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..transport.base import abilities
 from .stats import Counters
 
 TURN_DELIVERIES = 100_000
@@ -68,9 +67,9 @@ class FanoutPacer:
 
     :param handler: the receiver's ``on_message(pattern, channel, data, route)``.
     :param counters: whose ``delivered`` measures the fan-out each message caused.
-    :param transport: the subscriber transport; its ``pause_reading()`` and
-                      ``resume_reading()`` are called (see
-                      :class:`~socketio_redis_adapter.transport.base.TransportAbilities`).
+    :param transport: the subscriber transport's abilities (see
+                      :func:`~socketio_redis_adapter.transport.base.abilities`): its
+                      ``pause_reading()`` and ``resume_reading()`` are called.
     :param logger: returns the adapter's logger.
 
 
@@ -92,7 +91,7 @@ class FanoutPacer:
         self.turn_deliveries = TURN_DELIVERIES
         #: bytes of messages waiting in the backlog before the transport stops reading
         self.max_backlog_bytes = MAX_BACKLOG_BYTES
-        self._transport = abilities(transport)
+        self._transport = transport
         self._logger = logger
         #: deliveries since the backlog was last served (no reset between loop turns: at
         #: worst a message waits for one turn it did not need to, never more)
@@ -160,7 +159,6 @@ class FanoutPacer:
         self._paused = pause
         if pause:
             self.pauses += 1
-        if pause:
             self._transport.pause_reading()
         else:
             self._transport.resume_reading()
