@@ -67,6 +67,17 @@ UVICORN_IMPLS = [
     Impl(NODE, "node", "node"),
 ]
 
+OURS_RAW = "ours RawPubSub"
+OURS_REDISPY = "ours RedisPubSub"
+
+#: the rows of ``--only transport``: the classic flavour (``AsyncRedisAdapter``, compiled
+#: core) on its own RESP client (what ``redis://`` URLs get) and on redis-py (what
+#: ``rediss://`` URLs and ``redis_options`` get)
+TRANSPORT_IMPLS = [
+    Impl(OURS_RAW, "ours", "node", {**COMPILED, "EXPECT_TRANSPORT": "raw"}),
+    Impl(OURS_REDISPY, "ours", "node", {**COMPILED, "SCENARIO_TRANSPORT": "redis-py"}),
+]
+
 OURS_SHARDED = "ours sharded (dynamic)"
 OURS_CLASSIC = "ours classic"
 NODE_SHARDED = "node createShardedAdapter (dynamic)"

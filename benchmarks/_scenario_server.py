@@ -10,6 +10,10 @@ environment picks the pure-Python twin) or ``arm`` (python-socketio's
 ``1``/``0`` to have the child check which core it got.
 
 ``SCENARIO_WEB=uvicorn`` serves ASGI under uvicorn instead of aiohttp.
+``SCENARIO_TRANSPORT=redis-py`` gives the classic flavour (ours) the redis-py
+transport, ``connection=RedisPubSub.from_url(REDIS_URL)``, instead of the one
+the URL selects (``RawPubSub`` for ``redis://``); ``EXPECT_TRANSPORT=raw``
+checks that the URL did select ``RawPubSub``.
 
 Clients join the rooms listed in their CONNECT auth ``{"rooms": [...]}``.
 Protocol: see ``_scenario_commands.py``; commands ``cpu`` (process CPU
@@ -47,7 +51,18 @@ def make_manager(impl: str, url: str, key: str, flavour: str = "classic") -> Any
             )
         if flavour != "classic":
             raise ValueError(f"unknown flavour {flavour!r}")
-        return socketio_redis_adapter.AsyncRedisAdapter(url, key=key)
+        transport = os.environ.get("SCENARIO_TRANSPORT", "default")
+        if transport == "redis-py":  # what rediss:// URLs and redis_options get
+            connection = socketio_redis_adapter.RedisPubSub.from_url(url)
+            return socketio_redis_adapter.AsyncRedisAdapter(key=key, connection=connection)
+        if transport != "default":
+            raise ValueError(f"unknown SCENARIO_TRANSPORT {transport!r}")
+        mgr = socketio_redis_adapter.AsyncRedisAdapter(url, key=key)
+        if os.environ.get("EXPECT_TRANSPORT") == "raw" and not isinstance(
+            mgr.connection, socketio_redis_adapter.RawPubSub
+        ):
+            raise RuntimeError(f"expected RawPubSub, got {type(mgr.connection).__name__}")
+        return mgr
     if impl == "arm":
         return socketio.AsyncRedisManager(url, channel=key)
     raise ValueError(f"unknown implementation {impl!r}")

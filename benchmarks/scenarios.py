@@ -40,6 +40,12 @@ Python servers run aiohttp on uvloop.  Scenarios:
 The **uvicorn** group (``--only uvicorn``) runs c with the Python servers on
 ASGI under uvicorn (its default websocket implementation) instead of aiohttp.
 
+The **transport** group (``--only transport``) runs a, b and c with our
+classic flavour (``AsyncRedisAdapter``, compiled core) on its two asyncio
+transports: ``RawPubSub``, the adapter's own RESP client that ``redis://``
+URLs get, and ``RedisPubSub`` (redis-py, ``connection=RedisPubSub.from_url(url)``),
+what ``rediss://`` URLs and ``redis_options`` get.
+
 The **sharded** group (``--only sharded``) runs a, b and c again on a
 3-master Redis Cluster it starts (``tests.support.topologies.RedisCluster``,
 stopped by PID at the end), with our ``AsyncShardedRedisAdapter`` and Node's
@@ -81,9 +87,11 @@ from _scenario_cluster import (  # noqa: E402
     NODE,
     NODE_SHARDED,
     OURS_CLASSIC,
+    OURS_RAW,
     OURS_SHARDED,
     SYNC_IMPLS,
     SYNC_RM,
+    TRANSPORT_IMPLS,
     UVICORN_IMPLS,
     Cluster,
     Impl,
@@ -224,6 +232,15 @@ GROUPS: dict[str, dict[str, Any]] = {
         "notes": {"c": "socketio.Server in threading mode: Werkzeug's threaded server, a "
                        "reader and a writer thread per websocket client (python-engineio); "
                        "ours writes broadcast frames straight to idle clients (direct_frames)."},
+    },
+    "transport": {
+        "impls": TRANSPORT_IMPLS,
+        "scenarios": ["a", "b", "c"],
+        "columns": {k: (f"transport {v[0]}", v[1], v[2]) for k, v in COLUMNS.items()},
+        "refs": [("vs RawPubSub", OURS_RAW)],
+        "notes": {"a": "AsyncRedisAdapter with the compiled core on both rows; RawPubSub is "
+                       "what a redis:// URL gets, RedisPubSub (redis-py) what rediss:// URLs "
+                       "and redis_options get."},
     },
     "sharded": {
         "impls": CLUSTER_IMPLS,
@@ -379,9 +396,9 @@ def parse_only(text: str) -> list[tuple[str, str]]:
     for token in (t.strip() for t in text.split(",")):
         if not token:
             continue
-        if token in ("sharded", "sync", "uvicorn"):
+        if token in ("sharded", "sync", "uvicorn", "transport"):
             plan += [(token, s) for s in GROUPS[token]["scenarios"]]
-        elif token.startswith(("sharded-", "sync-", "uvicorn-")):
+        elif token.startswith(("sharded-", "sync-", "uvicorn-", "transport-")):
             group, _, scenario = token.partition("-")
             plan.append((group, scenario))
         else:
@@ -390,8 +407,8 @@ def parse_only(text: str) -> list[tuple[str, str]]:
         if scenario not in GROUPS[group]["scenarios"]:
             raise ValueError(
                 f"unknown scenario {scenario!r} in group {group}; choose from "
-                f"{GROUPS['standalone']['scenarios']}, sharded, sync, "
-                + ", ".join(f"{g}-{x}" for g in ("sharded", "sync")
+                f"{GROUPS['standalone']['scenarios']}, sharded, sync, uvicorn, transport, "
+                + ", ".join(f"{g}-{x}" for g in ("sharded", "sync", "transport")
                             for x in GROUPS[g]["scenarios"])
             )
     return list(dict.fromkeys(plan))
@@ -407,12 +424,13 @@ def main() -> int:
         "--only sharded --smoke takes well under a minute)",
     )
     parser.add_argument(
-        "--only", default="a,b,c,d,e,f,g,h,sharded,sync,uvicorn",
+        "--only", default="a,b,c,d,e,f,g,h,sharded,sync,uvicorn,transport",
         help="comma-separated scenarios to run: a..h on a standalone Redis, 'sharded' for "
         "a, b, c on a 3-master Redis Cluster (sharded and classic flavours), 'sync' for a, b, "
         "c with synchronous servers (RedisAdapter, RedisManager), 'uvicorn' for c with ASGI "
-        "servers under uvicorn, or sharded-a, sync-b... "
-        "(default: a,b,c,d,e,f,g,h,sharded,sync,uvicorn)",
+        "servers under uvicorn, 'transport' for a, b, c with our classic flavour on "
+        "RawPubSub and on RedisPubSub (redis-py), or sharded-a, sync-b, transport-c... "
+        "(default: a,b,c,d,e,f,g,h,sharded,sync,uvicorn,transport)",
     )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args()
