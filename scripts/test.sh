@@ -150,8 +150,8 @@ section "micro-benchmarks, short mode (so they cannot rot)"
 "$VPY" -m pytest benchmarks -q --benchmark-min-rounds=1 --benchmark-max-time=0.005 \
   --benchmark-warmup=off --benchmark-columns=min,median,ops
 
-section "end-to-end scenarios: cluster, sync and uvicorn servers, cross-server requests, smoke sizes"
-"$VPY" benchmarks/scenarios.py --only sharded,sync,uvicorn,f,g,h --smoke
+section "end-to-end scenarios: cluster, sync and uvicorn servers, cross-server requests, the two classic transports, smoke sizes"
+"$VPY" benchmarks/scenarios.py --only sharded,sync,uvicorn,f,g,h,transport --smoke
 
 section "reliability figures, smoke sizes (so they cannot rot)"
 "$VPY" benchmarks/reliability.py --smoke
