@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import pkgutil
 from types import ModuleType
 
 from socketio_redis_adapter import _fastpath_py
@@ -66,3 +67,19 @@ def test_default_import_uses_compiled_module() -> None:
         return
     if hasattr(package, "FASTPATH"):
         assert package.FASTPATH is fastpath.FASTPATH
+
+
+def test_twin_defines_no_public_name_the_compiled_core_lacks() -> None:
+    """Every public function and class the pure twin's modules define exists in the
+    compiled core (helpers are private in both)."""
+    if COMPILED is None:
+        assert NO_EXTENSIONS, NOT_BUILT.format(COMPILED_ERROR)
+        return
+    compiled = {name for name in dir(COMPILED) if not name.startswith("_")}
+    for info in pkgutil.iter_modules(_fastpath_py.__path__):
+        module = importlib.import_module(f"{_fastpath_py.__name__}.{info.name}")
+        defined = {
+            name for name, value in vars(module).items()
+            if not name.startswith("_") and getattr(value, "__module__", None) == module.__name__
+        }
+        assert defined <= compiled, (info.name, sorted(defined - compiled))

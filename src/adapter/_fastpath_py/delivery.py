@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .direct import DirectLinks, queue_is_pristine
+from .direct import DirectLinks, _queue_is_pristine
 
 
 class DeliveryCache:
@@ -71,7 +71,7 @@ def deliver(
     if not isinstance(packets, (list, tuple)):
         packets = list(packets)  # read once, for every socket
     # direct writes read asyncio.Queue's internals: only where its layout is known
-    direct = links is not None and frames is not None and len(links) > 0 and queue_is_pristine()
+    direct = links is not None and frames is not None and len(links) > 0 and _queue_is_pristine()
     for eio_sid in eio_sids:
         socket = sockets.get(eio_sid)
         if socket is None or socket.closed:

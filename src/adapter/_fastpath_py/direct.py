@@ -17,7 +17,7 @@ _QUEUE_METHODS = ("put_nowait", "full", "_put", "_wakeup_next", "qsize")
 _queue_methods = tuple(getattr(asyncio.Queue, name) for name in _QUEUE_METHODS)
 
 
-def queue_is_pristine() -> bool:
+def _queue_is_pristine() -> bool:
     """True while ``asyncio.Queue`` has the layout and methods direct writes rely on."""
     return _QUEUE_LAYOUT_KNOWN and all(
         getattr(asyncio.Queue, name) is method

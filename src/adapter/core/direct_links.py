@@ -53,7 +53,7 @@ KNOWN_VERSIONS = {
     "websockets": ("16.", "17."),
 }
 #: the Python versions whose ``asyncio.Queue`` internals the fast path's ``deliver``
-#: knows (the same bounds as its ``queue_is_pristine``, in both twins)
+#: knows (the same bounds as its ``_queue_is_pristine``, in both twins)
 KNOWN_PYTHON = ((3, 10), (3, 13))
 #: what each async mode needs besides python-engineio
 _MODE_LIBRARIES = {"aiohttp": ("aiohttp",), "asgi": ()}
