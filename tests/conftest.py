@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import RedisServer, running
 from tests.support.servers import SERVER, describe, kind_binary
 from tests.support.topologies import RedisCluster, RedisSentinelSet
 
@@ -101,19 +101,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     """A redis-server shared by the whole session; tests use distinct keys."""
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
+    yield from running(RedisServer())
 
 
 @pytest.fixture
 def own_redis() -> Iterator[RedisServer]:
     """A redis-server for one test, which it may stop and restart."""
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
+    yield from running(RedisServer())
+
+
+@pytest.fixture(scope="module")
+def old_redis() -> Iterator[RedisServer]:
+    """A Redis 6.2 server (no sharded pub/sub) beside the run's server, for one module:
+    its tests carry ``needs_server("redis-6.2")``."""
+    yield from running(RedisServer(kind="redis-6.2"))
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,14 +26,6 @@ from tests.support.topologies import admin_command, parse_info
 #: classic on raw connections, classic on redis-py connections, sharded (raw, per node)
 FLAVOURS = ["classic", "classic-redispy", "sharded"]
 COUNT = "client_output_buffer_limit_disconnections"
-
-
-@pytest.fixture(scope="module")
-def old_redis() -> Iterator[RedisServer]:
-    server = RedisServer(kind="redis-6.2")
-    server.start()
-    yield server
-    server.stop()
 
 
 async def _server(flavour: str, url: str) -> PyServer:

@@ -16,7 +16,6 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -41,14 +40,6 @@ OLD = "redis-6.2"
 BOUND = 2.0
 #: what the message names: the server, the minimum, the way out
 MINIMUM = "Redis 7.0 or later, or any Valkey version"
-
-
-@pytest.fixture(scope="module")
-def old_redis() -> Iterator[RedisServer]:
-    server = RedisServer(kind=OLD)
-    server.start()
-    yield server
-    server.stop()
 
 
 def _prefix() -> str:

@@ -38,7 +38,7 @@ from socketio_redis_adapter.transport.urls import (
     topology_from_url,
     unix_socket_reason,
 )
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import RedisServer, running
 from tests.support.sio_cluster import Client, PyServer, close_all
 from tests.support.sync_server import SyncServer
 from tests.support.topologies import RedisCluster
@@ -57,19 +57,13 @@ def _valkey(url: str) -> str:
 @pytest.fixture(scope="module")
 def unix_redis() -> Iterator[RedisServer]:
     """A redis-server that also listens on a Unix socket."""
-    server = RedisServer(unix_socket=True)
-    server.start()
-    yield server
-    server.stop()
+    yield from running(RedisServer(unix_socket=True))
 
 
 @pytest.fixture(scope="module")
 def tls_redis() -> Iterator[RedisServer]:
     """A redis-server that listens with TLS only (test CA in ``tls_files``)."""
-    server = RedisServer(tls=True)
-    server.start()
-    yield server
-    server.stop()
+    yield from running(RedisServer(tls=True))
 
 
 # -- the mapping --------------------------------------------------------------

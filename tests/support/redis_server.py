@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 
 from .ports import free_port
 from .servers import require_tls, server_binary, server_kind
@@ -173,3 +174,13 @@ class RedisServer:
         if downtime:
             time.sleep(downtime)
         self.start()
+
+
+def running(server: RedisServer) -> Iterator[RedisServer]:
+    """A fixture's body: start ``server``, yield it, stop it (by its PID) however the
+    tests using it end."""
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -32,7 +32,7 @@ import redis
 
 from socketio_redis_adapter import RedisRefusedError
 from tests.support.acl_rules import classic_rules, sentinel_rules, sharded_rules, user_rules
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import RedisServer, running
 from tests.support.secure_rig import (
     STEPS,
     ProbeClassic,
@@ -62,10 +62,7 @@ PASSWORD = "s3cret-pw"
 @pytest.fixture(scope="module")
 def tls_server() -> Iterator[RedisServer]:
     """A TLS-only redis-server (CA in ``tls_files["ca"]``) for this module."""
-    server = RedisServer(tls=True)
-    server.start()
-    yield server
-    server.stop()
+    yield from running(RedisServer(tls=True))
 
 
 def _hosts(cluster: RedisCluster) -> str:
