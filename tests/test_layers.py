@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from socketio_redis_adapter import Emitter
-from socketio_redis_adapter.engine.host import Answer, Reply
+from socketio_redis_adapter.engine.answers import Answer, Reply
+from socketio_redis_adapter.engine.classic.responder import Responder
 from socketio_redis_adapter.engine.pending import PendingRequests
-from socketio_redis_adapter.engine.responder import Responder
 from socketio_redis_adapter.fastpath import RoomIndex
 from socketio_redis_adapter.protocol.classic import ClassicCodec
 from socketio_redis_adapter.protocol.requests import (

@@ -14,7 +14,7 @@ from typing import Any
 from .async_manager import AsyncManagerBase
 from .classic_parts import ClassicParts
 from .core.offline_queue import OfflineQueue
-from .engine.subscriptions import ClassicSubscriptions
+from .engine.classic.subscriptions import ClassicSubscriptions
 from .fastpath import RoomIndex
 from .manager_common import refuse_arguments
 from .protocol.parsers import Parser

@@ -14,8 +14,8 @@ from typing import Any
 from .core.clock import Clock
 from .core.manager_side import ManagerSide
 from .engine.base import EngineBase
-from .engine.classic import ClassicEngine
-from .engine.receiver import ClassicReceiver
+from .engine.classic.engine import ClassicEngine
+from .engine.classic.receiver import ClassicReceiver
 from .fastpath import ChannelRouter, RoomIndex
 from .protocol.classic import ClassicCodec
 from .protocol.parsers import Parser

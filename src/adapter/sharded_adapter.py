@@ -14,9 +14,9 @@ from typing import Any
 from .async_manager import AsyncManagerBase
 from .core.manager_side import ManagerSide
 from .core.offline_queue import OfflineQueue
-from .engine.sharded import ShardedEngine
-from .engine.sharded_receiver import ShardedReceiver
-from .engine.sharded_subscriptions import ShardedSubscriptions
+from .engine.sharded.engine import ShardedEngine
+from .engine.sharded.receiver import ShardedReceiver
+from .engine.sharded.subscriptions import ShardedSubscriptions
 from .fastpath import RoomIndex
 from .manager_common import refuse_arguments
 from .protocol.sharded import check_mode

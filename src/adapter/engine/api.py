@@ -21,8 +21,8 @@ from ..core.remote_socket import RemoteSocket
 from ..protocol.broadcast import event_args
 from ..protocol.requests import Selector
 from ..protocol.rooms import room_list
+from .answers import ServerSideHandler
 from .base import EngineBase
-from .responder import ServerSideHandler
 
 
 def _selector(rooms: Any, except_rooms: Any) -> Selector:

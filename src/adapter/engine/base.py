@@ -23,9 +23,9 @@ from ..core.remote_socket import RemoteSocket, SocketOperations
 from ..core.tasks import Spawner
 from ..core.waiters import AckWaiter
 from ..protocol.requests import Selector
-from .host import LocalSide, Reply
+from .answers import Reply, ServerSideHandler
+from .local_side import LocalSide
 from .pending import PendingRequests
-from .responder import ServerSideHandler
 
 TimeoutMessage = Callable[[int, int], str]
 

@@ -15,11 +15,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..core.clock import Clock
-from ..core.remote_socket import RemoteSocket, SocketOperations
-from ..core.tasks import Spawner
-from ..protocol.classic import ClassicCodec
-from ..protocol.requests import (
+from ...core.clock import Clock
+from ...core.remote_socket import RemoteSocket, SocketOperations
+from ...core.tasks import Spawner
+from ...protocol.classic import ClassicCodec
+from ...protocol.requests import (
     RequestType,
     Selector,
     SocketsRequest,
@@ -31,12 +31,12 @@ from ..protocol.requests import (
     leave_request,
     server_side_request,
 )
-from ..protocol.rooms import room_list
-from ..transport.base import PubSubTransport, abilities
-from ..uid import new_uid
-from .answers import carry_out
-from .base import EngineBase
-from .host import Answer, LocalSide
+from ...protocol.rooms import room_list
+from ...transport.base import PubSubTransport, abilities
+from ...uid import new_uid
+from ..answers import Answer, carry_out
+from ..base import EngineBase
+from ..local_side import LocalSide
 from .responder import Responder
 
 

@@ -17,12 +17,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..core.clock import Clock
-from ..core.remote_socket import RemoteSocket, SocketOperations
-from ..core.tasks import Spawner
-from ..protocol.requests import RequestType, Selector
-from ..protocol.rooms import room_list
-from ..protocol.sharded import (
+from ...core.clock import Clock
+from ...core.remote_socket import RemoteSocket, SocketOperations
+from ...core.tasks import Spawner
+from ...protocol.requests import RequestType, Selector
+from ...protocol.rooms import room_list
+from ...protocol.sharded import (
     RESPONSE_TYPES,
     ClusterMessage,
     MessageType,
@@ -34,13 +34,12 @@ from ..protocol.sharded import (
     sockets_join_data,
     sockets_leave_data,
 )
-from ..protocol.sharded_codec import ShardedCodec
-from ..transport.base import ShardedTransport
-from .answers import carry_out
-from .base import EngineBase
-from .host import Answer, LocalSide
-from .local_ops import join_or_leave
-from .sharded_responder import ShardedResponder
+from ...protocol.sharded_codec import ShardedCodec
+from ...transport.base import ShardedTransport
+from ..answers import Answer, carry_out
+from ..base import EngineBase
+from ..local_side import LocalSide, join_or_leave
+from .responder import ShardedResponder
 
 
 def _timeout_message(got: int, want: int) -> str:

@@ -13,12 +13,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..core.fanout import Fanout
-from ..core.log_limit import LogLimiter
-from ..core.stats import Counters
-from ..fastpath import ChannelRouter, RoomIndex
-from ..protocol.classic import ClassicCodec
-from ..protocol.errors import MalformedMessage
+from ...core.fanout import Fanout
+from ...core.log_limit import LogLimiter
+from ...core.stats import Counters
+from ...fastpath import ChannelRouter, RoomIndex
+from ...protocol.classic import ClassicCodec
+from ...protocol.errors import MalformedMessage
 
 
 class ClassicReceiver:

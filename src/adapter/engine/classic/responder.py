@@ -1,7 +1,7 @@
 """The answering side of the classic protocol: what this server does with a request.
 
 Joins, leaves and local deliveries happen at once; everything else comes
-back as an :class:`~.host.Answer` for the manager to carry out, so the same
+back as an :class:`~..answers.Answer` for the manager to carry out, so the same
 responder serves an asyncio manager and a synchronous one.  Acks of a
 broadcast request arrive later and go to ``send_later``.
 """
@@ -12,9 +12,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..protocol.classic import ClassicCodec
-from ..protocol.errors import MalformedMessage
-from ..protocol.requests import (
+from ...protocol.classic import ClassicCodec
+from ...protocol.errors import MalformedMessage
+from ...protocol.requests import (
     QUERY_REQUESTS,
     SOCKET_REQUESTS,
     RequestType,
@@ -31,11 +31,9 @@ from ..protocol.requests import (
     server_side_response,
     sockets_response,
 )
-from .host import Answer, LocalSide, Reply, ServerSideCall
-from .local_ops import join_or_leave
-from .pending import PendingRequests
-
-ServerSideHandler = Callable[..., Any]
+from ..answers import Answer, Reply, ServerSideCall, ServerSideHandler
+from ..local_side import LocalSide, join_or_leave
+from ..pending import PendingRequests
 
 
 class Responder:
@@ -207,4 +205,4 @@ class Responder:
         return Reply(channel, payload)
 
 
-__all__ = ["Responder", "ServerSideHandler"]
+__all__ = ["Responder"]

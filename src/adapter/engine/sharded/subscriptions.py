@@ -16,13 +16,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..core.tasks import BackgroundTasks
-from ..fastpath import RoomIndex
-from ..protocol.sharded import ShardedChannels
-from ..transport.base import ShardedTransport
-from ..transport.errors import UnsupportedServerError
-from .sharded_receiver import ShardedReceiver
-from .subscriptions import report_subscription
+from ...core.tasks import BackgroundTasks
+from ...fastpath import RoomIndex
+from ...protocol.sharded import ShardedChannels
+from ...transport.base import ShardedTransport
+from ...transport.errors import UnsupportedServerError
+from ..flavour import report_subscription
+from .receiver import ShardedReceiver
 
 
 class ShardedSubscriptions:

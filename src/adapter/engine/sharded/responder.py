@@ -3,7 +3,7 @@
 socket.io-adapter's ``ClusterAdapter.onMessage``: joins and leaves are
 applied at once, broadcasts with acks are delivered at once (their client
 count is the answer, the acks go to ``send_later`` as they come), and the
-rest comes back as an :class:`~.host.Answer` (disconnects, a fetch's
+rest comes back as an :class:`~..answers.Answer` (disconnects, a fetch's
 sockets, a server-side event to run) for the manager to carry out.
 Responses go to the requester's own channel, ``P#NSP#<uid>#``.
 """
@@ -14,8 +14,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..protocol.errors import MalformedMessage
-from ..protocol.sharded import (
+from ...protocol.errors import MalformedMessage
+from ...protocol.sharded import (
     ClusterMessage,
     MessageType,
     broadcast_ack_data,
@@ -23,7 +23,7 @@ from ..protocol.sharded import (
     fetch_sockets_response_data,
     server_side_emit_response_data,
 )
-from ..protocol.sharded_codec import (
+from ...protocol.sharded_codec import (
     ShardedCodec,
     read_broadcast,
     read_request_id,
@@ -31,9 +31,8 @@ from ..protocol.sharded_codec import (
     read_selector,
     read_server_side_event,
 )
-from .host import Answer, LocalSide, Reply, ServerSideCall
-from .local_ops import join_or_leave
-from .responder import ServerSideHandler
+from ..answers import Answer, Reply, ServerSideCall, ServerSideHandler
+from ..local_side import LocalSide, join_or_leave
 
 
 class ShardedResponder:

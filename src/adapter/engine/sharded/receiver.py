@@ -18,13 +18,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..core.fanout import Fanout
-from ..core.log_limit import LogLimiter
-from ..core.stats import Counters
-from ..fastpath import RoomIndex
-from ..protocol.errors import MalformedMessage
-from ..protocol.sharded import MessageType, decode
-from ..protocol.sharded_codec import ShardedCodec, read_broadcast, read_plain_broadcast
+from ...core.fanout import Fanout
+from ...core.log_limit import LogLimiter
+from ...core.stats import Counters
+from ...fastpath import RoomIndex
+from ...protocol.errors import MalformedMessage
+from ...protocol.sharded import MessageType, decode
+from ...protocol.sharded_codec import ShardedCodec, read_broadcast, read_plain_broadcast
 
 
 class ShardedReceiver:

@@ -7,9 +7,9 @@ import functools
 import logging
 from collections.abc import Callable, Iterable
 
-from ..protocol.channels import Channels
-from ..transport.base import PubSubTransport
-from ..transport.errors import RedisRefusedError, UnsupportedServerError
+from ...protocol.channels import Channels
+from ...transport.base import PubSubTransport
+from ..flavour import report_subscription
 
 
 class ClassicSubscriptions:
@@ -74,19 +74,4 @@ class ClassicSubscriptions:
         report_subscription(self._logger(), nsp, future)
 
 
-def report_subscription(logger: logging.Logger, nsp: str, future: asyncio.Future[None]) -> None:
-    """Log why a namespace's subscription failed (nothing when it succeeded)."""
-    if future.cancelled() or future.exception() is None:
-        return
-    error = future.exception()
-    if isinstance(error, UnsupportedServerError):  # the transport logged it, once
-        return
-    if isinstance(error, RedisRefusedError):  # start() again retries; see the transport
-        logger.error("namespace %s not subscribed: %s", nsp, error)
-        return
-    logger.error(
-        "could not subscribe namespace %s yet (%r); the transport keeps retrying", nsp, error,
-    )
-
-
-__all__ = ["ClassicSubscriptions", "report_subscription"]
+__all__ = ["ClassicSubscriptions"]

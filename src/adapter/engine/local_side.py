@@ -1,15 +1,13 @@
-"""The narrow interface between a cross-server engine and its manager.
+"""This server as a cross-server engine sees it, and what any flavour's requests do to it.
 
-The engine never touches the manager's own attributes: it asks a
-:class:`LocalSide` about this server's sockets and hands back
-:class:`Answer` objects, the replies to publish and the work to do, so an
-asyncio manager and a synchronous one can carry them out each its own way.
+The engine asks a :class:`LocalSide` about this server's sockets (the manager
+implements it); :func:`join_or_leave` is the join/leave every flavour's requests share.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import logging
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from ..protocol.requests import Selector
@@ -55,41 +53,23 @@ class LocalSide(Protocol):
         """
 
 
-@dataclass(slots=True)
-class Reply:
-    """A message to publish."""
+def join_or_leave(
+    local: LocalSide, nsp: str, sids: Iterable[str], rooms: list[Any], join: bool,
+    logger: Callable[[], logging.Logger],
+) -> None:
+    """Put each local socket of ``sids`` in (``join``) or out of every room of ``rooms``.
 
-    channel: bytes
-    payload: bytes
-
-
-@dataclass(slots=True)
-class ServerSideCall:
-    """A server-side event handler to run; ``reply(result)`` answers the sender, if it waits."""
-
-    handler: Callable[..., Any]
-    args: list[Any]
-    reply: Callable[[Any], Reply] | None
-
-
-@dataclass(slots=True)
-class Answer:
-    """What a request asks of this server, beyond what was already done.
-
-    Carry out in this order: publish ``replies``; disconnect ``disconnect``
-    (the sids of namespace ``nsp``, their whole connection when ``close``);
-    publish ``after``; run ``call``.
+    A room a socket cannot join (another socket's own room) is logged and skipped.
     """
+    for sid in sids:
+        for room in rooms:
+            if not join:
+                local.leave(nsp, sid, room)
+                continue
+            try:
+                local.join(nsp, sid, room)
+            except ValueError as exc:
+                logger().debug("cannot join %s to %r: %s", sid, room, exc)
 
-    nsp: str
-    replies: list[Reply] = field(default_factory=list)
-    disconnect: list[str] = field(default_factory=list)
-    close: bool = False
-    after: list[Reply] = field(default_factory=list)
-    call: ServerSideCall | None = None
 
-    def __bool__(self) -> bool:
-        return bool(self.replies or self.disconnect or self.after or self.call)
-
-
-__all__ = ["AckCallback", "Answer", "LocalSide", "Reply", "ServerSideCall"]
+__all__ = ["AckCallback", "LocalSide", "join_or_leave"]

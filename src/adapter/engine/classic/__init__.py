@@ -1,0 +1,1 @@
+"""The classic flavour's engine: Node's RedisAdapter requests, responses and subscriptions."""

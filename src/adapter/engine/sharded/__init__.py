@@ -1,0 +1,1 @@
+"""The sharded flavour's engine: Node's ShardedRedisAdapter messages and subscriptions."""
