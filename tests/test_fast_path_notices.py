@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from socketio_redis_adapter import AsyncRedisAdapter
-from socketio_redis_adapter.core import direct_frames, direct_links
-from socketio_redis_adapter.core.direct_reasons import Unsupported
+from socketio_redis_adapter.core.direct import async_writer, thread_writer
+from socketio_redis_adapter.core.direct.reasons import Unsupported
 from socketio_redis_adapter.manager_common import DIRECT_FRAMES_ENV
 from tests.direct.rig import server_and_peer, wait_until
 from tests.support.redis_server import RedisServer
@@ -55,9 +55,9 @@ def _infos(caplog: pytest.LogCaptureFixture) -> list[str]:
 @pytest.fixture
 def async_versions(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, tuple[str, ...]]]:
     """The asyncio side's table of known versions, to narrow in a test."""
-    direct_links._version_reason.cache_clear()
-    yield direct_links.KNOWN_VERSIONS
-    direct_links._version_reason.cache_clear()
+    async_writer._version_reason.cache_clear()
+    yield async_writer.KNOWN_VERSIONS
+    async_writer._version_reason.cache_clear()
 
 
 def _unknown(monkeypatch: pytest.MonkeyPatch, table: dict[str, tuple[str, ...]],
@@ -109,7 +109,7 @@ async def test_an_unknown_python_engineio_warns_in_threading_mode(
     redis_server: RedisServer, notices: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _unknown(monkeypatch, direct_frames.KNOWN_VERSIONS, "python-engineio")
+    _unknown(monkeypatch, thread_writer.KNOWN_VERSIONS, "python-engineio")
     key = f"notice-{uuid.uuid4().hex[:8]}"
     sync = await asyncio.to_thread(SyncServer.start, redis_server.url, key=key)
     peer = None
@@ -162,7 +162,7 @@ async def test_an_unknown_python_version_warns(
 ) -> None:
     """Past the Python versions whose asyncio.Queue the fast path knows (one warning
     per manager: the server and its peer)."""
-    monkeypatch.setattr(direct_links, "KNOWN_PYTHON", ((3, 0), (3, 1)))
+    monkeypatch.setattr(async_writer, "KNOWN_PYTHON", ((3, 0), (3, 1)))
     server, peer = await server_and_peer(redis_server.url, "aiohttp")
     try:
         off = server.adapter.direct_frames_off
@@ -210,8 +210,8 @@ async def test_known_versions_log_nothing(
 
 @pytest.mark.parametrize(
     ("check", "mode"),
-    [(direct_frames.unsupported, "gevent"), (direct_frames.unsupported, "eventlet"),
-     (direct_links.unsupported, "tornado"), (direct_links.unsupported, "sanic")],
+    [(thread_writer.unsupported, "gevent"), (thread_writer.unsupported, "eventlet"),
+     (async_writer.unsupported, "tornado"), (async_writer.unsupported, "sanic")],
 )
 def test_an_async_mode_without_direct_frames_is_by_design(check: Any, mode: str) -> None:
     stand_in = types.SimpleNamespace(eio=types.SimpleNamespace(async_mode=mode))

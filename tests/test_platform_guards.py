@@ -19,8 +19,8 @@ import uuid
 import pytest
 import socketio
 
-from socketio_redis_adapter.core import direct_frames
-from socketio_redis_adapter.core.direct_frames import platform_reason, unsupported
+from socketio_redis_adapter.core.direct import thread_writer
+from socketio_redis_adapter.core.direct.thread_writer import platform_reason, unsupported
 from socketio_redis_adapter.manager_common import DIRECT_FRAMES_ENV
 from tests.support.redis_server import RedisServer
 from tests.support.sio_cluster import Client, PyServer
@@ -62,7 +62,7 @@ async def test_the_reason_lands_in_direct_frames_off(
     """A real threading server on a ``socket`` module without MSG_DONTWAIT: direct
     frames off with the reason, one warning, and broadcasts still reach the client."""
     monkeypatch.delenv(DIRECT_FRAMES_ENV, raising=False)
-    monkeypatch.setattr(direct_frames, "socket_module", _socket_without_dontwait())
+    monkeypatch.setattr(thread_writer, "socket_module", _socket_without_dontwait())
     caplog.set_level(logging.INFO, logger="socketio_redis_adapter")
     key = f"platform-{uuid.uuid4().hex[:8]}"
     sync = await asyncio.to_thread(SyncServer.start, redis_server.url, key=key)

@@ -81,7 +81,7 @@ class AsyncRedisAdapter(ClassicParts, AsyncManagerBase):
                           broadcast's websocket frames straight to each
                           client whose queue and writer are idle, instead of
                           waking its writer task (see
-                          :mod:`~socketio_redis_adapter.core.direct_links`);
+                          :mod:`~socketio_redis_adapter.core.direct.async_writer`);
                           each client's order is kept.  Used only with the
                           library versions it knows; ``False`` turns it off
                           (left out: on, unless the environment has

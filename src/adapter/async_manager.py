@@ -15,8 +15,8 @@ from typing import Any
 
 import socketio
 
-from .core.direct_links import AsyncDirectFrames, known_versions, unsupported
-from .core.direct_reasons import Unsupported
+from .core.direct.async_writer import AsyncDirectFrames, known_versions, unsupported
+from .core.direct.reasons import Unsupported
 from .core.manager_api import LocalStateAPI
 from .core.offline_queue import UNREACHABLE, BroadcastPublisher, OfflineQueue
 from .core.pacing import FanoutPacer
@@ -46,7 +46,7 @@ class AsyncManagerBase(
         super().__init__()
         self._init_common(requests_timeout, logger)
         self._tasks = BackgroundTasks(self._get_logger)
-        #: adopts the websocket clients direct frames reach (see :mod:`.core.direct_links`)
+        #: adopts the websocket clients direct frames reach (see :mod:`.core.direct.async_writer`)
         self._direct = AsyncDirectFrames()
         self._direct.on_unknown = self._unknown_connection
 

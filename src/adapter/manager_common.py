@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from .core.direct_reasons import Unsupported, warning_text
+from .core.direct.reasons import Unsupported, warning_text
 from .core.fanout import Fanout
 from .core.local_rooms import LocalRooms
 from .core.stats import Counters
@@ -131,7 +131,7 @@ class ManagerCommon:
 
     def _direct_frames_unavailable(self, found: Unsupported, known: str) -> None:
         """Log why direct frames do not serve this server: a warning, once, when the
-        reason is unexpected (see :mod:`.core.direct_reasons`); else at INFO."""
+        reason is unexpected (see :mod:`.core.direct.reasons`); else at INFO."""
         if not found.unexpected:
             package_logger.info("direct websocket frames are off: %s", found.reason)
         elif not self._direct_frames_warned:

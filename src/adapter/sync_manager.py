@@ -27,7 +27,7 @@ import socketio
 from .core.blocking import ServerTasks, run_to_completion
 from .core.blocking_clock import BlockingClock
 from .core.blocking_publisher import BlockingBroadcastPublisher
-from .core.direct_frames import DirectFrames, known_versions, unsupported
+from .core.direct.thread_writer import DirectFrames, known_versions, unsupported
 from .core.manager_api import LocalStateAPI
 from .core.offline_queue import OfflineQueue
 from .core.pacing import TURN_DELIVERIES
@@ -77,7 +77,7 @@ class SyncManagerBase(
         self.clock = BlockingClock()
         self._tasks = ServerTasks(self._get_logger)
         self._state_lock: Any = threading.RLock()
-        #: adopts the websocket clients direct frames reach (see :mod:`.core.direct_frames`)
+        #: adopts the websocket clients direct frames reach (see :mod:`.core.direct.thread_writer`)
         self._direct = DirectFrames()
         self._started = False
         self._closed = False

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from socketio_redis_adapter.core import direct_links
+from socketio_redis_adapter.core.direct import async_writer
 from tests.direct.rig import (
     WEB_SERVERS,
     expected_sequences,
@@ -96,10 +96,10 @@ async def test_each_client_gets_every_source_in_order(
 def unknown_version(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Make one library's installed version unknown to direct frames."""
     distribution = request.param
-    monkeypatch.setitem(direct_links.KNOWN_VERSIONS, distribution, ("0.0.",))
-    direct_links._version_reason.cache_clear()
+    monkeypatch.setitem(async_writer.KNOWN_VERSIONS, distribution, ("0.0.",))
+    async_writer._version_reason.cache_clear()
     yield distribution
-    direct_links._version_reason.cache_clear()
+    async_writer._version_reason.cache_clear()
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
-from socketio_redis_adapter.core.direct_frames import unsupported_reason
-from socketio_redis_adapter.core.frames import message_frames, websocket_frame
+from socketio_redis_adapter.core.direct.frames import message_frames, websocket_frame
+from socketio_redis_adapter.core.direct.thread_writer import unsupported_reason
 from tests.support.redis_server import RedisServer
 from tests.support.sio_cluster import Client, PyServer
 from tests.support.stalled_client import StalledClient

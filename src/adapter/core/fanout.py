@@ -11,8 +11,8 @@ from socketio import packet as sio_packet
 
 from ..fastpath import DeliveryCache, DirectLinks, RoomIndex, deliver, encode_event
 from ..protocol.parsers import json_default
-from .direct_frames import DirectFrames
-from .frames import message_frames, message_packets
+from .direct.frames import message_frames, message_packets
+from .direct.thread_writer import DirectFrames
 from .stats import Counters
 
 AckIdFactory = Callable[[str], int]
@@ -39,10 +39,10 @@ class Fanout:
         #: ``deliver``'s per-socket records; :meth:`forget` a socket that leaves
         self.cache = DeliveryCache()
         #: writes frames straight to idle websocket clients (synchronous servers in
-        #: threading mode; see :mod:`.direct_frames`), or None
+        #: threading mode; see :mod:`.direct.thread_writer`), or None
         self.direct: DirectFrames | None = None
         #: asyncio websocket clients ``deliver`` may write frames to (aiohttp, uvicorn;
-        #: see :mod:`.direct_links`), or None
+        #: see :mod:`.direct.async_writer`), or None
         self.links: DirectLinks | None = None
         self._server: Any = None
         self._text_packets = True

@@ -40,9 +40,9 @@ from typing import Any
 
 from engineio import async_socket
 
-from ..fastpath import LINK_AIOHTTP, LINK_UVICORN, LINK_WEBSOCKETS, DirectLinks
-from .direct_reasons import Unsupported, known_text, version_reason
-from .handler_hook import hook_websocket_handler, owner_of, set_owner
+from ...fastpath import LINK_AIOHTTP, LINK_UVICORN, LINK_WEBSOCKETS, DirectLinks
+from .engineio_hook import hook_websocket_handler, owner_of, set_owner
+from .reasons import Unsupported, known_text, version_reason
 
 #: the library versions whose internals this module relies on (version prefixes; uvicorn
 #: 0.54 and websockets 16 are the newest that still support Python 3.10)
@@ -84,7 +84,7 @@ def known_versions() -> str:
 def unsupported(server: Any, python: tuple[int, ...] = sys.version_info[:2]
                 ) -> Unsupported | None:
     """Why direct frames cannot serve ``server`` (a ``socketio.AsyncServer``), and
-    whether the reason deserves a warning (see :mod:`.direct_reasons`), or None.
+    whether the reason deserves a warning (see :mod:`.reasons`), or None.
 
     Under ASGI, each connection is checked again as it is adopted: only
     uvicorn's websocket protocols are recognised, in the versions known.
@@ -147,7 +147,7 @@ _UVICORN_PROTOCOLS = (
 def _uvicorn_kind(protocol: Any, send: Any) -> int | Unsupported | None:
     """The link kind of a uvicorn websocket protocol object whose ASGI ``send`` the
     application got as ``send`` (not a middleware's), or why uvicorn's versions are
-    not known (:class:`~.direct_reasons.Unsupported`), or None."""
+    not known (:class:`~.reasons.Unsupported`), or None."""
     cls = type(protocol)
     for module_name, class_name, send_name, kind in _UVICORN_PROTOCOLS:
         module = sys.modules.get(module_name)

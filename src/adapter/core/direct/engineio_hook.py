@@ -1,6 +1,6 @@
 """One wrapper around python-engineio's ``_websocket_handler``, for the servers that ask.
 
-Direct frames (:mod:`.direct_frames` for threading mode, :mod:`.direct_links`
+Direct frames (:mod:`.thread_writer` for threading mode, :mod:`.async_writer`
 for asyncio servers) adopt each websocket client as python-engineio starts
 serving it.  The socket class's ``_websocket_handler`` is wrapped once per
 process; the wrapper acts only for an Engine.IO server that has an owner

@@ -1,6 +1,6 @@
 """Why direct frames do not serve a server, and whether that deserves a warning.
 
-Direct frames (:mod:`.direct_frames` for threading mode, :mod:`.direct_links`
+Direct frames (:mod:`.thread_writer` for threading mode, :mod:`.async_writer`
 for aiohttp and uvicorn) rely on library internals of the versions they
 know, and on the platform.  When they cannot serve a server the manager
 says why in ``direct_frames_off``; an :class:`Unsupported` also says whether

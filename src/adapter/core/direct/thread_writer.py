@@ -42,8 +42,8 @@ from typing import Any
 
 from engineio import socket as eio_socket
 
-from .direct_reasons import Unsupported, known_text, version_reason
-from .handler_hook import hook_websocket_handler, owner_of, set_owner
+from .engineio_hook import hook_websocket_handler, owner_of, set_owner
+from .reasons import Unsupported, known_text, version_reason
 
 try:  # python-engineio requires it; tolerated missing all the same
     from simple_websocket import Server
@@ -104,7 +104,7 @@ def known_versions() -> str:
 
 def unsupported(server: Any, socket_lib: ModuleType | None = None) -> Unsupported | None:
     """Why direct frames cannot serve ``server`` (a ``socketio.Server``), and whether
-    the reason deserves a warning (see :mod:`.direct_reasons`), or None."""
+    the reason deserves a warning (see :mod:`.reasons`), or None."""
     mode = getattr(server.eio, "async_mode", None)
     if mode != "threading":  # gevent, eventlet: by design
         return Unsupported(f"async mode {mode!r} (only 'threading')", False)
