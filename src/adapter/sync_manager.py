@@ -24,9 +24,10 @@ from typing import Any
 
 import socketio
 
-from .core.blocking import ServerTasks, run_to_completion
-from .core.blocking_clock import BlockingClock
-from .core.blocking_publisher import BlockingBroadcastPublisher
+from .blocking.clock import BlockingClock
+from .blocking.publisher import BlockingBroadcastPublisher
+from .blocking.tasks import ServerTasks
+from .completion import run_to_completion
 from .core.direct.thread_writer import DirectFrames, known_versions, unsupported
 from .core.manager_api import LocalStateAPI
 from .core.offline_queue import OfflineQueue

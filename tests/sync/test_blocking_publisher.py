@@ -17,7 +17,7 @@ import pytest
 import socketio
 
 from socketio_redis_adapter import OfflineQueue, OfflineQueueFull
-from socketio_redis_adapter.core.blocking_publisher import BlockingBroadcastPublisher
+from socketio_redis_adapter.blocking.publisher import BlockingBroadcastPublisher
 
 LOGGER = logging.getLogger("test-blocking-publisher")
 

@@ -12,7 +12,7 @@ import functools
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from ..core.blocking import run_to_completion
+from ..completion import run_to_completion
 from .api import AsyncClusterAPI
 
 _COROUTINE_NOTE = "\n\n        Note: this method is a coroutine.\n"

@@ -1,6 +1,6 @@
 """Broadcasts across Redis outages for a synchronous manager.
 
-The offline queue of :mod:`.offline_queue` (:class:`~.offline_queue.HeldBroadcasts`:
+The offline queue of :mod:`..core.offline_queue` (:class:`~..core.offline_queue.HeldBroadcasts`:
 what is held, in which order, for how long, and when the cluster is back),
 run by one background task of the ``socketio.Server`` (a thread, a gevent
 greenlet or an eventlet green thread, by its async mode).  Emits come from
@@ -15,12 +15,12 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from .blocking import run_to_completion
-from .offline_queue import UNREACHABLE, HeldBroadcasts
+from ..completion import run_to_completion
+from ..core.offline_queue import UNREACHABLE, HeldBroadcasts
 
 
 class BlockingBroadcastPublisher(HeldBroadcasts):
-    """:class:`~.offline_queue.HeldBroadcasts` on a synchronous server's tasks.
+    """:class:`~..core.offline_queue.HeldBroadcasts` on a synchronous server's tasks.
 
     One background task counts the servers every ``count_interval`` seconds
     while all is well, and runs the recovery while broadcasts are held; it
@@ -43,8 +43,8 @@ class BlockingBroadcastPublisher(HeldBroadcasts):
         """The way in for a broadcast: hold it while the cluster is not back, else
         publish it now (a post that finds Redis unreachable holds it too).
 
-        Raises :class:`~.offline_queue.OfflineQueueFull` when it is held and does
-        not fit, :class:`~.waiters.AdapterClosedError` once closed; returns None,
+        Raises :class:`~..core.offline_queue.OfflineQueueFull` when it is held and does
+        not fit, :class:`~..core.waiters.AdapterClosedError` once closed; returns None,
         with nothing left to await.
         """
         if self.holding or self.subscriber.resubscribing:

@@ -1,13 +1,10 @@
-"""Running the shared engine's coroutines in a synchronous manager.
+"""Background work of a synchronous manager, on the server's own tasks.
 
-The cross-server engine (``engine/``) is written once, as coroutines: it
-awaits its transport (publish, count subscribers), its waiters and the
-work an answer asks for.  A synchronous manager gives it a transport whose
-coroutines block instead of suspending (a blocking socket, which
-gevent and eventlet make cooperative when they patch it), waiters whose
-``wait()`` blocks on the server's own event, and ``async def`` wrappers of
-its blocking calls.  Nothing the engine awaits there ever suspends, so one
-``send(None)`` runs a coroutine to its end: :func:`run_to_completion`.
+The cross-server engine is written once, as coroutines; a synchronous manager
+runs each to its end with :func:`~..completion.run_to_completion` (nothing it
+awaits there ever suspends).  :class:`ServerTasks` is the engine's ``Spawner``
+there: each coroutine runs to completion in a task of the server's own kind
+(thread, greenlet).
 """
 
 from __future__ import annotations
@@ -17,7 +14,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..completion import SuspendedError, run_to_completion
+from ..completion import run_to_completion
 
 
 class ServerTasks:
@@ -81,4 +78,4 @@ class ServerTasks:
             waited += 0.01
 
 
-__all__ = ["ServerTasks", "SuspendedError", "run_to_completion"]
+__all__ = ["ServerTasks"]

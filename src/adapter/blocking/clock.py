@@ -1,6 +1,6 @@
 """Deadlines and signals for a synchronous manager, on the server's own events and tasks.
 
-:class:`BlockingClock` is the :class:`~.clock.Clock` of a synchronous
+:class:`BlockingClock` is the :class:`~..core.clock.Clock` of a synchronous
 manager: its signals block the waiting thread (or greenlet) on an event of
 the server's async mode (``server.eio.create_event()``), and its timers run
 in one background task of the server that sleeps until the next deadline.
@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .clock import Cancellable, Signal
-from .waiters import AdapterClosedError
+from ..core.clock import Cancellable, Signal
+from ..core.waiters import AdapterClosedError
 
 logger = logging.getLogger("socketio_redis_adapter")
 
@@ -27,7 +27,7 @@ _RESULT, _ERROR, _CANCELLED = 1, 2, 3
 
 
 class BlockingSignal:
-    """A :class:`~.clock.Signal` whose ``outcome()`` blocks until it is settled."""
+    """A :class:`~..core.clock.Signal` whose ``outcome()`` blocks until it is settled."""
 
     __slots__ = ("_event", "_lock", "_state", "_value")
 
