@@ -24,7 +24,7 @@ import pytest
 from socketio_redis_adapter import AsyncRedisAdapter
 from socketio_redis_adapter.core.direct import async_writer, thread_writer
 from socketio_redis_adapter.core.direct.reasons import Unsupported
-from socketio_redis_adapter.manager_common import DIRECT_FRAMES_ENV
+from socketio_redis_adapter.manager.base import DIRECT_FRAMES_ENV
 from tests.direct.rig import server_and_peer, wait_until
 from tests.support.redis_server import RedisServer
 from tests.support.sio_cluster import Client, PyServer

@@ -352,7 +352,7 @@ async def test_joins_leaves_and_disconnects_both_ways(mixed: Cluster) -> None:
     for number, server in enumerate(mixed.servers):  # ours, dropped in the background
 
         async def unsubscribed(server: Any = server) -> bool:
-            return ("/", NJ) not in server.adapter._subscriptions.rooms
+            return ("/", NJ) not in server.adapter.flavour.subscriptions.rooms
 
         await eventually(unsubscribed, f"servers[{number}] dropped {NJ}")
     await eventually(

@@ -55,7 +55,7 @@ class App:
                                                      data=f"{self.name}-{number}"))
         if flavour == "sharded":  # the room channels are subscribed in the background
             for server in self.servers:
-                for channel in list(server.adapter._subscriptions.rooms.values()):
+                for channel in list(server.adapter.flavour.subscriptions.rooms.values()):
                     await server.adapter.connection.ssubscribe(channel)
 
     def _recorder(self, number: int, event: str) -> Any:

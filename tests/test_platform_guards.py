@@ -21,7 +21,7 @@ import socketio
 
 from socketio_redis_adapter.core.direct import thread_writer
 from socketio_redis_adapter.core.direct.thread_writer import platform_reason, unsupported
-from socketio_redis_adapter.manager_common import DIRECT_FRAMES_ENV
+from socketio_redis_adapter.manager.base import DIRECT_FRAMES_ENV
 from tests.support.redis_server import RedisServer
 from tests.support.sio_cluster import Client, PyServer
 from tests.support.sync_server import SyncServer

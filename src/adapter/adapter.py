@@ -1,29 +1,28 @@
 """``AsyncRedisAdapter``: a python-socketio client manager on Node's classic Redis protocol.
 
-Assembly only: the codec (:mod:`.protocol.classic`), the cross-server engine
-(:mod:`.engine.classic`) with its receiver and subscriptions, and a classic
-pub/sub transport (:mod:`.transport`), on the shared manager
-(:mod:`.async_manager`).
+The classic flavour (:mod:`.engine.classic.flavour`: Node's classic
+protocol) on a pub/sub transport (:mod:`.transport`), given to the asyncio
+manager (:mod:`.manager.async_base`).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
-from .async_manager import AsyncManagerBase
-from .classic_parts import ClassicParts
 from .core.offline_queue import OfflineQueue
-from .engine.classic.subscriptions import ClassicSubscriptions
-from .fastpath import RoomIndex
-from .manager_common import refuse_arguments
+from .engine.classic.flavour import classic_flavour
+from .engine.flavour import Flavour, FlavourHost
+from .manager.async_base import AsyncManagerBase
+from .manager.base import refuse_arguments
+from .protocol.classic import ClassicCodec
 from .protocol.parsers import Parser
 from .transport.base import PubSubTransport
 from .transport.factory import connect
 from .transport.limits import DEFAULT_MAX_MESSAGE_SIZE
 
 
-class AsyncRedisAdapter(ClassicParts, AsyncManagerBase):
+class AsyncRedisAdapter(AsyncManagerBase):
     """Client manager that joins python-socketio servers through Redis.
 
     It speaks exactly the protocol of Node's ``@socket.io/redis-adapter`` 8.3,
@@ -118,26 +117,35 @@ class AsyncRedisAdapter(ClassicParts, AsyncManagerBase):
         **unsupported: Any,
     ) -> None:
         refuse_arguments(type(self).__name__, "key", unsupported)
-        super().__init__(requests_timeout=requests_timeout, logger=logger)
-        self.direct_frames = direct_frames
-        self._assemble_classic(
-            key, parser,
-            connection if connection is not None else connect(
-                url, service=key, **(redis_options or {})
-            ),
-            requests_timeout=requests_timeout, callback_timeout=callback_timeout,
-            specific_response_channel=publish_on_specific_response_channel,
-            max_message_size=max_message_size,
-        )
-        self._post = self.connection.post
-        self._subscriptions = ClassicSubscriptions(
-            self.connection, self.channels, self.uid, self._get_logger
-        )
-        self._hold_broadcasts_in_outages(offline_queue)
 
-    def _on_namespace(self, nsp: str, index: RoomIndex) -> None:
-        self._receive_namespace(nsp, index)
-        self._subscriptions.add(nsp)  # once started
+        def classic(host: FlavourHost) -> Flavour[Any, PubSubTransport]:
+            transport = connection if connection is not None else connect(
+                url, service=key, **(redis_options or {})
+            )
+            return classic_flavour(
+                host, transport, key=key, parser=parser,
+                specific_response_channel=publish_on_specific_response_channel,
+            )
+
+        super().__init__(
+            classic, requests_timeout=requests_timeout, callback_timeout=callback_timeout,
+            logger=logger, offline_queue=offline_queue, max_message_size=max_message_size,
+            direct_frames=direct_frames,
+        )
+
+    @property
+    def key(self) -> str:
+        """The channel prefix (Node's ``key``)."""
+        return self._codec.channels.key
+
+    @property
+    def parser(self) -> Parser:
+        """The parser of broadcasts and requests."""
+        return self._codec.parser
+
+    @property
+    def _codec(self) -> ClassicCodec:
+        return cast(ClassicCodec, self.flavour.codec)
 
 
 __all__ = ["AsyncRedisAdapter"]

@@ -1,27 +1,23 @@
 """``AsyncShardedRedisAdapter``: a python-socketio client manager on Node's sharded protocol.
 
-Assembly only: the sharded codec (:mod:`.protocol.sharded_codec`), the
-sharded engine (:mod:`.engine.sharded`) with its receiver and
-subscriptions, and the sharded transport (:mod:`.transport.sharded`), on the
-shared manager (:mod:`.async_manager`).
+The sharded flavour (:mod:`.engine.sharded.flavour`: Node's sharded
+protocol) on the sharded transport (:mod:`.transport.sharded`), given to the
+asyncio manager (:mod:`.manager.async_base`).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
-from .async_manager import AsyncManagerBase
-from .core.manager_side import ManagerSide
 from .core.offline_queue import OfflineQueue
-from .engine.sharded.engine import ShardedEngine
-from .engine.sharded.receiver import ShardedReceiver
-from .engine.sharded.subscriptions import ShardedSubscriptions
-from .fastpath import RoomIndex
-from .manager_common import refuse_arguments
+from .engine.flavour import Flavour, FlavourHost
+from .engine.sharded.flavour import sharded_flavour
+from .manager.async_base import AsyncManagerBase
+from .manager.base import refuse_arguments
 from .protocol.sharded import check_mode
 from .protocol.sharded_codec import ShardedCodec
-from .transport.base import ShardedTransport, abilities
+from .transport.base import ShardedTransport
 from .transport.factory import connect_sharded
 from .transport.limits import DEFAULT_MAX_MESSAGE_SIZE
 
@@ -125,8 +121,6 @@ class AsyncShardedRedisAdapter(AsyncManagerBase):
         sio = socketio.AsyncServer(client_manager=mgr)
     """
 
-    watches_rooms = True
-
     def __init__(
         self,
         url: Any = "redis://127.0.0.1:6379/0",
@@ -144,48 +138,34 @@ class AsyncShardedRedisAdapter(AsyncManagerBase):
         **unsupported: Any,
     ) -> None:
         refuse_arguments(type(self).__name__, "channel_prefix", unsupported, _EMIT_ONLY)
-        super().__init__(requests_timeout=requests_timeout, logger=logger)
-        self.direct_frames = direct_frames
-        self.codec = ShardedCodec(channel_prefix, check_mode(subscription_mode))
-        self.uid = self.codec.uid
-        self.host_id = self.uid  # read by python-socketio's Admin UI
-        self.channel_prefix, self.subscription_mode = channel_prefix, subscription_mode
-        self.channels = self.codec.channels
-        self.connection: ShardedTransport = (
-            connection if connection is not None
-            else connect_sharded(url, service=channel_prefix, **(redis_options or {}))
-        )
-        self._post = self.connection.spost
-        self.engine = ShardedEngine(
-            self.codec, self.connection,
-            ManagerSide(self, self.local, self.fanout, self._later),
-            self, self._tasks, self._disconnect_local,
-            requests_timeout=float(requests_timeout), callback_timeout=float(callback_timeout),
-            logger=self._get_logger,
-        )
-        self.receiver = ShardedReceiver(
-            self.codec, self.engine, self.fanout, self.counters, self._get_logger
-        )
-        self._receive_with(self.receiver.on_message, max_message_size)
-        self._subscriptions = ShardedSubscriptions(
-            self.connection, self.channels, self.uid, self.receiver, self._tasks,
-            self._get_logger,
-        )
-        self._hold_broadcasts_in_outages(offline_queue)
+        check_mode(subscription_mode)
 
-    def _counters(self) -> dict[str, int]:
-        # rooms without a local socket are never subscribed (dynamic modes): nothing to drop
-        return {"dropped": 0, "oversized": abilities(self.connection).oversized}
+        def sharded(host: FlavourHost) -> Flavour[Any, ShardedTransport]:
+            transport = connection if connection is not None else connect_sharded(
+                url, service=channel_prefix, **(redis_options or {})
+            )
+            return sharded_flavour(host, transport, channel_prefix=channel_prefix,
+                                   subscription_mode=subscription_mode)
 
-    def _on_namespace(self, nsp: str, index: RoomIndex) -> None:
-        self.receiver.add_namespace(nsp, index)
-        self._subscriptions.add(nsp, index)  # once started
+        super().__init__(
+            sharded, requests_timeout=requests_timeout, callback_timeout=callback_timeout,
+            logger=logger, offline_queue=offline_queue, max_message_size=max_message_size,
+            direct_frames=direct_frames,
+        )
 
-    def room_created(self, namespace: str, room: Any, is_sid_room: bool) -> None:
-        self._subscriptions.room_created(namespace, room, is_sid_room)
+    @property
+    def channel_prefix(self) -> str:
+        """The channel prefix (Node's ``channelPrefix``)."""
+        return self._codec.channels.prefix
 
-    def room_deleted(self, namespace: str, room: Any) -> None:
-        self._subscriptions.room_deleted(namespace, room)
+    @property
+    def subscription_mode(self) -> str:
+        """``"static"``, ``"dynamic"`` or ``"dynamic-private"``."""
+        return self._codec.channels.mode
+
+    @property
+    def _codec(self) -> ShardedCodec:
+        return cast(ShardedCodec, self.flavour.codec)
 
 
 __all__ = ["AsyncShardedRedisAdapter"]

@@ -1,28 +1,28 @@
 """``RedisAdapter``: a client manager for ``socketio.Server`` (and Flask-SocketIO) on Node's
 classic Redis protocol.
 
-Assembly only: the classic protocol's parts (:mod:`.classic_parts`) on the
-synchronous manager (:mod:`.sync_manager`) with a blocking transport
-(:mod:`.transport.blocking_pubsub`).
+The classic flavour (:mod:`.engine.classic.flavour`) on a blocking transport
+(:mod:`.transport.blocking_pubsub`), given to the synchronous manager
+(:mod:`.manager.sync_base`).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
-from .classic_parts import ClassicParts
 from .core.offline_queue import OfflineQueue
-from .core.remote_socket import BlockingRemoteSocket
-from .fastpath import RoomIndex
-from .manager_common import refuse_arguments
+from .engine.classic.flavour import blocking_classic_flavour
+from .engine.flavour import Flavour, FlavourHost
+from .manager.base import refuse_arguments
+from .manager.sync_base import SyncManagerBase
+from .protocol.classic import ClassicCodec
 from .protocol.parsers import Parser
-from .sync_manager import SyncManagerBase
 from .transport.blocking_pubsub import BlockingPubSub
 from .transport.limits import DEFAULT_MAX_MESSAGE_SIZE
 
 
-class RedisAdapter(ClassicParts, SyncManagerBase):
+class RedisAdapter(SyncManagerBase):
     """Client manager that joins synchronous python-socketio servers through Redis.
 
     The synchronous counterpart of :class:`AsyncRedisAdapter`, for
@@ -113,46 +113,32 @@ class RedisAdapter(ClassicParts, SyncManagerBase):
         **unsupported: Any,
     ) -> None:
         refuse_arguments(type(self).__name__, "key", unsupported)
-        super().__init__(requests_timeout=requests_timeout, logger=logger)
-        self.direct_frames = direct_frames
-        self._assemble_classic(
-            key, parser, BlockingPubSub(url, service=key, **(redis_options or {})),
-            requests_timeout=requests_timeout, callback_timeout=callback_timeout,
-            specific_response_channel=publish_on_specific_response_channel,
-            max_message_size=max_message_size, clock=self.clock,
+
+        def classic(host: FlavourHost) -> Flavour[Any, BlockingPubSub]:
+            return blocking_classic_flavour(
+                host, BlockingPubSub(url, service=key, **(redis_options or {})), key=key,
+                parser=parser, specific_response_channel=publish_on_specific_response_channel,
+            )
+
+        super().__init__(
+            classic, requests_timeout=requests_timeout, callback_timeout=callback_timeout,
+            logger=logger, offline_queue=offline_queue, max_message_size=max_message_size,
+            direct_frames=direct_frames,
         )
-        self.engine.remote_socket = BlockingRemoteSocket
-        self._hold_broadcasts_in_outages(offline_queue)
-        #: namespaces subscribed (or being subscribed)
-        self._subscribed: set[str] = set()
 
-    def _on_namespace(self, nsp: str, index: RoomIndex) -> None:
-        self._receive_namespace(nsp, index)
-        if self._started:
-            self._subscribe_namespace(nsp, wait=False)
+    @property
+    def key(self) -> str:
+        """The channel prefix (Node's ``key``)."""
+        return self._codec.channels.key
 
-    def _subscribe_namespace(self, nsp: str, wait: bool) -> None:
-        """``key#nsp#*``, ``key-request#nsp#``, ``key-response#nsp#`` and
-        ``key-response#nsp#<uid>#``, as a Node server subscribes them."""
-        if nsp in self._subscribed and not wait:
-            return
-        self._subscribed.add(nsp)
-        channels = self.channels
-        self.connection.psubscribe(channels.broadcast_pattern(nsp), wait=wait)
-        self.connection.subscribe(
-            channels.request(nsp), channels.response(nsp),
-            channels.specific_response(nsp, self.uid), wait=wait,
-        )
-        if not wait:
-            self.connection.start()
+    @property
+    def parser(self) -> Parser:
+        """The parser of broadcasts and requests."""
+        return self._codec.parser
 
-    def table_sizes(self) -> dict[str, int]:
-        sizes = super().table_sizes()
-        sizes["subscribed_namespaces"] = len(self._subscribed)
-        sizes["timers"] = len(self.clock)
-        return sizes
-
-    table_sizes.__doc__ = SyncManagerBase.table_sizes.__doc__
+    @property
+    def _codec(self) -> ClassicCodec:
+        return cast(ClassicCodec, self.flavour.codec)
 
 
 __all__ = ["RedisAdapter"]

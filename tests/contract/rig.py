@@ -101,7 +101,7 @@ class Cluster:
             return
         for server in self.servers:
             adapter = server.adapter
-            for channel in list(adapter._subscriptions.rooms.values()):
+            for channel in list(adapter.flavour.subscriptions.rooms.values()):
                 await asyncio.wait_for(adapter.connection.ssubscribe(channel), 5)
 
     def sids(self) -> list[str]:

@@ -69,7 +69,7 @@ class FlavourRig:
             return
         for server in self.servers:
             adapter = server.adapter
-            for channel in list(adapter._subscriptions.rooms.values()):
+            for channel in list(adapter.flavour.subscriptions.rooms.values()):
                 await adapter.connection.ssubscribe(channel)
 
     async def shard_channels(self) -> set[str]:

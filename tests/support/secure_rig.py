@@ -114,7 +114,7 @@ async def _settled(server: PyServer) -> None:
     """Wait until Redis confirmed the sharded room channels of ``server`` (dynamic mode)."""
     adapter = server.adapter
     if isinstance(adapter, AsyncShardedRedisAdapter):
-        for channel in list(adapter._subscriptions.rooms.values()):
+        for channel in list(adapter.flavour.subscriptions.rooms.values()):
             await adapter.connection.ssubscribe(channel)
 
 

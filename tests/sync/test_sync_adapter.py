@@ -553,9 +553,9 @@ async def test_the_listener_yields_during_a_burst(
 ) -> None:
     """Every ``yield_every`` deliveries the listener sleeps(0), the state lock released,
     so that other green threads (gevent, eventlet) run during a burst for a big room."""
-    from socketio_redis_adapter import sync_manager  # noqa: PLC0415 - the module to patch
+    from socketio_redis_adapter.manager import sync_base  # noqa: PLC0415 - the module to patch
 
-    monkeypatch.setattr(sync_manager.SyncManagerBase, "yield_every", 6)  # every 2 messages
+    monkeypatch.setattr(sync_base.SyncManagerBase, "yield_every", 6)  # every 2 messages
     rig = Cluster(redis_server.url, flask=False)
     try:
         s = await rig.sync_server()

@@ -180,7 +180,7 @@ async def start_rig(url: str, flavour: str, prefix: str) -> Rig:
         clients.append(await Client.connect(servers[1].url, rooms=[ROOM]))
         rig.arrivals = record_ticks(clients[1])
         if flavour != "classic":  # the room channel is confirmed by Redis
-            for channel in list(servers[1].adapter._subscriptions.rooms.values()):
+            for channel in list(servers[1].adapter.flavour.subscriptions.rooms.values()):
                 await servers[1].adapter.connection.ssubscribe(channel)
     except BaseException:
         await rig.aclose()

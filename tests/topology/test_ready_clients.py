@@ -44,7 +44,7 @@ async def exercise(make_client: Any, flavour: str) -> None:
         clients.append(await Client.connect(servers[1].url, rooms=["r1"]))
         if flavour == "sharded":  # the room's channel is confirmed before it is used
             adapter = servers[1].adapter
-            for channel in list(adapter._subscriptions.rooms.values()):
+            for channel in list(adapter.flavour.subscriptions.rooms.values()):
                 await adapter.connection.ssubscribe(channel)
         await servers[0].sio.emit("all", [1, b"\x02"])
         for client in clients:

@@ -121,7 +121,7 @@ async def test_sharded_subscriptions_and_publishes_follow_a_moved_slot(
         clients.append(await Client.connect(servers[0].url))
         clients.append(await Client.connect(servers[1].url, rooms=["r1"]))
         receiver = servers[1].adapter
-        for channel in list(receiver._subscriptions.rooms.values()):
+        for channel in list(receiver.flavour.subscriptions.rooms.values()):
             await asyncio.wait_for(receiver.connection.ssubscribe(channel), 5)
         sid = clients[1].sid()
 

@@ -44,6 +44,10 @@ class ClassicCodec:
 
     # -- broadcasts ------------------------------------------------------
 
+    def table_sizes(self) -> dict[str, int]:
+        """None: the classic codec keeps no cache."""
+        return {}
+
     def encode_broadcast(
         self,
         nsp: str,

@@ -57,6 +57,11 @@ class ClassicReceiver:
         self._by_channel[channels.response(nsp)] = (nsp, False)
         self._by_channel[channels.specific_response(nsp, self.codec.uid)] = (nsp, False)
 
+    @property
+    def dropped(self) -> int:
+        """Broadcasts for rooms no local socket is in, left unread (by the router)."""
+        return int(self.router.dropped)
+
     def table_sizes(self) -> dict[str, int]:
         """``channel_routes`` (request and response channels) and ``router_namespaces``."""
         return {

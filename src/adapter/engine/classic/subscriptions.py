@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from ...protocol.channels import Channels
 from ...transport.base import PubSubTransport
@@ -38,8 +39,9 @@ class ClassicSubscriptions:
         for nsp in namespaces:
             self.add(nsp)
 
-    def add(self, nsp: str) -> None:
-        """Subscribe ``nsp`` once started (nothing when it is under way or done)."""
+    def add(self, nsp: str, index: Any = None) -> None:
+        """Subscribe ``nsp`` once started (nothing when it is under way or done); the
+        classic channels are per namespace, not per room (``index`` is not read)."""
         if nsp in self._futures or self.closed or not self.started:
             return
         future = asyncio.ensure_future(self._subscribe(nsp))
@@ -53,6 +55,12 @@ class ClassicSubscriptions:
                 del self._futures[nsp]
                 self.add(nsp)
         await asyncio.gather(*self._futures.values())
+
+    def room_created(self, nsp: str, room: Any, is_sid_room: bool) -> None:
+        """Nothing: a classic server subscribes every room of a namespace at once."""
+
+    def room_deleted(self, nsp: str, room: Any) -> None:
+        """Nothing (see :meth:`room_created`)."""
 
     def table_sizes(self) -> dict[str, int]:
         """``subscribed_namespaces``: the namespaces subscribed or being subscribed."""

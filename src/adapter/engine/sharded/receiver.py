@@ -37,6 +37,9 @@ class ShardedReceiver:
     :param counters: counts ``received`` and ``malformed`` messages.
     """
 
+    #: rooms without a local socket are never subscribed (dynamic modes): nothing to drop
+    dropped = 0
+
     __slots__ = ("codec", "engine", "fanout", "counters", "_logger", "_by_channel",
                  "_malformed_log")
 

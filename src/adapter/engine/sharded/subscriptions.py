@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ...core.tasks import BackgroundTasks
+from ...core.tasks import Spawner
 from ...fastpath import RoomIndex
 from ...protocol.sharded import ShardedChannels
 from ...transport.base import ShardedTransport
@@ -39,7 +39,7 @@ class ShardedSubscriptions:
                  "_futures", "_logger", "started", "closed")
 
     def __init__(self, transport: ShardedTransport, channels: ShardedChannels, uid: str,
-                 receiver: ShardedReceiver, tasks: BackgroundTasks,
+                 receiver: ShardedReceiver, tasks: Spawner,
                  logger: Callable[[], logging.Logger]) -> None:
         self.transport = transport
         self.channels = channels

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..core.fanout import Fanout
+from ..core.local_rooms import LocalRooms
 from ..protocol.handshake import HandshakeCache, handshake_from_environ
 from ..protocol.requests import Selector
-from .fanout import Fanout
-from .local_rooms import LocalRooms
 
 CallLater = Callable[[float, Callable[[list[tuple[str, int]]], None], list[tuple[str, int]]],
                      Any]

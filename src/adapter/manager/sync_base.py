@@ -1,11 +1,11 @@
-"""What every synchronous flavour's manager shares: life cycle, ``emit``, python-socketio's API.
+"""The synchronous manager: python-socketio's ``Manager`` plus a flavour.
 
-The counterpart of :mod:`.async_manager` for ``socketio.Server`` (and so
+The counterpart of :mod:`.async_base` for ``socketio.Server`` (and so
 Flask-SocketIO), in threading, gevent and eventlet modes.  The cross-server
-engine is the asyncio flavours' own, run to completion (``core/blocking.py``);
-waits use the server's events and background tasks (``core/blocking_clock.py``);
-the transport blocks (``transport/blocking_pubsub.py``) and its listener runs
-as one background task of the server.
+engine is the asyncio flavours' own, run to completion
+(:mod:`..completion`); waits use the server's events and background tasks
+(:mod:`..blocking`); the transport blocks (``transport/blocking_pubsub.py``)
+and its listener runs as one background task of the server.
 
 Room state: python-socketio's own managers take no lock, though in threading
 mode the listener thread changes rooms while request threads read them.
@@ -16,26 +16,45 @@ gevent or eventlet patched it).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import socketio
 
-from .blocking.clock import BlockingClock
-from .blocking.publisher import BlockingBroadcastPublisher
-from .blocking.tasks import ServerTasks
-from .completion import run_to_completion
-from .core.direct.thread_writer import DirectFrames, known_versions, unsupported
-from .core.manager_api import LocalStateAPI
-from .core.offline_queue import OfflineQueue
-from .core.pacing import TURN_DELIVERIES
-from .engine.sync_api import SyncClusterAPI
-from .manager_common import ManagerCommon
-from .transport.base import MessageHandler, abilities
-from .transport.limits import apply_limit, check_limit
+from ..blocking.clock import BlockingClock
+from ..blocking.publisher import BlockingBroadcastPublisher
+from ..blocking.tasks import ServerTasks
+from ..completion import run_to_completion
+from ..core.direct.thread_writer import DirectFrames, known_versions, unsupported
+from ..core.offline_queue import OfflineQueue
+from ..core.pacing import TURN_DELIVERIES
+from ..core.remote_socket import BlockingRemoteSocket
+from ..engine.flavour import BlockingSubscriptions, Flavour, FlavourHost
+from ..transport.base import MessageHandler, abilities
+from ..transport.limits import apply_limit, check_limit
+from .async_base import AsyncManagerBase
+from .base import ManagerBase
+from .local_side import ManagerSide
+
+#: builds a synchronous manager's flavour from what the manager lends it
+BlockingFlavourBuilder = Callable[[FlavourHost], Flavour[BlockingSubscriptions, Any]]
+
+_COROUTINE_NOTE = "\n\n        Note: this method is a coroutine.\n"
+
+
+def blocking(method: Callable[..., Coroutine[Any, Any, Any]]) -> Any:
+    """A blocking method that runs the coroutine method ``method`` to completion."""
+
+    @functools.wraps(method)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return run_to_completion(method(self, *args, **kwargs))
+
+    call.__doc__ = (method.__doc__ or "").replace(_COROUTINE_NOTE, "\n")
+    return call
 
 
 def refuse_unpatched(server: Any) -> None:
@@ -54,39 +73,54 @@ def refuse_unpatched(server: Any) -> None:
                                "work with gevent (gevent.monkey.patch_all())")
 
 
-class SyncManagerBase(
-    ManagerCommon, LocalStateAPI, SyncClusterAPI, socketio.Manager  # type: ignore[misc]
-):
-    """The flavour-independent half of a synchronous client manager (see the module doc).
+class SyncManagerBase(ManagerBase, socketio.Manager):  # type: ignore[misc]
+    """A synchronous client manager on the flavour that ``build`` makes (see the module
+    doc); the parameters are :class:`~.async_base.AsyncManagerBase`'s.
 
-    A flavour sets, in its ``__init__`` after calling this one: ``codec``,
-    ``engine`` (made with :attr:`clock` and ``_tasks``), ``connection`` (a
-    transport with ``bind(server)``, ``post_now``, ``close()``), calls
-    :meth:`_hold_broadcasts_in_outages`, and says how a namespace is
-    subscribed (:meth:`_subscribe_namespace`).
+    The flavour's transport blocks: ``bind(server)``, ``post_now(channel,
+    data)``, ``close()``, and hands messages to its ``on_message`` from a
+    listener that runs as a background task of the server.
     """
 
+    flavour: Flavour[BlockingSubscriptions, Any]
     publisher: BlockingBroadcastPublisher
 
     #: deliveries after which the listener yields (``server.sleep(0)``) during a burst
     yield_every = TURN_DELIVERIES
 
-    def __init__(self, *, requests_timeout: float, logger: logging.Logger | None) -> None:
-        super().__init__()
-        self._init_common(requests_timeout, logger)
+    def __init__(
+        self, build: BlockingFlavourBuilder, *, requests_timeout: float,
+        callback_timeout: float, logger: logging.Logger | None,
+        offline_queue: OfflineQueue | None, max_message_size: int | None,
+        direct_frames: bool | None,
+    ) -> None:
+        super().__init__(requests_timeout=requests_timeout, logger=logger,
+                         direct_frames=direct_frames)
         #: the waiters' deadlines and signals, on the server's events and tasks
         self.clock = BlockingClock()
         self._tasks = ServerTasks(self._get_logger)
         self._state_lock: Any = threading.RLock()
-        #: adopts the websocket clients direct frames reach (see :mod:`.core.direct.thread_writer`)
+        #: adopts the websocket clients direct frames reach (see :mod:`..core.direct.thread_writer`)
         self._direct = DirectFrames()
-        self._started = False
         self._closed = False
         self._deliver = self._deliver_locked
+        self._adopt(build(FlavourHost(
+            ManagerSide(self, self.local, self.fanout, self._later), self, BlockingRemoteSocket,
+            self._tasks, self._disconnect_local, self.fanout, self.counters, self._get_logger,
+            self.clock, requests_timeout, callback_timeout,
+        )))
+        self._receive_with(self.flavour.receiver.on_message, max_message_size)
+        transport = abilities(self.flavour.transport)
+        #: ``emit`` hands broadcasts to it, held while Redis is unreachable
+        self.publisher = BlockingBroadcastPublisher(
+            self.flavour.post, transport, lambda: self.flavour.engine.server_count("/"),
+            offline_queue, self._get_logger, post_now=self.flavour.transport.post_now,
+        )
+        transport.on_lost_posts = self.publisher.requeue
 
     def _receive_with(self, handler: MessageHandler, max_message_size: int | None) -> None:
         """Hand the transport's messages to ``handler`` under the state lock, behind the
-        size limit (called by a flavour once ``connection`` is set).
+        size limit.
 
         Pacing: after every :attr:`yield_every` deliveries the listener yields
         (``server.sleep(0)``, the state lock released), so that under gevent or
@@ -106,31 +140,12 @@ class SyncManagerBase(
                 spent = 0
                 self.server.sleep(0)
 
-        apply_limit(self.connection, check_limit(max_message_size), locked)
-
-    def _hold_broadcasts_in_outages(self, offline_queue: OfflineQueue | None) -> None:
-        """Make the publisher that ``emit`` hands broadcasts to when Redis is unreachable
-        (see :mod:`.core.offline_queue`; called by a flavour once ``connection`` and
-        ``engine`` are set)."""
-        connection = self.connection
-
-        async def post(channel: bytes, data: bytes) -> None:
-            connection.post_now(channel, data)
-
-        transport = abilities(connection)
-        self.publisher = BlockingBroadcastPublisher(
-            post, transport, lambda: self.engine.server_count("/"),
-            offline_queue, self._get_logger, post_now=connection.post_now,
-        )
-        transport.on_lost_posts = self.publisher.requeue
+        apply_limit(self.flavour.transport, check_limit(max_message_size), locked)
 
     def _deliver_locked(self, *args: Any) -> None:
         """Deliver a broadcast to this server's clients, under the state lock."""
         with self._state_lock:
             self.fanout.deliver(*args)
-
-    def _subscribe_namespace(self, nsp: str, wait: bool) -> None:
-        raise NotImplementedError
 
     # -- life cycle ----------------------------------------------------
 
@@ -141,14 +156,21 @@ class SyncManagerBase(
         self.fanout.bind(server)
         self.clock.bind(server)
         self._tasks.bind(server)
-        self.connection.bind(server)
+        self.flavour.transport.bind(server)
         self.publisher.bind(server)
         if self._settle_direct_frames(lambda: unsupported(server), known_versions()):
             self._direct.install(server)
             self.fanout.direct = self._direct
 
     def _stat_sources(self) -> list[Any]:
-        return [*super()._stat_sources(), self.publisher, self._direct]
+        return [self.publisher, self._direct]
+
+    def table_sizes(self) -> dict[str, int]:
+        sizes = super().table_sizes()
+        sizes["timers"] = len(self.clock)
+        return sizes
+
+    table_sizes.__doc__ = ManagerBase.table_sizes.__doc__
 
     def initialize(self) -> None:
         """Called by the server with its first client (python-socketio API): start
@@ -173,10 +195,8 @@ class SyncManagerBase(
     def _start(self, wait: bool) -> None:
         if self._closed:
             return
-        self._started = True
         self.local.declare(self.server)
-        for nsp in list(self.local.indexes):
-            self._subscribe_namespace(nsp, wait)
+        self.flavour.subscriptions.start(self.local.indexes, wait)
         self.publisher.start()
 
     def close(self) -> None:
@@ -186,14 +206,14 @@ class SyncManagerBase(
             return
         self._closed = True
         self.publisher.close()  # held broadcasts: published if Redis answers soon
-        self.engine.close()
-        self.connection.close()
+        self.flavour.engine.close()
+        self.flavour.transport.close()
         self.clock.close()
         self._tasks.close()
         self.fanout.close()
         self.handshakes.clear()
         self.fanout.direct = None
-        if getattr(self, "server", None) is not None:
+        if self.server is not None:
             self._direct.uninstall(self.server)
 
     # -- python-socketio's manager API (synchronous) ----------------------
@@ -288,5 +308,22 @@ class SyncManagerBase(
     def _later(self, delay: float, function: Callable[..., None], *args: Any) -> None:
         self.clock.call_later(delay, function, *args)
 
+    # -- the cross-server API: the asyncio manager's, run to completion -----
 
-__all__ = ["SyncManagerBase", "refuse_unpatched"]
+    can_disconnect = blocking(AsyncManagerBase.can_disconnect)
+    disconnect = blocking(AsyncManagerBase.disconnect)
+    enter_room = blocking(AsyncManagerBase.enter_room)
+    leave_room = blocking(AsyncManagerBase.leave_room)
+    close_room = blocking(AsyncManagerBase.close_room)
+    server_count = blocking(AsyncManagerBase.server_count)
+    fetch_sockets = blocking(AsyncManagerBase.fetch_sockets)
+    all_rooms = blocking(AsyncManagerBase.all_rooms)
+    sockets_join = blocking(AsyncManagerBase.sockets_join)
+    sockets_leave = blocking(AsyncManagerBase.sockets_leave)
+    disconnect_sockets = blocking(AsyncManagerBase.disconnect_sockets)
+    server_side_emit = blocking(AsyncManagerBase.server_side_emit)
+    server_side_call = blocking(AsyncManagerBase.server_side_call)
+    emit_with_ack = blocking(AsyncManagerBase.emit_with_ack)
+
+
+__all__ = ["BlockingFlavourBuilder", "SyncManagerBase", "blocking", "refuse_unpatched"]
