@@ -1,18 +1,25 @@
 """What the layering promises: background work is owned, room arguments have one
-rule, the responder answers without I/O, and the emitters import light."""
+rule, the responder answers without I/O, the emitters import light, imports follow
+the layer table, and a manager is python-socketio's class plus one of ours."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import importlib
 import json
 import logging
+import pkgutil
 import subprocess
 import sys
 import uuid
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
+from socketio.base_manager import BaseManager
 
+import socketio_redis_adapter
 from socketio_redis_adapter import Emitter
 from socketio_redis_adapter.engine.answers import Answer, Reply
 from socketio_redis_adapter.engine.classic.responder import Responder
@@ -206,3 +213,130 @@ async def test_the_receiver_uses_the_transports_route(redis_server: RedisServer)
         assert adapter.stats["received"] == received + 1  # the transport's route is used
     finally:
         await server.stop()
+
+
+# -- the house: the layer table and the managers' shape -------------------------
+
+SOURCE = Path(__file__).resolve().parent.parent / "src" / "adapter"
+
+#: each layer, and the layers its modules may import from (besides their own)
+LAYERS: dict[str, set[str]] = {
+    "leaf": set(),
+    "fastpath": {"protocol", "leaf"},  # the fast-path twins and protocol/ are one layer
+    "protocol": {"fastpath", "leaf"},
+    "transport": {"fastpath", "leaf"},
+    "core": {"protocol", "fastpath", "leaf", "transport.errors", "transport.reconnect",
+             "transport.base"},
+    "blocking": {"core", "leaf"},
+    "engine": {"protocol", "fastpath", "core", "leaf", "transport.base", "transport.errors"},
+    "manager": {"protocol", "fastpath", "core", "blocking", "engine.flavour", "engine.base",
+                "engine.answers", "engine.local_side", "leaf", "transport.base",
+                "transport.limits"},
+    "face": {"manager", "engine.flavour", "engine.classic.flavour", "engine.sharded.flavour",
+             "protocol", "core.offline_queue", "transport", "fastpath", "leaf"},
+    "emitter": {"protocol", "fastpath", "transport", "leaf"},
+    "package": {"leaf", "fastpath", "protocol", "transport", "core", "face", "emitter"},
+}
+
+
+def _layer(module: str) -> str:
+    top = module.split(".")[0]
+    if top in ("uid", "completion"):
+        return "leaf"
+    if top in ("fastpath", "_fastpath_py", "_fastpath"):
+        return "fastpath"
+    if top in ("adapter", "sharded_adapter", "sync_adapter"):
+        return "face"
+    return top or "package"
+
+
+def _imports() -> dict[str, set[str]]:
+    """Every module of the package (dotted, relative to it) and the modules of the
+    package it imports."""
+    found: dict[str, set[str]] = {}
+    for path in sorted(SOURCE.rglob("*.py")):
+        parts = list(path.relative_to(SOURCE).with_suffix("").parts)
+        is_package = parts[-1] == "__init__"
+        module = ".".join(parts[:-1] if is_package else parts)
+        here = parts[:-1]
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = here[: len(here) - (node.level - 1)]
+                if node.module is None:
+                    targets.update(".".join([*base, alias.name]) for alias in node.names)
+                else:
+                    targets.add(".".join([*base, node.module]))
+        found[module] = targets
+    return found
+
+
+def _allowed(source: str, target: str) -> bool:
+    layer, target_layer = _layer(source), _layer(target)
+    if layer == target_layer:
+        if layer != "engine":
+            return True
+        # a flavour folder never imports another; the shared engine imports none
+        source_flavour = source.split(".")[1] if source.count(".") >= 2 else None
+        target_flavour = target.split(".")[1] if target.count(".") >= 2 else None
+        return target_flavour is None or target_flavour == source_flavour
+    return any(target == rule or target.startswith(rule + ".") or target_layer == rule
+               for rule in LAYERS[layer])
+
+
+def test_imports_follow_the_layer_table() -> None:
+    """Each module imports only from its own layer and those below it (``LAYERS``), the
+    flavour folders of the engine never import one another, and no two modules import
+    each other, directly or through others."""
+    imports = _imports()
+    assert len(imports) > 60, "the walk found too few modules to mean anything"
+    wrong = [f"{source} -> {target}" for source, targets in imports.items()
+             for target in sorted(targets) if not _allowed(source, target)]
+    assert wrong == []
+    # no cycle: a depth-first walk over the module graph (the fast-path twins excluded:
+    # the chooser and the pure twin import each other's names by design)
+    graph = {module: {target for target in targets if target in imports}
+             for module, targets in imports.items()}
+    state: dict[str, int] = {}
+    cycles: list[str] = []
+
+    def visit(module: str, trail: list[str]) -> None:
+        state[module] = 1
+        for target in sorted(graph[module]):
+            if state.get(target) == 1 and _layer(target) != "fastpath":
+                cycles.append(" -> ".join([*trail[trail.index(target):], target]))
+            elif target not in state:
+                visit(target, [*trail, target])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert cycles == []
+
+
+def _our_classes() -> list[type]:
+    classes = []
+    for info in pkgutil.walk_packages(socketio_redis_adapter.__path__, "socketio_redis_adapter."):
+        module = importlib.import_module(info.name)
+        classes += [value for value in vars(module).values()
+                    if isinstance(value, type) and value.__module__ == module.__name__]
+    return classes
+
+
+def test_every_manager_has_python_socketios_class_and_one_of_ours_among_its_bases() -> None:
+    """A manager is python-socketio's manager class plus at most one class of this
+    package (interfaces, ``Protocol`` subclasses, do not count): no stack of mixins."""
+    managers = [cls for cls in _our_classes() if issubclass(cls, BaseManager)]
+    names = {cls.__name__ for cls in managers}
+    assert {"AsyncRedisAdapter", "AsyncShardedRedisAdapter", "RedisAdapter", "ManagerBase",
+            "AsyncManagerBase", "SyncManagerBase"} <= names
+    for cls in managers:
+        ours = [base for base in cls.__bases__
+                if base.__module__.startswith("socketio_redis_adapter")
+                and Protocol not in base.__mro__]
+        theirs = [base for base in cls.__bases__ if base not in ours]
+        assert len(ours) <= 1, f"{cls.__name__}: {ours}"
+        assert all(base.__module__.startswith("socketio.") for base in theirs), (
+            f"{cls.__name__}: {theirs}"
+        )
