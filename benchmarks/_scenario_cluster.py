@@ -94,6 +94,16 @@ SYNC_IMPLS = [
     Impl(SYNC_RM, "sync-rm", "arm"),
 ]
 
+SYNC_BLOCKING = "ours BlockingPubSub (sync)"
+SYNC_REDISPY = "ours on redis-py's blocking client (sync)"
+
+#: the rows of ``--only transport-sync``: RedisAdapter's manager and flavour (compiled core)
+#: on its own blocking client and on redis-py's (``benchmarks/_redispy_blocking.py``)
+SYNC_TRANSPORT_IMPLS = [
+    Impl(SYNC_BLOCKING, "sync-ours", "node", COMPILED),
+    Impl(SYNC_REDISPY, "sync-ours", "node", {**COMPILED, "SCENARIO_TRANSPORT": "redis-py"}),
+]
+
 #: the rows on a 3-master Redis Cluster (``--only sharded``); ours with the compiled core
 CLUSTER_IMPLS = [
     Impl(OURS_SHARDED, "ours", "sharded", COMPILED, flavour="sharded"),

@@ -2,9 +2,11 @@
 
 ``python _scenario_sync_server.py IMPL REDIS_URL KEY`` with IMPL ``sync-ours``
 (our ``RedisAdapter``; ``SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS`` picks the
-pure-Python twin) or ``sync-rm`` (python-socketio's ``RedisManager``, with
-KEY as its channel).  Set ``EXPECT_FASTPATH`` to ``1``/``0`` to have the
-child check which core it got.  The same protocol and commands as
+pure-Python twin; ``SCENARIO_TRANSPORT=redis-py`` gives its manager and
+flavour redis-py's blocking client instead of ``BlockingPubSub``) or
+``sync-rm`` (python-socketio's ``RedisManager``, with KEY as its channel).
+Set ``EXPECT_FASTPATH`` to ``1``/``0`` to have the child check which core it
+got.  The same protocol and commands as
 ``_scenario_server.py`` (see ``_scenario_commands.py``); clients join the
 rooms in their CONNECT auth ``{"rooms": [...]}``.  Process CPU counts every
 thread: the request threads, the websocket writers and the Redis listener;
@@ -56,10 +58,39 @@ def cpu_by_thread_kind() -> dict[str, float]:
 def make_manager(impl: str, url: str, key: str) -> Any:
     if impl == "sync-ours":
         check_fastpath()
+        transport = os.environ.get("SCENARIO_TRANSPORT", "default")
+        if transport == "redis-py":
+            return redispy_manager(url, key)
+        if transport != "default":
+            raise ValueError(f"unknown SCENARIO_TRANSPORT {transport!r}")
         return socketio_redis_adapter.RedisAdapter(url, key=key)
     if impl == "sync-rm":
         return socketio.RedisManager(url, channel=key)
     raise ValueError(f"unknown implementation {impl!r}")
+
+
+def redispy_manager(url: str, key: str) -> Any:
+    """``RedisAdapter``'s manager and flavour on redis-py's blocking client instead of
+    ``BlockingPubSub`` (the same options as ``RedisAdapter(url, key=key)``)."""
+    from _redispy_blocking import RedisPyBlockingPubSub  # noqa: PLC0415 - this row only
+
+    from socketio_redis_adapter.engine.classic.flavour import (  # noqa: PLC0415
+        blocking_classic_flavour,
+    )
+    from socketio_redis_adapter.manager.sync_base import SyncManagerBase  # noqa: PLC0415
+    from socketio_redis_adapter.transport.limits import (  # noqa: PLC0415
+        DEFAULT_MAX_MESSAGE_SIZE,
+    )
+
+    def build(host: Any) -> Any:
+        return blocking_classic_flavour(host, RedisPyBlockingPubSub(url), key=key,
+                                        parser="msgpack", specific_response_channel=False)
+
+    return SyncManagerBase(
+        build, requests_timeout=5.0, callback_timeout=60.0, logger=None,
+        offline_queue=socketio_redis_adapter.OfflineQueue(),
+        max_message_size=DEFAULT_MAX_MESSAGE_SIZE, direct_frames=None,
+    )
 
 
 def main(impl: str, url: str, key: str) -> None:

@@ -44,7 +44,10 @@ The **transport** group (``--only transport``) runs a, b and c with our
 classic flavour (``AsyncRedisAdapter``, compiled core) on its two asyncio
 transports: ``RawPubSub``, the adapter's own RESP client that ``redis://``
 URLs get, and ``RedisPubSub`` (redis-py, ``connection=RedisPubSub.from_url(url)``),
-what ``rediss://`` URLs and ``redis_options`` get.
+what ``rediss://`` URLs and ``redis_options`` get.  The **transport-sync**
+group (``--only transport-sync``) does the same for synchronous servers:
+``RedisAdapter``'s manager and flavour on ``BlockingPubSub`` (its own blocking
+client) and on redis-py's blocking client (``_redispy_blocking.py``).
 
 The **sharded** group (``--only sharded``) runs a, b and c again on a
 3-master Redis Cluster it starts (``tests.support.topologies.RedisCluster``,
@@ -89,8 +92,10 @@ from _scenario_cluster import (  # noqa: E402
     OURS_CLASSIC,
     OURS_RAW,
     OURS_SHARDED,
+    SYNC_BLOCKING,
     SYNC_IMPLS,
     SYNC_RM,
+    SYNC_TRANSPORT_IMPLS,
     TRANSPORT_IMPLS,
     UVICORN_IMPLS,
     Cluster,
@@ -241,6 +246,15 @@ GROUPS: dict[str, dict[str, Any]] = {
         "notes": {"a": "AsyncRedisAdapter with the compiled core on both rows; RawPubSub is "
                        "what a redis:// URL gets, RedisPubSub (redis-py) what rediss:// URLs "
                        "and redis_options get."},
+    },
+    "transport-sync": {
+        "impls": SYNC_TRANSPORT_IMPLS,
+        "scenarios": ["a", "b", "c"],
+        "columns": {k: (f"transport-sync {v[0]}", v[1], v[2]) for k, v in COLUMNS.items()},
+        "refs": [("vs BlockingPubSub", SYNC_BLOCKING)],
+        "notes": {"a": "RedisAdapter's manager and classic flavour with the compiled core on "
+                       "both rows, socketio.Server in threading mode; only the Redis client "
+                       "differs."},
     },
     "sharded": {
         "impls": CLUSTER_IMPLS,
@@ -396,11 +410,14 @@ def parse_only(text: str) -> list[tuple[str, str]]:
     for token in (t.strip() for t in text.split(",")):
         if not token:
             continue
-        if token in ("sharded", "sync", "uvicorn", "transport"):
+        if token in GROUPS and token != "standalone":
             plan += [(token, s) for s in GROUPS[token]["scenarios"]]
-        elif token.startswith(("sharded-", "sync-", "uvicorn-", "transport-")):
-            group, _, scenario = token.partition("-")
-            plan.append((group, scenario))
+            continue
+        # the longest group name first: transport-sync-a is not transport's "sync-a"
+        for group in sorted(GROUPS, key=len, reverse=True):
+            if group != "standalone" and token.startswith(group + "-"):
+                plan.append((group, token[len(group) + 1:]))
+                break
         else:
             plan.append(("standalone", token))
     for group, scenario in plan:
@@ -408,7 +425,8 @@ def parse_only(text: str) -> list[tuple[str, str]]:
             raise ValueError(
                 f"unknown scenario {scenario!r} in group {group}; choose from "
                 f"{GROUPS['standalone']['scenarios']}, sharded, sync, uvicorn, transport, "
-                + ", ".join(f"{g}-{x}" for g in ("sharded", "sync", "transport")
+                "transport-sync, "
+                + ", ".join(f"{g}-{x}" for g in ("sharded", "sync", "transport", "transport-sync")
                             for x in GROUPS[g]["scenarios"])
             )
     return list(dict.fromkeys(plan))
@@ -424,13 +442,15 @@ def main() -> int:
         "--only sharded --smoke takes well under a minute)",
     )
     parser.add_argument(
-        "--only", default="a,b,c,d,e,f,g,h,sharded,sync,uvicorn,transport",
+        "--only", default="a,b,c,d,e,f,g,h,sharded,sync,uvicorn,transport,transport-sync",
         help="comma-separated scenarios to run: a..h on a standalone Redis, 'sharded' for "
         "a, b, c on a 3-master Redis Cluster (sharded and classic flavours), 'sync' for a, b, "
         "c with synchronous servers (RedisAdapter, RedisManager), 'uvicorn' for c with ASGI "
         "servers under uvicorn, 'transport' for a, b, c with our classic flavour on "
-        "RawPubSub and on RedisPubSub (redis-py), or sharded-a, sync-b, transport-c... "
-        "(default: a,b,c,d,e,f,g,h,sharded,sync,uvicorn,transport)",
+        "RawPubSub and on RedisPubSub (redis-py), 'transport-sync' for a, b, c with "
+        "RedisAdapter on BlockingPubSub and on redis-py's blocking client, or sharded-a, "
+        "sync-b, transport-c, transport-sync-a... "
+        "(default: a,b,c,d,e,f,g,h,sharded,sync,uvicorn,transport,transport-sync)",
     )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args()
