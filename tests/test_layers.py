@@ -225,8 +225,7 @@ LAYERS: dict[str, set[str]] = {
     "fastpath": {"protocol", "leaf"},  # the fast-path twins and protocol/ are one layer
     "protocol": {"fastpath", "leaf"},
     "transport": {"fastpath", "leaf"},
-    "core": {"protocol", "fastpath", "leaf", "transport.errors", "transport.reconnect",
-             "transport.base"},
+    "core": {"protocol", "fastpath", "leaf", "transport.errors", "transport.reconnect"},
     "blocking": {"core", "leaf"},
     "engine": {"protocol", "fastpath", "core", "leaf", "transport.base", "transport.errors"},
     "manager": {"protocol", "fastpath", "core", "blocking", "engine.flavour", "engine.base",
