@@ -453,7 +453,14 @@ def main() -> int:
         "(default: a,b,c,d,e,f,g,h,sharded,sync,uvicorn,transport,transport-sync)",
     )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument(
+        "--rows", metavar="TEXT[,TEXT]",
+        help="run only the rows whose name contains one of these texts, e.g. "
+        "'ours-compiled,RedisAdapter (sync, compiled)' for a regression run of our compiled "
+        "adapters (the others are reported as skipped)",
+    )
     args = parser.parse_args()
+    wanted_rows = [text for text in (args.rows or "").split(",") if text]
     try:
         plan = parse_only(args.only)
     except ValueError as exc:
@@ -492,6 +499,9 @@ def main() -> int:
             all_results.setdefault(group_name, {})[scenario] = results
             metric = (group["columns"][scenario][2] or [group["columns"][scenario][1][0][0]])[0]
             for impl in group["impls"]:
+                if wanted_rows and not any(text in impl.name for text in wanted_rows):
+                    results[impl.name] = {"skipped": "not in --rows"}
+                    continue
                 if impl.kind == "node" and skip_node:
                     results[impl.name] = {"skipped": skip_node}
                     continue

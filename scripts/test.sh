@@ -150,8 +150,8 @@ section "micro-benchmarks, short mode (so they cannot rot)"
 "$VPY" -m pytest benchmarks -q --benchmark-min-rounds=1 --benchmark-max-time=0.005 \
   --benchmark-warmup=off --benchmark-columns=min,median,ops
 
-section "end-to-end scenarios: cluster, sync and uvicorn servers, cross-server requests, the two classic transports, smoke sizes"
-"$VPY" benchmarks/scenarios.py --only sharded,sync,uvicorn,f,g,h,transport --smoke
+section "end-to-end scenarios: cluster, sync and uvicorn servers, cross-server requests, the classic flavour on our clients and on redis-py (asyncio and sync), smoke sizes"
+"$VPY" benchmarks/scenarios.py --only sharded,sync,uvicorn,f,g,h,transport,transport-sync --smoke
 
 section "reliability figures, smoke sizes (so they cannot rot)"
 "$VPY" benchmarks/reliability.py --smoke
