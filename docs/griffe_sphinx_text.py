@@ -11,7 +11,7 @@ rest before they are parsed:
 * text that follows the field list (an example, a note) is moved before it,
   since the Sphinx parser would take it as part of the last field;
 * a blocking method made at run time from a coroutine method
-  (``name = blocking(AsyncClusterAPI.name)``, the synchronous adapter's
+  (``name = blocking(AsyncManagerBase.name)``, the synchronous adapter's
   cross-server API) is documented as that method, without ``async``;
 * a method that overrides a documented one without a docstring of its own
   shows the inherited docstring, as Python's ``inspect.getdoc`` does.
@@ -114,7 +114,7 @@ def _blocking_twin(cls: griffe.Class, name: str, value: Any) -> griffe.Function 
             and len(value.arguments) == 1):
         return None
     base_name, _, method_name = str(value.arguments[0]).rpartition(".")
-    base = next((b for b in cls.resolved_bases if b.name == base_name), None)
+    base = _class_named(cls, base_name)
     coroutine = base.members.get(method_name) if base is not None else None
     if not isinstance(coroutine, griffe.Function):
         return None
@@ -133,6 +133,20 @@ def _blocking_twin(cls: griffe.Class, name: str, value: Any) -> griffe.Function 
     return twin
 
 
+def _class_named(cls: griffe.Class, name: str) -> griffe.Class | None:
+    """The class ``name`` as ``cls``'s module sees it: one of its bases, or a name the
+    module defines or imports (the synchronous manager wraps the asyncio one's methods)."""
+    base = next((b for b in cls.resolved_bases if b.name == name), None)
+    if base is not None:
+        return base
+    member = cls.module.members.get(name)
+    try:
+        target = member.final_target if isinstance(member, griffe.Alias) else member
+    except (griffe.AliasResolutionError, griffe.CyclicAliasError):
+        return None
+    return target if isinstance(target, griffe.Class) else None
+
+
 class SphinxText(griffe.Extension):
     """Rewrite every docstring of the loaded package before mkdocstrings parses it."""
 
@@ -140,14 +154,14 @@ class SphinxText(griffe.Extension):
         if obj.docstring is not None:
             obj.docstring.value = rewrite(obj.docstring.value)
 
-    def on_class_members(self, *, cls: griffe.Class, **kwargs: Any) -> None:
-        for name, member in list(cls.members.items()):
-            if isinstance(member, griffe.Attribute):
-                twin = _blocking_twin(cls, name, member.value)
-                if twin is not None:
-                    cls.set_member(name, twin)
-
     def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
+        # once the whole package is loaded: a wrapped method may live in another module
+        for cls in _classes(pkg):
+            for name, member in list(cls.members.items()):
+                if isinstance(member, griffe.Attribute):
+                    twin = _blocking_twin(cls, name, member.value)
+                    if twin is not None:
+                        cls.set_member(name, twin)
         for cls in _classes(pkg):
             for name, member in cls.members.items():
                 if isinstance(member, griffe.Function) and member.docstring is None:

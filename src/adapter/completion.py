@@ -2,7 +2,7 @@
 
 The engine and the topologies are written once, as coroutines; a synchronous
 manager gives them I/O that blocks instead of suspending, so one
-``send(None)`` runs such a coroutine to its end (see ``core/blocking.py``).
+``send(None)`` runs such a coroutine to its end (see :mod:`.manager.sync_base`).
 A leaf module: every layer may import it.
 """
 

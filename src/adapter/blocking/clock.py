@@ -55,7 +55,7 @@ class BlockingSignal:
         return self._settle(_CANCELLED, None)
 
     async def outcome(self) -> Any:
-        """Block until settled (a coroutine that never suspends; see ``core/blocking.py``)."""
+        """Block until settled (a coroutine that never suspends; see :mod:`..completion`)."""
         self._event.wait()
         if self._state == _RESULT:
             return self._value

@@ -128,7 +128,7 @@ class HeldBroadcasts:
                            all is well (the number to wait for after an outage).
 
     A driver runs it (:class:`BroadcastPublisher` on an event loop,
-    :class:`~.blocking_publisher.BlockingBroadcastPublisher` on a synchronous
+    :class:`~..blocking.publisher.BlockingBroadcastPublisher` on a synchronous
     server's tasks): it gives the time, the sleeps, a count bounded in time,
     starts :meth:`_recover` in the background (:meth:`_ensure_recovery`) and
     a lock held while the queue changes (:attr:`_lock`: a no-op on one event

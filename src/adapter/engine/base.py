@@ -6,7 +6,7 @@ half of a broadcast with acks, and the bookkeeping (:class:`PendingRequests`,
 server-side event handlers, background tasks).  A flavour's engine adds how
 its messages are built and published: the cross-server API
 (:meth:`EngineBase.server_count`, :meth:`EngineBase.fetch_sockets`...,
-which :class:`~.api.AsyncClusterAPI` delegates to),
+which the managers' methods of the same names delegate to),
 :meth:`EngineBase._publish_ack_request`, :meth:`EngineBase._publish_reply`
 and the ids and flags it uses.
 """

@@ -2,7 +2,7 @@
 
 :class:`BlockingPubSub` offers what the classic engine asks of a transport
 (``publish`` and ``numsub`` as coroutines that block instead of suspending,
-see ``core/blocking.py``) and what a synchronous manager calls directly
+see :mod:`..completion`) and what a synchronous manager calls directly
 (:meth:`BlockingPubSub.publish_now`, :meth:`BlockingPubSub.psubscribe`...).
 Its listener runs as one background task of the server (a thread, a gevent
 greenlet or an eventlet green thread, by the server's async mode): it reads
