@@ -66,6 +66,7 @@ if [ -f mkdocs.yml ]; then
   section "docs site: mkdocs build --strict"
   "$VPY" -m pip install -q --group docs
   NO_MKDOCS_2_WARNING=1 "$VPY" -m mkdocs build --strict -q --site-dir build/docs-site
+  "$VPY" scripts/check_api_page.py build/docs-site
 fi
 
 bash scripts/check_dist.sh
