@@ -8,6 +8,9 @@ per event-loop iteration (:mod:`.resp_connection`), and the subscriber hands
 every message straight from the fast path's ``PushParser`` to ``on_message``
 in ``data_received``, with no task, future or dict per message; pattern
 messages the channel filter rejects are dropped before they become objects.
+Measured against the same adapter on redis-py (``RedisPubSub``,
+``benchmarks/scenarios.py --only transport``): 4.7 against 134.6 µs of CPU
+per emit, 0.26 against 5.48 µs per message for a room with no local socket.
 
 :class:`RawPubSub` serves ``redis://``, ``valkey://`` and ``unix://`` URLs,
 and Redis Cluster and Sentinel URLs (through a :class:`~.topology.Topology`), with the
