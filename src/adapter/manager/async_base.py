@@ -65,9 +65,10 @@ class AsyncManagerBase(ManagerBase, socketio.AsyncManager):  # type: ignore[misc
         self._direct = AsyncDirectFrames()
         self._direct.on_unknown = self._unknown_connection
         self._adopt(build(FlavourHost(
-            ManagerSide(self, self.local, self.fanout, self._later), self, RemoteSocket,
-            self._tasks, self._disconnect_local, self.fanout, self.counters, self._get_logger,
-            None, requests_timeout, callback_timeout,
+            side=ManagerSide(self, self.local, self.fanout, self._later), server_ops=self,
+            remote_socket=RemoteSocket, tasks=self._tasks, disconnect=self._disconnect_local,
+            fanout=self.fanout, counters=self.counters, logger=self._get_logger, clock=None,
+            requests_timeout=requests_timeout, callback_timeout=callback_timeout,
         )))
         transport = abilities(self.flavour.transport)
         self.pacer = FanoutPacer(self.flavour.receiver.on_message, self.counters, transport,

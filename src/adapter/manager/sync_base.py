@@ -105,9 +105,11 @@ class SyncManagerBase(ManagerBase, socketio.Manager):  # type: ignore[misc]
         self._closed = False
         self._deliver = self._deliver_locked
         self._adopt(build(FlavourHost(
-            ManagerSide(self, self.local, self.fanout, self._later), self, BlockingRemoteSocket,
-            self._tasks, self._disconnect_local, self.fanout, self.counters, self._get_logger,
-            self.clock, requests_timeout, callback_timeout,
+            side=ManagerSide(self, self.local, self.fanout, self._later), server_ops=self,
+            remote_socket=BlockingRemoteSocket, tasks=self._tasks,
+            disconnect=self._disconnect_local, fanout=self.fanout, counters=self.counters,
+            logger=self._get_logger, clock=self.clock, requests_timeout=requests_timeout,
+            callback_timeout=callback_timeout,
         )))
         self._receive_with(self.flavour.receiver.on_message, max_message_size)
         transport = abilities(self.flavour.transport)
