@@ -1,16 +1,23 @@
 """``close()`` with requests, acknowledgements and held broadcasts pending:
-each ends with a clear error or is published, nothing hangs, nothing is left."""
+each ends with a clear error or is published, nothing hangs, nothing is left;
+right after a burst of emits, it waits for Redis to confirm them and logs nothing."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
-from socketio_redis_adapter import AdapterClosedError, AsyncShardedRedisAdapter
+from socketio_redis_adapter import (
+    AdapterClosedError,
+    AsyncRedisAdapter,
+    AsyncShardedRedisAdapter,
+    RedisPubSub,
+)
 from tests.support.redis_server import RedisServer
 from tests.support.sio_cluster import Client, PyServer
 
@@ -116,3 +123,75 @@ async def test_close_publishes_held_broadcasts_when_redis_answers(
         await client.close()
         for server in (publisher, receiver):
             await server.stop()
+
+
+BURST = 300
+
+
+def _package_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.getMessage() for record in caplog.records
+            if record.name.startswith("socketio_redis_adapter")
+            and record.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize("transport", ["classic", "classic-redis-py", "sharded"])
+async def test_close_right_after_a_burst_logs_nothing_and_every_emit_arrives(
+    own_redis: RedisServer, transport: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An adapter that only emits (no server, as a worker would) closed right after a
+    burst: ``close()`` waits for Redis to confirm what was posted, the other server's
+    client gets every emit, and nothing is logged, neither during ``close()`` nor
+    after it returned (no false "may be lost")."""
+    caplog.set_level(logging.INFO, logger="socketio_redis_adapter")
+    options = _options("sharded" if transport == "sharded" else "classic")
+    receiver = await PyServer.start(own_redis.url, **options)
+    client = await Client.connect(receiver.url, rooms=["room"])
+    adapter_class = options.pop("adapter_class", AsyncRedisAdapter)
+    if transport == "classic-redis-py":
+        options["connection"] = RedisPubSub.from_url(own_redis.url)
+    sender = adapter_class(own_redis.url, **options)
+    try:
+        await receiver.adapter.start()
+        for seq in range(BURST):
+            await sender.emit("burst", seq, to="room")
+        await asyncio.wait_for(sender.close(), 5)
+        got = await client.wait_for("burst", BURST, timeout=10)
+        assert [args[0] for args in got] == list(range(BURST))
+        await asyncio.sleep(0.5)  # what the closed adapter would still log
+        assert _package_warnings(caplog) == []
+        assert sender.stats["publish_failures"] == 0
+    finally:
+        await client.close()
+        await receiver.stop()
+        await sender.close()
+
+
+@pytest.mark.parametrize("flavour", ["classic", "sharded"])
+async def test_close_counts_and_logs_what_redis_left_unconfirmed_before_it_returns(
+    own_redis: RedisServer, flavour: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With Redis paused past ``close_timeout``, the publishes posted meanwhile are
+    counted in ``publish_failures`` and logged once, before ``close()`` returns."""
+    caplog.set_level(logging.WARNING, logger="socketio_redis_adapter")
+    options = _options(flavour)
+    adapter_class = options.pop("adapter_class", AsyncRedisAdapter)
+    sender = adapter_class(own_redis.url, **options)
+    sender.connection.close_timeout = 0.5
+    pauser = aioredis.Redis.from_url(own_redis.url)
+    try:
+        await sender.emit("first", 0, to="room")
+        await asyncio.sleep(0.1)  # answered
+        await pauser.execute_command("CLIENT", "PAUSE", "3000", "ALL")
+        for seq in range(3):
+            await sender.emit("paused", seq, to="room")
+        started = asyncio.get_running_loop().time()
+        await asyncio.wait_for(sender.close(), 5)
+        assert asyncio.get_running_loop().time() - started < 2.5
+        lost = [r.getMessage() for r in caplog.records if "may be lost" in r.getMessage()]
+        assert lost == ["3 publishes may be lost: Redis had not confirmed them when the "
+                        "connection was closed"]
+        assert sender.stats["publish_failures"] == 3
+    finally:
+        await pauser.execute_command("CLIENT", "UNPAUSE")
+        await pauser.aclose()
+        await sender.close()

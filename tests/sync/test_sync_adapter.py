@@ -578,3 +578,35 @@ async def test_the_listener_yields_during_a_burst(
         assert not any(yields)  # never while holding the room-state lock
     finally:
         await rig.close()
+
+
+async def test_close_right_after_a_burst_logs_nothing_and_every_emit_arrives(
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The synchronous adapter's ``close()`` right after a burst of emits reads Redis'
+    confirmations of what it posted before closing: every emit reaches the other
+    server's client and nothing is logged."""
+    caplog.set_level(logging.INFO, logger="socketio_redis_adapter")
+    rig = Cluster(own_redis.url, flask=False)
+    try:
+        s = await rig.sync_server()
+        a = await rig.async_server()
+        on_a = await rig.client(a.url, rooms=["r"])
+        await s.call(s.adapter.start)
+
+        def burst() -> None:
+            for seq in range(300):
+                s.sio.emit("burst", seq, to="r")
+            s.adapter.close()
+
+        await s.call(burst)
+        got = await on_a.wait_for("burst", 300, timeout=10)
+        assert [args[0] for args in got] == list(range(300))
+        await asyncio.sleep(0.5)
+        warnings = [record.getMessage() for record in caplog.records
+                    if record.name.startswith("socketio_redis_adapter")
+                    and record.levelno >= logging.WARNING]
+        assert warnings == []
+        assert s.adapter.stats["publish_failures"] == 0
+    finally:
+        await rig.close()

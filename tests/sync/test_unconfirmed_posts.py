@@ -10,6 +10,10 @@ back too (Redis may have died before writing the subscribers' copies).
 
 from __future__ import annotations
 
+import logging
+import time
+
+import pytest
 import redis
 
 from socketio_redis_adapter.transport.blocking_pubsub import BlockingPubSub
@@ -57,4 +61,50 @@ def test_without_a_handler_they_are_counted_as_maybe_lost(own_redis: RedisServer
             pass
         assert transport.stats()["publish_failures"] == 4
     finally:
+        transport.close()
+
+
+def test_close_waits_for_confirmations_and_counts_only_the_unconfirmed(
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``close()`` reads the replies owed to what was posted, up to its timeout: with
+    Redis paused past it, the three unanswered publishes are counted and logged once,
+    before ``close()`` returns (the one answered before the pause is not)."""
+    caplog.set_level(logging.WARNING, logger="socketio_redis_adapter")
+    transport = BlockingPubSub(own_redis.url, connect_timeout=1.0)
+    client = redis.Redis.from_url(own_redis.url)
+    try:
+        transport.post_now(b"ch", b"first")
+        client.execute_command("CLIENT", "PAUSE", "3000", "ALL")
+        for data in (b"one", b"two", b"three"):
+            transport.post_now(b"ch", data)
+        started = time.monotonic()
+        transport.close(timeout=0.5)
+        assert time.monotonic() - started < 2.0
+        assert transport.stats()["publish_failures"] == 3
+        lost = [r.getMessage() for r in caplog.records if "may be lost" in r.getMessage()]
+        assert lost == ["3 publishes may be lost: Redis had not confirmed them when the "
+                        "connection was closed"]
+    finally:
+        client.execute_command("CLIENT", "UNPAUSE")
+        client.close()
+        transport.close()
+
+
+def test_close_after_posts_redis_answered_logs_nothing(
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="socketio_redis_adapter")
+    transport = BlockingPubSub(own_redis.url, connect_timeout=1.0)
+    client = redis.Redis.from_url(own_redis.url)
+    try:
+        transport.post_now(b"ch", b"first")
+        client.execute_command("CLIENT", "PAUSE", "300", "ALL")  # shorter than the wait
+        for seq in range(50):
+            transport.post_now(b"ch", str(seq).encode())
+        transport.close(timeout=2.0)
+        assert transport.stats()["publish_failures"] == 0
+        assert [r for r in caplog.records if r.name.startswith("socketio_redis_adapter")] == []
+    finally:
+        client.close()
         transport.close()

@@ -216,6 +216,26 @@ class BlockingLink:
         """Read what has come (blocks up to the socket's timeout; ``b""`` when closed)."""
         return self.sock.recv(READ_SIZE)
 
+    def close_when_answered(self, timeout: float) -> int:
+        """Read the replies still owed to posted commands (``timeout`` seconds at most),
+        then close; return how many were still unconfirmed (their fate unknown)."""
+        if self.closed:
+            return len(self.unconfirmed)
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            try:
+                while self.owed:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self.sock.settimeout(left)
+                    self._settle_post(self._read_reply())
+            except (OSError, ConnectionError):
+                pass  # what is still owed is unconfirmed
+            owed = self.owed
+            self.close()
+        return owed
+
     def close(self) -> None:
         """Close the socket (a thread blocked reading it gets an error or ``b""``)."""
         if self.closed:

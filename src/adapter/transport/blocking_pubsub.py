@@ -521,7 +521,9 @@ class BlockingPubSub(SubscriptionBook, MessageSizeLimit, TransportAbilities):
 
     def close(self, timeout: float = 2.0) -> None:
         """Stop the listener (waiting up to ``timeout`` seconds for it to end) and close
-        both connections."""
+        both connections, the publisher's once Redis confirmed what was posted on it
+        (``timeout`` seconds at most): only the publishes still unconfirmed then are
+        counted in ``publish_failures`` and logged, before this returns."""
         self._closed = True
         with self._lock:
             subscriber, self._subscriber = self._subscriber, None
@@ -538,9 +540,14 @@ class BlockingPubSub(SubscriptionBook, MessageSizeLimit, TransportAbilities):
         if self._listening and self._stopped is not None:
             self._stopped.wait(timeout=timeout)
         with self._publisher_lock:
+            unconfirmed = 0
             if self._publisher is not None:
-                self._publisher.close()
+                unconfirmed = self._publisher.close_when_answered(timeout)
                 self._publisher = None
+        if unconfirmed:
+            self.publish_failures += unconfirmed
+            logger.warning("%d publishes may be lost: Redis had not confirmed them when the "
+                           "connection was closed", unconfirmed)
         with self._nodes_lock:
             for node_link in self._node_links.values():
                 node_link.close()

@@ -89,8 +89,9 @@ class NodeLinks:
         if handler is None or self.closed:
             self._lost_failures += len(commands)
             logger.warning(
-                "%d publishes may be lost: the Redis connection dropped before they were "
-                "confirmed", len(commands),
+                "%d publishes may be lost: %s", len(commands),
+                "Redis had not confirmed them when the connection was closed" if self.closed
+                else "the Redis connection dropped before they were confirmed",
             )
             return
         posts = []
@@ -105,11 +106,23 @@ class NodeLinks:
         return self._lost_failures + sum(link.failures for link in self._links.values())
 
     def close(self) -> None:
+        """Close every connection now (replies still on the way are not read)."""
         self.closed = True
         for link in self._links.values():
             self._lost_failures += link.failures
             link.close()
         self._links.clear()
+
+    async def close_when_answered(self, timeout: float) -> None:
+        """Close every connection once Redis confirmed what was posted on it (waiting
+        ``timeout`` seconds at most); the publishes still unconfirmed then are
+        counted and logged before this returns."""
+        self.closed = True
+        links = list(self._links.values())
+        self._links.clear()
+        await asyncio.gather(*(link.close_when_answered(timeout) for link in links))
+        for link in links:
+            self._lost_failures += link.failures
 
 
 def pubsub_count(reply: Any) -> int:

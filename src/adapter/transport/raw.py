@@ -62,6 +62,8 @@ class RawPubSub(SubscriberBase, MessageSizeLimit):
 
     #: NUMSUB and PUBLISH in one write (see :meth:`count_and_publish`)
     counts_and_publishes = True
+    #: seconds :meth:`close` waits at most for Redis to confirm the publishes posted
+    close_timeout = 2.0
 
     def __init__(
         self,
@@ -273,7 +275,10 @@ class RawPubSub(SubscriberBase, MessageSizeLimit):
     # closing -----------------------------------------------------------------
 
     async def close(self) -> None:
-        """Unsubscribe, stop the subscriber and close both connections."""
+        """Unsubscribe, stop the subscriber and close both connections, once Redis
+        confirmed the publishes posted (:attr:`close_timeout` seconds at most): only
+        those still unconfirmed then are counted in :attr:`publish_failures` and
+        logged, before this returns."""
         subscriber = self._subscriber
         # the connection may be lost before the reader notices: nothing to unsubscribe then
         if subscriber is not None and self._connected.is_set() and subscriber.connected:
@@ -283,7 +288,7 @@ class RawPubSub(SubscriberBase, MessageSizeLimit):
                 subscriber.write(encode_command(b"UNSUBSCRIBE", *self.channels))
             await asyncio.sleep(0)  # let the flush go out
         await self._stop()
-        self._links.close()
+        await self._links.close_when_answered(self.close_timeout)
         self._publisher = None
 
 

@@ -103,6 +103,8 @@ class RespProtocol(asyncio.Protocol):
         #: the posted commands the last read confirmed (it was at :attr:`last_activity`)
         self._last_confirmed: list[bytes] = []
         self._closing = False
+        #: set once no reply is owed (see :meth:`close_when_answered`)
+        self._answered: asyncio.Future[None] | None = None
 
     # asyncio.Protocol ---------------------------------------------------
 
@@ -146,6 +148,9 @@ class RespProtocol(asyncio.Protocol):
                 else:
                     waiter.set_result(reply)  # type: ignore[union-attr]
             reply = gets()
+        answered = self._answered
+        if answered is not None and not self._waiters and not answered.done():
+            answered.set_result(None)
 
     def connection_lost(self, exc: Exception | None) -> None:
         error = ConnectionError(f"Redis connection lost: {exc!r}" if exc else "Redis closed")
@@ -173,6 +178,8 @@ class RespProtocol(asyncio.Protocol):
         self.resume_writing()
         if not self.lost.done():
             self.lost.set_result(None)
+        if self._answered is not None and not self._answered.done():
+            self._answered.set_result(None)
         self.transport = None
 
     # commands --------------------------------------------------------------
@@ -248,6 +255,27 @@ class RespProtocol(asyncio.Protocol):
         if self.transport is not None:
             self._flush()
             self.transport.close()
+
+    async def close_when_answered(self, timeout: float) -> None:
+        """Send what is queued, wait up to ``timeout`` seconds for the replies still owed
+        (the posted publishes' confirmations), then close, and return once the
+        connection is closed: what was still unconfirmed has been reported
+        (:attr:`on_unconfirmed`, or counted and logged) before this returns."""
+        if self.transport is None:
+            return
+        self._flush()
+        if self._waiters:
+            self._answered = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._answered), timeout)
+            except asyncio.TimeoutError:
+                pass
+        self.close()
+        if not self.lost.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(self.lost), 1.0)
+            except asyncio.TimeoutError:
+                pass
 
 
 __all__ = [

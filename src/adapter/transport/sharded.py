@@ -108,6 +108,8 @@ class ShardedPubSub(MessageSizeLimit, TransportAbilities):
     min_reconnect_delay = MIN_DELAY
     max_reconnect_delay = MAX_DELAY
     max_refused_delay = MAX_REFUSED_DELAY
+    #: seconds :meth:`close` waits at most for Redis to confirm the SPUBLISHes posted
+    close_timeout = 2.0
 
     def __init__(
         self, topology: Topology, *, confirm_timeout: float = 5.0,
@@ -667,7 +669,9 @@ class ShardedPubSub(MessageSizeLimit, TransportAbilities):
         }
 
     async def close(self) -> None:
-        """Unsubscribe, stop the readers and close every connection."""
+        """Unsubscribe, stop the readers and close every connection, once Redis confirmed
+        the SPUBLISHes posted (:attr:`close_timeout` seconds at most): only those still
+        unconfirmed then are counted and logged, before this returns."""
         if self._closed:
             return
         self._closed = True
@@ -695,7 +699,7 @@ class ShardedPubSub(MessageSizeLimit, TransportAbilities):
                 if not future.done():
                     future.cancel()
         self._confirmations.clear()
-        self._links.close()
+        await self._links.close_when_answered(self.close_timeout)
         self._routes.clear()
 
 
