@@ -94,6 +94,26 @@ SYNC_IMPLS = [
     Impl(SYNC_RM, "sync-rm", "arm"),
 ]
 
+GEVENT = {"SCENARIO_ASYNC_MODE": "gevent"}
+EVENTLET = {"SCENARIO_ASYNC_MODE": "eventlet"}
+SYNC_OURS_GEVENT = "ours RedisAdapter (gevent, compiled)"
+SYNC_RM_GEVENT = "python-socketio RedisManager (gevent)"
+SYNC_OURS_EVENTLET = "ours RedisAdapter (eventlet, compiled)"
+SYNC_RM_EVENTLET = "python-socketio RedisManager (eventlet)"
+
+#: the rows of ``--only sync-gevent``: socketio.Server in gevent mode (gevent's WSGI server,
+#: gevent-websocket), as most Flask-SocketIO fleets run
+SYNC_GEVENT_IMPLS = [
+    Impl(SYNC_OURS_GEVENT, "sync-ours", "node", {**COMPILED, **GEVENT}),
+    Impl(SYNC_RM_GEVENT, "sync-rm", "arm", GEVENT),
+]
+
+#: the rows of ``--only sync-eventlet``: socketio.Server in eventlet mode
+SYNC_EVENTLET_IMPLS = [
+    Impl(SYNC_OURS_EVENTLET, "sync-ours", "node", {**COMPILED, **EVENTLET}),
+    Impl(SYNC_RM_EVENTLET, "sync-rm", "arm", EVENTLET),
+]
+
 SYNC_BLOCKING = "ours BlockingPubSub (sync)"
 SYNC_REDISPY = "ours on redis-py's blocking client (sync)"
 

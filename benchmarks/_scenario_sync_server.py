@@ -1,4 +1,6 @@
-"""A synchronous python-socketio server (threading mode, Werkzeug) for ``scenarios.py``.
+"""A synchronous python-socketio server for ``scenarios.py``: threading mode on Werkzeug,
+or, with ``SCENARIO_ASYNC_MODE``, gevent (gevent's WSGI server and gevent-websocket, the
+standard library patched) or eventlet (its WSGI server, patched too).
 
 ``python _scenario_sync_server.py IMPL REDIS_URL KEY`` with IMPL ``sync-ours``
 (our ``RedisAdapter``; ``SOCKETIO_REDIS_ADAPTER_NO_EXTENSIONS`` picks the
@@ -10,22 +12,42 @@ got.  The same protocol and commands as
 ``_scenario_server.py`` (see ``_scenario_commands.py``); clients join the
 rooms in their CONNECT auth ``{"rooms": [...]}``.  Process CPU counts every
 thread: the request threads, the websocket writers and the Redis listener;
-``cpu`` also says how it splits between them (``threads``).
+``cpu`` also says how it splits between them (``threads``; in gevent and
+eventlet modes every green thread runs in the main thread).
 """
+
+# ruff: noqa: E402, PLC0415 - in gevent and eventlet modes the standard library is patched
+# first, and each mode imports its own server
 
 from __future__ import annotations
 
-import json
 import os
+
+#: ``threading`` (Werkzeug's threaded server), ``gevent`` (gevent's WSGI server with
+#: gevent-websocket) or ``eventlet`` (eventlet's WSGI server and websocket)
+ASYNC_MODE = os.environ.get("SCENARIO_ASYNC_MODE", "threading")
+if ASYNC_MODE == "gevent":
+    from gevent import monkey
+
+    monkey.patch_all()
+elif ASYNC_MODE == "eventlet":
+    import eventlet
+
+    eventlet.monkey_patch()
+elif ASYNC_MODE != "threading":
+    raise ValueError(f"unknown SCENARIO_ASYNC_MODE {ASYNC_MODE!r}")
+
+import json
+import select
 import socket
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import socketio
 from _scenario_commands import check_fastpath, common_command, out, reply, reply_failed
-from werkzeug.serving import make_server
 
 import socketio_redis_adapter
 
@@ -93,9 +115,59 @@ def redispy_manager(url: str, key: str) -> Any:
     )
 
 
+def serve(app: Any, port: int) -> Callable[[], None]:
+    """Serve ``app`` on ``port`` in the background, as ASYNC_MODE says; return its stop."""
+    if ASYNC_MODE == "gevent":
+        from gevent.pywsgi import WSGIServer
+        from geventwebsocket.handler import WebSocketHandler
+
+        server = WSGIServer(("127.0.0.1", port), app, handler_class=WebSocketHandler,
+                            log=None, error_log=None, backlog=4096)
+        server.start()
+        return server.stop
+    if ASYNC_MODE == "eventlet":
+        import eventlet.wsgi
+
+        listener = eventlet.listen(("127.0.0.1", port), backlog=4096)
+        eventlet.spawn(eventlet.wsgi.server, listener, app, log_output=False)
+        return listener.close
+    from werkzeug.serving import make_server
+
+    http = make_server("127.0.0.1", port, app, threaded=True)
+    http.socket.listen(4096)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    return http.shutdown
+
+
+def command_lines() -> Iterator[str]:
+    """The orchestrator's commands, one per line; in gevent and eventlet modes read
+    without blocking the other green threads (gevent's patched ``select`` waits;
+    eventlet reads in a thread of its pool)."""
+    if ASYNC_MODE == "threading":
+        yield from sys.stdin
+        return
+    if ASYNC_MODE == "eventlet":  # its green select does not wait on a pipe: a real thread
+        from eventlet import tpool
+
+        while line := tpool.execute(sys.stdin.readline):
+            yield line
+        return
+    fd = sys.stdin.fileno()
+    pending = b""
+    while True:
+        select.select([fd], [], [])
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return
+        pending += chunk
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            yield line.decode()
+
+
 def main(impl: str, url: str, key: str) -> None:
     mgr = make_manager(impl, url, key)
-    sio = socketio.Server(async_mode="threading", client_manager=mgr, logger=False,
+    sio = socketio.Server(async_mode=ASYNC_MODE, client_manager=mgr, logger=False,
                           engineio_logger=False)
 
     @sio.event
@@ -108,9 +180,7 @@ def main(impl: str, url: str, key: str) -> None:
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()
-    http = make_server("127.0.0.1", port, socketio.WSGIApp(sio), threaded=True)
-    http.socket.listen(4096)
-    threading.Thread(target=http.serve_forever, daemon=True).start()
+    stop = serve(socketio.WSGIApp(sio), port)
 
     # join the cluster now, not with the first client
     if impl == "sync-ours":
@@ -128,7 +198,7 @@ def main(impl: str, url: str, key: str) -> None:
         time.sleep(0.3)  # let the listener handle the last echoes
         return {"cpu": time.process_time() - cpu0, "wall": wall}
 
-    for line in sys.stdin:
+    for line in command_lines():
         cmd = json.loads(line)
         try:
             name = cmd["cmd"]
@@ -139,7 +209,7 @@ def main(impl: str, url: str, key: str) -> None:
             reply(cmd, result)
         except Exception as exc:  # reported to the orchestrator
             reply_failed(cmd, exc)
-    http.shutdown()
+    stop()
     os._exit(0)
 
 

@@ -93,8 +93,12 @@ from _scenario_cluster import (  # noqa: E402
     OURS_RAW,
     OURS_SHARDED,
     SYNC_BLOCKING,
+    SYNC_EVENTLET_IMPLS,
+    SYNC_GEVENT_IMPLS,
     SYNC_IMPLS,
     SYNC_RM,
+    SYNC_RM_EVENTLET,
+    SYNC_RM_GEVENT,
     SYNC_TRANSPORT_IMPLS,
     TRANSPORT_IMPLS,
     UVICORN_IMPLS,
@@ -237,6 +241,23 @@ GROUPS: dict[str, dict[str, Any]] = {
         "notes": {"c": "socketio.Server in threading mode: Werkzeug's threaded server, a "
                        "reader and a writer thread per websocket client (python-engineio); "
                        "ours writes broadcast frames straight to idle clients (direct_frames)."},
+    },
+    "sync-gevent": {
+        "impls": SYNC_GEVENT_IMPLS,
+        "scenarios": ["a", "b", "c"],
+        "columns": {k: (f"sync-gevent {v[0]}", v[1], v[2]) for k, v in COLUMNS.items()},
+        "refs": [("vs RedisManager (gevent)", SYNC_RM_GEVENT)],
+        "notes": {"c": "socketio.Server in gevent mode: gevent's WSGI server with "
+                       "gevent-websocket, the standard library monkey patched; every green "
+                       "thread runs in one OS thread."},
+    },
+    "sync-eventlet": {
+        "impls": SYNC_EVENTLET_IMPLS,
+        "scenarios": ["a", "b", "c"],
+        "columns": {k: (f"sync-eventlet {v[0]}", v[1], v[2]) for k, v in COLUMNS.items()},
+        "refs": [("vs RedisManager (eventlet)", SYNC_RM_EVENTLET)],
+        "notes": {"c": "socketio.Server in eventlet mode: eventlet's WSGI server and "
+                       "websocket, the standard library monkey patched."},
     },
     "transport": {
         "impls": TRANSPORT_IMPLS,
@@ -403,6 +424,10 @@ def sharded_verdict(results: dict[str, dict[str, dict[str, Any]]], mode: str) ->
     return "\n".join(lines)
 
 
+#: what ``--only sync`` runs: synchronous servers in each async mode python-socketio has
+SYNC_GROUPS = ("sync", "sync-gevent", "sync-eventlet")
+
+
 def parse_only(text: str) -> list[tuple[str, str]]:
     """``a,b,sharded`` -> [(group, scenario)]: letters are the standalone scenarios,
     ``sharded`` the cluster group's a, b, c, and ``sharded-X`` one of them."""
@@ -411,7 +436,9 @@ def parse_only(text: str) -> list[tuple[str, str]]:
         if not token:
             continue
         if token in GROUPS and token != "standalone":
-            plan += [(token, s) for s in GROUPS[token]["scenarios"]]
+            # "sync": synchronous servers in every async mode (threading, gevent, eventlet)
+            groups = SYNC_GROUPS if token == "sync" else (token,)
+            plan += [(group, s) for group in groups for s in GROUPS[group]["scenarios"]]
             continue
         # the longest group name first: transport-sync-a is not transport's "sync-a"
         for group in sorted(GROUPS, key=len, reverse=True):
@@ -445,7 +472,8 @@ def main() -> int:
         "--only", default="a,b,c,d,e,f,g,h,sharded,sync,uvicorn,transport,transport-sync",
         help="comma-separated scenarios to run: a..h on a standalone Redis, 'sharded' for "
         "a, b, c on a 3-master Redis Cluster (sharded and classic flavours), 'sync' for a, b, "
-        "c with synchronous servers (RedisAdapter, RedisManager), 'uvicorn' for c with ASGI "
+        "c with synchronous servers (RedisAdapter, RedisManager) in threading, gevent and "
+        "eventlet modes ('sync-gevent', 'sync-eventlet' for one mode), 'uvicorn' for c with ASGI "
         "servers under uvicorn, 'transport' for a, b, c with our classic flavour on "
         "RawPubSub and on RedisPubSub (redis-py), 'transport-sync' for a, b, c with "
         "RedisAdapter on BlockingPubSub and on redis-py's blocking client, or sharded-a, "
