@@ -7,7 +7,7 @@ subscriptions.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from ...fastpath import ChannelRouter
@@ -77,8 +77,7 @@ def blocking_classic_flavour(
     async def post(channel: bytes, data: bytes) -> None:
         post_now(channel, data)
 
-    posting: Callable[[bytes, bytes], Awaitable[None]] = post
-    return Flavour(codec, engine, receiver, subscriptions, transport, posting)
+    return Flavour(codec, engine, receiver, subscriptions, transport, post)
 
 
 __all__ = ["blocking_classic_flavour", "classic_flavour"]
